@@ -1,0 +1,177 @@
+"""The `metacrm` command: check, plan, migrate, serve, createuser, token, load-data.
+
+Settings come from the environment: METACRM_APP (default apps/default_crm), DATABASE_URL
+(default sqlite:///var/metacrm.db), METACRM_SECRET_KEY.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from sqlalchemy.exc import ArgumentError, OperationalError
+
+from .engine import sync
+from .engine.errors import CrmError
+from .metadata import MetadataError, load
+from .web.settings import Settings
+
+
+def _runtime(settings: Settings):
+    from .engine.runtime import Runtime
+
+    return Runtime.open(settings.app_dir, settings.database_url)
+
+
+def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
+    app_dir = args.app_dir or settings.app_dir
+    model = load(app_dir)
+    fields = sum(len(o.fields) for o in model.objects.values())
+    print(f"OK: app '{model.name}' ({app_dir}): {len(model.objects)} objects, {fields} fields, "
+          f"{len(model.layouts)} layouts, {len(model.roles)} roles, "
+          f"{len(model.workflows)} workflows, {len(model.reports)} reports, "
+          f"{len(model.forms)} forms")
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
+    rt = _runtime(settings)
+    result = sync.plan(rt.db, rt.model)
+    print("\n".join(result.lines()))
+    return 1 if result.refused else 0
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    rt = _runtime(settings)
+    result = sync.migrate(rt.db, rt.model)
+    print("\n".join(result.lines()) if not result.empty
+          else "The database already matches the model; nothing to do.")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from .web.app import create_app
+
+    rt = _runtime(settings)
+    result = sync.migrate(rt.db, rt.model)
+    print("migrate: " + ("\nmigrate: ".join(result.lines()) if not result.empty
+                         else "the database already matches the model"), flush=True)
+    app = create_app(settings, runtime=rt, migrate=False)
+    print(f"MetaCRM '{rt.model.name}' on http://{args.host}:{args.port}/ "
+          f"(database: {rt.db.url.render_as_string(hide_password=True)})", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def cmd_createuser(args: argparse.Namespace, settings: Settings) -> int:
+    from .engine.users import create_user
+
+    rt = _runtime(settings)
+    sync.migrate(rt.db, rt.model)
+    password = args.password
+    if password is None:
+        password = getpass.getpass(f"Password for {args.name}: ")
+        if password != getpass.getpass("Password again: "):
+            print("error: the two passwords differ; nothing was created", file=sys.stderr)
+            return 1
+    if len(password) < 8:
+        print("error: a password needs at least 8 characters; nothing was created",
+              file=sys.stderr)
+        return 1
+    with rt.db.write() as conn:
+        user = create_user(conn, rt.schema, args.name, role=args.role, password=password,
+                           email=args.email, roles=rt.model.roles)
+    print(f"Created user '{user.username}' (id {user.id}, role {user.role}).")
+    return 0
+
+
+def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
+    from .engine.users import create_token, find_user
+
+    rt = _runtime(settings)
+    sync.migrate(rt.db, rt.model)
+    with rt.db.write() as conn:
+        user = find_user(conn, rt.schema, args.name)
+        if user is None or not user.is_active:
+            print(f"error: no active user named '{args.name}' (create one with: metacrm "
+                  f"createuser {args.name} --role ROLE)", file=sys.stderr)
+            return 1
+        token = create_token(conn, rt.schema, user.id, label=args.label or "cli")
+    print(f"A new API token for '{user.username}'; send it as 'Authorization: Bearer <token>'. "
+          "It is shown once:")
+    print(token)
+    return 0
+
+
+def cmd_load_data(args: argparse.Namespace, settings: Settings) -> int:
+    from .engine.loaddata import load_data
+
+    rt = _runtime(settings)
+    sync.migrate(rt.db, rt.model)
+    folder = Path(args.folder) if args.folder else Path(rt.model.root) / "data"
+    summary = load_data(rt, folder, demo=args.demo)
+    for line in summary:
+        print(line)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="metacrm", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    check = sub.add_parser("check", help="validate an app's metadata")
+    check.add_argument("app_dir", nargs="?", help="the app folder (default: METACRM_APP)")
+    check.set_defaults(func=cmd_check)
+    sub.add_parser("plan", help="show what migrate would change").set_defaults(func=cmd_plan)
+    sub.add_parser("migrate", help="bring the database up to the model").set_defaults(
+        func=cmd_migrate)
+    serve = sub.add_parser("serve", help="migrate, then serve the web app")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(func=cmd_serve)
+    user = sub.add_parser("createuser", help="create a user")
+    user.add_argument("name")
+    user.add_argument("--role", required=True)
+    user.add_argument("--password", help="asked for when not given")
+    user.add_argument("--email")
+    user.set_defaults(func=cmd_createuser)
+    token = sub.add_parser("token", help="print a new API token for a user (last line)")
+    token.add_argument("name")
+    token.add_argument("--label")
+    token.set_defaults(func=cmd_token)
+    data = sub.add_parser("load-data", help="load the app's data/ files through the "
+                                            "record service")
+    data.add_argument("folder", nargs="?", help="a data folder (default: the app's data/)")
+    data.add_argument("--demo", action="store_true", help="also load the demo data")
+    data.set_defaults(func=cmd_load_data)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    try:
+        return args.func(args, settings)
+    except MetadataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except CrmError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    except (OperationalError, ArgumentError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        print(f"error: cannot use the database {settings.database_url!r}: {reason}",
+              file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,222 @@
+"""Reading lists of records: filters, sort, quick search, paging and a total count, all
+compiled to SQL from the model.
+
+    page = query.list_records(ctx, "contact", ListQuery(
+        where=filters.parse_params(obj, {"city": "Huế", "age__ge": "30"}),
+        search="nguyen van duc", sort=("last_name", "-created_at"), page=2, page_size=50))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Select, and_, func, select
+
+from ..metadata import expressions as ex
+from ..metadata.model import ObjectDef
+from .coerce import Invalid, coerce, parse_bool
+from .errors import BadRequest
+from .records import from_row, object_def
+from .runtime import Context
+from .schema import SEARCH_COLUMN
+from .sqlexpr import Joins, SqlCompiler
+from .text import like_escape, search_terms
+
+MAX_PAGE_SIZE = 500
+OPERATORS = ("eq", "ne", "lt", "le", "gt", "ge", "in", "contains", "starts_with", "is_blank")
+_COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    where: ex.Node | ex.Expression | None = None
+    search: str | None = None
+    sort: tuple[str, ...] = ()
+    page: int = 1
+    page_size: int = 50
+    with_total: bool = True
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]]
+    total: int | None
+    page: int
+    page_size: int
+
+    @property
+    def pages(self) -> int | None:
+        if self.total is None:
+            return None
+        return max(1, -(-self.total // self.page_size))
+
+
+# --- filters -------------------------------------------------------------------------------
+
+
+def condition(ctx: Context, obj: ObjectDef, field_path: str, op: str, raw: Any) -> ex.Node:
+    """One filter as an expression node: ("city", "eq", "Huế") -> city == 'Huế'."""
+    if op not in OPERATORS:
+        raise BadRequest(f"unknown filter operator '{op}' (operators: {', '.join(OPERATORS)})")
+    path = tuple(field_path.split("."))
+    fdef = ctx.model.resolve_path(obj.name, path)
+    if fdef is None:
+        from ..metadata.objects import ObjectScope
+
+        scope = ObjectScope({n: o.fields for n, o in ctx.model.objects.items()}, obj.name)
+        raise BadRequest(f"cannot filter on '{field_path}': "
+                         + (scope.resolve(path) or "not a field"), parameter=field_path)
+    name = ex.Name(path)
+    if op == "is_blank":
+        try:
+            wanted = parse_bool(raw)
+        except Invalid as exc:
+            raise BadRequest(f"filter {field_path}__is_blank: {exc.message}") from None
+        blank = ex.Call("is_blank", (name,))
+        return blank if wanted else ex.Unary("not", blank)
+    if op in ("contains", "starts_with"):
+        return ex.Call(op, (name, ex.Literal(str(raw))))
+    if op == "in":
+        items = raw if isinstance(raw, (list, tuple)) else str(raw).split(",")
+        return ex.Binary("in", name, ex.ListOf(tuple(
+            ex.Literal(_filter_value(ctx, fdef, field_path, op, i)) for i in items)))
+    return ex.Binary(_COMPARE[op], name, ex.Literal(_filter_value(ctx, fdef, field_path, op,
+                                                                   raw)))
+
+
+def _filter_value(ctx: Context, fdef: Any, field_path: str, op: str, raw: Any) -> Any:
+    if fdef.type in ("lookup", "user") or fdef.name == "id":
+        text = str(raw).strip()
+        if not text.lstrip("-").isdigit():
+            raise BadRequest(f"filter {field_path}__{op}: '{raw}' is not a record id")
+        return int(text)
+    if fdef.computed or fdef.system:
+        from dataclasses import replace
+
+        fdef = replace(fdef, type=fdef.value_type)
+    if fdef.type in ("picklist", "multipicklist"):
+        return str(raw)
+    try:
+        value = coerce(fdef, raw, ctx.runtime.tz)
+    except Invalid as exc:
+        raise BadRequest(f"filter {field_path}__{op}: {exc.message}",
+                         parameter=f"{field_path}__{op}") from None
+    if isinstance(value, list):
+        value = ";".join(value)
+    return value
+
+
+def parse_params(ctx: Context, obj: ObjectDef, params: Mapping[str, Any]) -> ex.Node | None:
+    """Filters from query parameters: `city=Huế`, `amount__gt=100`, `stage__in=won,lost`,
+    and `filter=<expression>` for anything with `or`. All are combined with and."""
+    nodes: list[ex.Node] = []
+    for key, raw in params.items():
+        if key == "filter":
+            nodes.append(parse_filter_expression(ctx, obj, str(raw)).root)
+            continue
+        path, _, op = key.partition("__")
+        nodes.append(condition(ctx, obj, path, op or "eq", raw))
+    return combine(nodes)
+
+
+def combine(nodes: Sequence[ex.Node], op: str = "and") -> ex.Node | None:
+    result: ex.Node | None = None
+    for node in nodes:
+        result = node if result is None else ex.Binary(op, result, node)
+    return result
+
+
+def parse_filter_expression(ctx: Context, obj: ObjectDef, text: str) -> ex.Expression:
+    from ..metadata.objects import ObjectScope
+
+    try:
+        parsed = ex.parse(text)
+    except ex.ExpressionError as exc:
+        raise BadRequest(f"filter: {exc.message} (at character {exc.pos + 1})",
+                         parameter="filter") from None
+    scope = ObjectScope({n: o.fields for n, o in ctx.model.objects.items()}, obj.name)
+    errors = ex.check(parsed, scope)
+    if errors:
+        raise BadRequest("filter: " + "; ".join(e.message for e in errors), parameter="filter")
+    return parsed
+
+
+# --- the list query ------------------------------------------------------------------------
+
+
+def parse_sort(obj: ObjectDef, sort: Sequence[str] | str | None) -> tuple[str, ...]:
+    if not sort:
+        return ()
+    items = sort.split(",") if isinstance(sort, str) else list(sort)
+    out = []
+    for item in items:
+        item = item.strip()
+        if not item:
+            continue
+        name = item.lstrip("-")
+        if name.split(".")[0] not in obj.fields:
+            from ..metadata.problems import did_you_mean
+
+            raise BadRequest(f"cannot sort by '{name}': {obj.name} has no such field"
+                             + did_you_mean(name, obj.fields), parameter="sort")
+        fdef = obj.fields[name.split(".")[0]]
+        if fdef.type in ("multipicklist", "textarea", "file"):
+            raise BadRequest(f"cannot sort by '{name}', a {fdef.type} field", parameter="sort")
+        out.append(item)
+    return tuple(out)
+
+
+def build_select(ctx: Context, obj: ObjectDef, query: ListQuery
+                 ) -> tuple[Select[Any], Select[Any] | None]:
+    """The page query and the count query for `query` (no SQL runs here)."""
+    joins = Joins(ctx.model, ctx.schema.table, obj.name)
+    table = joins.base
+    compiler = SqlCompiler(joins, today=ctx.today(), now=ctx.now())
+    where = []
+    if query.where is not None:
+        where.append(compiler.condition(query.where))
+    terms = search_terms(query.search)
+    if terms:
+        if not obj.search:
+            raise BadRequest(f"{obj.name} has no quick-search fields", parameter="search")
+        column = table.c[SEARCH_COLUMN]
+        where.extend(column.like(f"%{like_escape(t)}%", escape="\\") for t in terms)
+    order = []
+    for item in parse_sort(obj, query.sort):
+        column, _ = joins.column(tuple(item.lstrip("-").split(".")))
+        order.append(column.desc() if item.startswith("-") else column.asc())
+    order.append(table.c.id.desc() if query.sort and query.sort[-1].startswith("-")
+                 else table.c.id.asc())
+    columns = [table.c[name] for name in obj.fields]
+    condition_ = and_(*where) if where else None
+    page = select(*columns).select_from(joins.select_from())
+    count = select(func.count()).select_from(joins.select_from()) if query.with_total else None
+    if condition_ is not None:
+        page = page.where(condition_)
+        count = count.where(condition_) if count is not None else None
+    page_size = max(1, min(query.page_size, MAX_PAGE_SIZE))
+    page = page.order_by(*order).limit(page_size).offset((max(1, query.page) - 1) * page_size)
+    return page, count
+
+
+def list_records(ctx: Context, object_name: str, query: ListQuery = ListQuery(), *,
+                 conn: Connection | None = None) -> Page:
+    obj = object_def(ctx, object_name)
+    if query.page < 1:
+        raise BadRequest("page starts at 1", parameter="page")
+    if not 1 <= query.page_size <= MAX_PAGE_SIZE:
+        raise BadRequest(f"page_size must be between 1 and {MAX_PAGE_SIZE}",
+                         parameter="page_size")
+    page_query, count_query = build_select(ctx, obj, query)
+
+    def run(c: Connection) -> Page:
+        items = [from_row(obj, row) for row in c.execute(page_query).mappings()]
+        total = c.execute(count_query).scalar_one() if count_query is not None else None
+        return Page(items, total, query.page, query.page_size)
+
+    if conn is not None:
+        return run(conn)
+    with ctx.db.read() as own:
+        return run(own)

@@ -1,0 +1,137 @@
+"""The runtime: one loaded model, its tables and its database, shared by every request;
+and the per-request :class:`Context` (who acts, in which language, at what time)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ..metadata import AppModel, load
+from .db import Database
+from .schema import Schema, build_schema
+from .types import now_utc
+from .users import User, system_user
+
+Hook = Callable[..., None]
+EVENTS = ("before_save", "after_create", "after_update", "after_delete")
+
+
+class Hooks:
+    """Code that runs in the record lifecycle, registered for (object, event).
+
+    `object` may be "*" for every object. Hooks run inside the saving transaction, in the
+    order they were registered.
+    """
+
+    def __init__(self) -> None:
+        self._hooks: dict[tuple[str, str], list[Hook]] = defaultdict(list)
+
+    def register(self, object_name: str, event: str, hook: Hook) -> None:
+        if event not in EVENTS:
+            raise ValueError(f"unknown event '{event}' (events: {', '.join(EVENTS)})")
+        self._hooks[(object_name, event)].append(hook)
+
+    def run(self, object_name: str, event: str, *args: Any) -> None:
+        for key in ((object_name, event), ("*", event)):
+            for hook in self._hooks.get(key, ()):
+                hook(*args)
+
+
+@dataclass
+class Runtime:
+    model: AppModel
+    db: Database
+    schema: Schema
+    hooks: Hooks = field(default_factory=Hooks)
+    clock: Callable[[], datetime] = now_utc
+    relations: Relations = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.relations = Relations.of(self.model)
+
+    @classmethod
+    def open(cls, app_dir: str | Path, database_url: str, **kwargs: Any) -> Runtime:
+        model = load(app_dir)
+        return cls(model=model, db=Database(database_url), schema=build_schema(model), **kwargs)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.model.timezone)
+
+    def context(self, user: User, locale: str | None = None) -> Context:
+        return Context(self, user, locale or user.locale or self.model.locale)
+
+    def system_context(self) -> Context:
+        with self.db.write() as conn:
+            user = system_user(conn, self.schema)
+        return self.context(user)
+
+
+@dataclass(frozen=True)
+class Context:
+    """Who acts and how: passed to every engine call."""
+
+    runtime: Runtime
+    user: User
+    locale: str
+
+    @property
+    def model(self) -> AppModel:
+        return self.runtime.model
+
+    @property
+    def schema(self) -> Schema:
+        return self.runtime.schema
+
+    @property
+    def db(self) -> Database:
+        return self.runtime.db
+
+    def now(self) -> datetime:
+        return self.runtime.clock()
+
+    def today(self) -> date:
+        return self.now().astimezone(self.runtime.tz).date()
+
+
+@dataclass(frozen=True)
+class Relations:
+    """Facts derived once from a model that the record service needs on every save."""
+
+    references_to: dict[str, list[tuple[str, Any]]]  # object -> [(child object, lookup field)]
+    rollups_from: dict[str, list[tuple[str, Any]]]  # child object -> [(parent, rollup field)]
+    formula_order: dict[str, list[str]]  # object -> formula fields, dependencies first
+
+    @classmethod
+    def of(cls, model: AppModel) -> Relations:
+        from ..metadata.objects import formula_dependencies
+
+        references: dict[str, list[tuple[str, Any]]] = defaultdict(list)
+        rollups: dict[str, list[tuple[str, Any]]] = defaultdict(list)
+        order: dict[str, list[str]] = {}
+        for name, obj in model.objects.items():
+            for fdef in obj.fields.values():
+                if fdef.type == "lookup" and fdef.to:
+                    references[fdef.to].append((name, fdef))
+                if fdef.rollup is not None:
+                    rollups[fdef.rollup.source].append((name, fdef))
+            deps = formula_dependencies(obj.fields)
+            done: list[str] = []
+
+            def visit(fname: str, deps: dict[str, set[str]] = deps,
+                      done: list[str] = done) -> None:
+                if fname in done:
+                    return
+                for dep in sorted(deps.get(fname, ())):
+                    visit(dep)
+                done.append(fname)
+
+            for fname in deps:
+                visit(fname)
+            order[name] = done
+        return cls(dict(references), dict(rollups), order)

@@ -1,0 +1,216 @@
+"""Compiling expressions to SQL, for filters, report conditions and rollups.
+
+The same trees that :mod:`metacrm.metadata.expressions` evaluates in Python become
+SQLAlchemy clauses here, with the same blank rules (a blank is never equal to a value, `!=`
+keeps blanks). Identifiers come only from the model; values are always bound parameters.
+Paths through lookups (`account.industry`) become LEFT OUTER JOINs, one per lookup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    FromClause,
+    Table,
+    and_,
+    case,
+    false,
+    func,
+    literal,
+    not_,
+    null,
+    or_,
+    true,
+)
+
+from ..metadata.expressions import (
+    Binary,
+    Call,
+    Expression,
+    ListOf,
+    Literal,
+    Name,
+    Node,
+    Unary,
+)
+from ..metadata.model import AppModel, FieldDef
+from .errors import BadRequest
+from .text import like_escape
+
+
+class Joins:
+    """The tables a query reads: the object's table and one alias per lookup path."""
+
+    def __init__(self, model: AppModel, tables: Callable[[str], Table], object_name: str):
+        self.model = model
+        self.tables = tables
+        self.object = object_name
+        self.base = tables(object_name)
+        self.joined: dict[tuple[str, ...], tuple[FromClause, str]] = {}
+        self.order: list[tuple[FromClause, ColumnElement[bool]]] = []
+
+    def column(self, path: tuple[str, ...]) -> tuple[ColumnElement[Any], FieldDef]:
+        """The column at the end of `path` and its field, joining lookups on the way."""
+        table: FromClause = self.base
+        obj_name = self.object
+        for i, part in enumerate(path):
+            obj = self.model.objects[obj_name]
+            fdef = obj.fields.get(part)
+            if fdef is None:
+                raise BadRequest(f"unknown field '{'.'.join(path[:i + 1])}' on {obj_name}")
+            if i == len(path) - 1:
+                return table.c[part], fdef
+            if fdef.type != "lookup":
+                raise BadRequest(f"'{part}' is not a lookup, so '{'.'.join(path)}' cannot "
+                                 "follow it")
+            key = path[: i + 1]
+            if key not in self.joined:
+                target = self.tables(fdef.to or "").alias(f"j{len(self.joined) + 1}")
+                self.joined[key] = (target, fdef.to or "")
+                self.order.append((target, target.c.id == table.c[part]))
+            table, obj_name = self.joined[key]
+        raise BadRequest("an empty field path")
+
+    def select_from(self) -> FromClause:
+        result: FromClause = self.base
+        for target, on in self.order:
+            result = result.outerjoin(target, on)
+        return result
+
+
+class SqlCompiler:
+    def __init__(self, joins: Joins, *, today: date, now: datetime):
+        self.joins = joins
+        self.today = today
+        self.now = now
+
+    def condition(self, expression: Expression | Node) -> ColumnElement[bool]:
+        node = expression.root if isinstance(expression, Expression) else expression
+        return self._condition(node)
+
+    def _condition(self, node: Node) -> ColumnElement[bool]:
+        if isinstance(node, Binary) and node.op == "and":
+            return and_(self._condition(node.left), self._condition(node.right))
+        if isinstance(node, Binary) and node.op == "or":
+            return or_(self._condition(node.left), self._condition(node.right))
+        if isinstance(node, Unary) and node.op == "not":
+            return not_(self._condition(node.operand))
+        if isinstance(node, Literal):
+            return true() if node.value else false()
+        if isinstance(node, Name):
+            column, fdef = self.joins.column(node.path)
+            if fdef.value_type == "checkbox":
+                return column.is_(True)
+            return not_(self._blank(column, fdef))
+        if isinstance(node, Binary) and node.op in ("==", "!=", "<", "<=", ">", ">=", "in",
+                                                    "not in"):
+            return self._comparison(node)
+        if isinstance(node, Call) and node.func in ("is_blank", "contains", "starts_with"):
+            return self._predicate(node)
+        value = self._value(node)
+        return value.is_(True) if isinstance(value.type, Boolean) else value.is_not(None)
+
+    def _blank(self, column: ColumnElement[Any], fdef: FieldDef | None) -> ColumnElement[bool]:
+        if fdef is not None and fdef.value_type in ("text", "textarea", "email", "phone", "url",
+                                                    "picklist", "multipicklist", "file"):
+            return or_(column.is_(None), column == "")
+        return column.is_(None)
+
+    def _predicate(self, node: Call) -> ColumnElement[bool]:
+        if node.func == "is_blank":
+            arg = node.args[0]
+            if isinstance(arg, Name):
+                column, fdef = self.joins.column(arg.path)
+                return self._blank(column, fdef)
+            return self._value(arg).is_(None)
+        subject = self._value(node.args[0])
+        needle = node.args[1]
+        if not isinstance(needle, Literal):
+            raise BadRequest(f"{node.func}() in a filter needs a fixed text to look for")
+        text = like_escape(str(needle.value).lower())
+        pattern = f"%{text}%" if node.func == "contains" else f"{text}%"
+        return func.lower(subject).like(pattern, escape="\\")
+
+    def _comparison(self, node: Binary) -> ColumnElement[bool]:
+        op = node.op
+        if op in ("in", "not in"):
+            if not isinstance(node.right, ListOf):
+                raise BadRequest("'in' in a filter needs a list of values, e.g. "
+                                 "stage in ['won', 'lost']")
+            left = self._value(node.left)
+            values = [self._literal(item) for item in node.right.items]
+            found = left.in_(values) if values else false()
+            if op == "in":
+                return found
+            return or_(not_(found), left.is_(None)) if values else true()
+        left, right = node.left, node.right
+        if isinstance(left, Literal) and not isinstance(right, Literal):
+            flipped = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}.get(op, op)
+            return self._comparison(Binary(flipped, right, left, node.pos))
+        lhs = self._value(left)
+        if isinstance(right, Literal) and right.value is None or (
+                isinstance(right, Literal) and right.value == "" and op in ("==", "!=")):
+            fdef = self.joins.column(left.path)[1] if isinstance(left, Name) else None
+            blank = self._blank(lhs, fdef)
+            return blank if op == "==" else not_(blank)
+        rhs = self._value(right)
+        if op == "==":
+            return lhs == rhs
+        if op == "!=":
+            return or_(lhs != rhs, lhs.is_(None))
+        return {"<": lhs < rhs, "<=": lhs <= rhs, ">": lhs > rhs, ">=": lhs >= rhs}[op]
+
+    def _literal(self, node: Node) -> Any:
+        if isinstance(node, Literal):
+            return node.value
+        if isinstance(node, Call) and node.func == "today":
+            return self.today
+        if isinstance(node, Call) and node.func == "now":
+            return self.now
+        raise BadRequest("a list in a filter holds fixed values only")
+
+    def _value(self, node: Node) -> ColumnElement[Any]:
+        if isinstance(node, Literal):
+            return literal(node.value) if node.value is not None else null()
+        if isinstance(node, Name):
+            return self.joins.column(node.path)[0]
+        if isinstance(node, Unary) and node.op == "-":
+            return -self._value(node.operand)
+        if isinstance(node, Binary) and node.op in ("+", "-", "*", "/", "%"):
+            left, right = self._value(node.left), self._value(node.right)
+            return {"+": left + right, "-": left - right, "*": left * right,
+                    "/": left / right, "%": left % right}[node.op]
+        if isinstance(node, Call):
+            return self._call(node)
+        return case((self._condition(node), True), else_=False)
+
+    def _call(self, node: Call) -> ColumnElement[Any]:
+        name = node.func
+        if name == "today":
+            return literal(self.today)
+        if name == "now":
+            return literal(self.now)
+        if name in ("lower", "upper", "len"):
+            fn = {"lower": func.lower, "upper": func.upper, "len": func.length}[name]
+            return fn(self._value(node.args[0]))
+        if name == "round":
+            args = [self._value(a) for a in node.args]
+            return func.round(*args)
+        if name == "concat":
+            parts = [func.coalesce(self._value(a), "") for a in node.args]
+            result = parts[0]
+            for part in parts[1:]:
+                result = result.concat(part)
+            return result
+        if name == "if":
+            cond, then, other = node.args
+            return case((self._condition(cond), self._value(then)), else_=self._value(other))
+        if name in ("is_blank", "contains", "starts_with"):
+            return case((self._predicate(node), True), else_=False)
+        raise BadRequest(f"{name}() cannot be used in a filter or report condition; use it in "
+                         "a formula field and filter on that field")

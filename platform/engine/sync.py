@@ -1,0 +1,299 @@
+"""Schema sync: compare the model's tables with the live database, plan, and migrate.
+
+The plan is a typed list of steps. Additive steps (new table, column, index, picklist
+option) apply online through Alembic's operations. Nothing is dropped: a field that leaves
+the model keeps its column and data (archived) and gets them back when it returns. A type
+change that could lose data is refused with what to do instead.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from alembic.migration import MigrationContext
+from alembic.operations import Operations
+from sqlalchemy import Connection, func, inspect, select
+
+from ..metadata.model import AppModel, FieldDef
+from .db import Database
+from .errors import SchemaChangeRefused
+from .schema import (
+    SEARCH_COLUMN,
+    Schema,
+    build_schema,
+    column_type,
+    index_name,
+    storage_kind,
+    wanted_indexes,
+)
+from .types import now_utc
+
+
+@dataclass(frozen=True)
+class Step:
+    action: str  # create_table | add_column | restore_column | archive_column | alter_column
+    #              | create_index | update_field | create_system_tables
+    object: str
+    field: str | None
+    description: str
+
+    def __str__(self) -> str:
+        return f"{self.action:<15} {self.description}"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    object: str
+    field: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        return f"refused         {self.reason}"
+
+
+@dataclass
+class Plan:
+    steps: list[Step] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not self.steps and not self.refused
+
+    def lines(self) -> list[str]:
+        if self.empty:
+            return ["The database matches the model; nothing to do."]
+        return [str(s) for s in self.steps] + [str(r) for r in self.refused]
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+
+def _signature(fdef: FieldDef) -> str:
+    return json.dumps(fdef.to_data(), sort_keys=True, default=str, ensure_ascii=False)
+
+
+_WIDENINGS = {("integer", "decimal")}
+
+
+def type_change_refusal(obj: str, fdef: FieldDef, old_kind: str) -> str | None:
+    """Why changing the column of `fdef` from `old_kind` would risk data, or None if safe."""
+    new_kind = storage_kind(fdef)
+    if new_kind == old_kind:
+        return None
+    old_base, _, old_arg = old_kind.partition(":")
+    new_base, _, new_arg = new_kind.partition(":")
+    if (old_base, new_base) in _WIDENINGS:
+        return None
+    if old_base == new_base == "decimal" and int(new_arg) >= int(old_arg):
+        return None
+    where = f"{obj}.{fdef.name}"
+    if old_base == new_base == "decimal":
+        return (f"{where}: scale {old_arg} -> {new_arg} would round away stored digits; keep "
+                f"scale {old_arg} or add a new field")
+    if old_base == new_base == "ref":
+        return (f"{where}: the lookup pointed to {old_arg} and now points to {new_arg}; the "
+                f"stored ids would name the wrong records. Add a new lookup field instead")
+    return (f"{where}: changing a {old_kind} column to {new_kind} could lose data. Add a new "
+            f"field of the new type, copy the values over (export and import), then remove "
+            f"the old field")
+
+
+class Inspection:
+    """What the live database holds: tables, columns, indexes and MetaCRM's field records."""
+
+    def __init__(self, conn: Connection, schema: Schema):
+        self.inspector = inspect(conn)
+        self.tables = set(self.inspector.get_table_names())
+        self.fields: dict[tuple[str, str], dict[str, Any]] = {}
+        mc_field = schema.system["mc_field"]
+        if "mc_field" in self.tables:
+            for row in conn.execute(select(mc_field)).mappings():
+                self.fields[(row["object"], row["field"])] = dict(row)
+
+    def columns(self, table: str) -> set[str]:
+        return {c["name"] for c in self.inspector.get_columns(table)}
+
+    def indexes(self, table: str) -> set[str]:
+        names = {i["name"] for i in self.inspector.get_indexes(table)}
+        names |= {u["name"] for u in self.inspector.get_unique_constraints(table)}
+        return names
+
+
+def plan(db: Database, model: AppModel) -> Plan:
+    """What `migrate` would do, without changing anything."""
+    with db.read() as conn:
+        return _plan(conn, build_schema(model), model)
+
+
+def _plan(conn: Connection, schema: Schema, model: AppModel) -> Plan:
+    result = Plan()
+    live = Inspection(conn, schema)
+    missing_system = [name for name in schema.system if name not in live.tables]
+    if missing_system:
+        result.steps.append(Step("create_system_tables", "", None,
+                                 f"MetaCRM's own tables: {', '.join(missing_system)}"))
+    for name, obj in model.objects.items():
+        table = schema.table(name)
+        if name not in live.tables:
+            result.steps.append(Step("create_table", name, None,
+                                     f"{name} ({len(table.columns)} columns)"))
+            for cols, unique in wanted_indexes(obj):
+                result.steps.append(Step("create_index", name, ",".join(cols),
+                                         f"{name}({', '.join(cols)})"
+                                         + (" unique" if unique else "")))
+            continue
+        columns = live.columns(name)
+        for fdef in obj.fields.values():
+            if fdef.system:
+                continue
+            record = live.fields.get((name, fdef.name))
+            if fdef.name not in columns:
+                result.steps.append(Step("add_column", name, fdef.name,
+                                         f"{name}.{fdef.name} {fdef.type}"))
+                continue
+            old_kind = record["kind"] if record else storage_kind(fdef)
+            refusal = type_change_refusal(name, fdef, old_kind)
+            if refusal:
+                result.refused.append(Refusal(name, fdef.name, refusal))
+                continue
+            if record and record["status"] == "archived":
+                result.steps.append(Step("restore_column", name, fdef.name,
+                                         f"{name}.{fdef.name} comes back with its stored values"))
+            if old_kind != storage_kind(fdef):
+                result.steps.append(Step("alter_column", name, fdef.name,
+                                         f"{name}.{fdef.name} {old_kind} -> "
+                                         f"{storage_kind(fdef)}"))
+            elif record and record["signature"] != _signature(fdef) and record[
+                    "status"] == "active":
+                result.steps.append(Step("update_field", name, fdef.name,
+                                         _describe_change(name, fdef, record["signature"])))
+        if obj.search and SEARCH_COLUMN not in columns:
+            result.steps.append(Step("add_column", name, SEARCH_COLUMN,
+                                     f"{name}.{SEARCH_COLUMN} (quick search text)"))
+        for (obj_name, fname), record in live.fields.items():
+            if obj_name == name and fname not in obj.fields and record["status"] == "active":
+                result.steps.append(Step("archive_column", name, fname,
+                                         f"{name}.{fname} leaves the model; its column and "
+                                         f"values are kept (archived)"))
+        have = live.indexes(name)
+        for cols, unique in wanted_indexes(obj):
+            if index_name(name, cols, unique) in have:
+                continue
+            if unique:
+                dupes = _duplicates(conn, schema, name, cols)
+                if dupes:
+                    result.refused.append(Refusal(name, cols[0], (
+                        f"{name}.{', '.join(cols)} cannot become unique: "
+                        f"{len(dupes)} value(s) are used more than once "
+                        f"(e.g. {', '.join(repr(d) for d in dupes[:3])}); merge or fix those "
+                        "records first")))
+                    continue
+            result.steps.append(Step("create_index", name, ",".join(cols),
+                                     f"{name}({', '.join(cols)})" + (" unique" if unique else "")))
+    for (obj_name, fname), record in live.fields.items():
+        if obj_name not in model.objects and record["status"] == "active":
+            result.steps.append(Step("archive_column", obj_name, fname,
+                                     f"{obj_name}.{fname} leaves the model with its object; the "
+                                     "table and values are kept (archived)"))
+    return result
+
+
+def _describe_change(obj: str, fdef: FieldDef, old_signature: str) -> str:
+    old = json.loads(old_signature)
+    new = json.loads(_signature(fdef))
+    old_options = [o["value"] for o in old.get("options", [])]
+    new_options = [o["value"] for o in new.get("options", [])]
+    parts = []
+    added = [o for o in new_options if o not in old_options]
+    if added:
+        parts.append("options + " + ", ".join(added))
+    removed = [o for o in old_options if o not in new_options]
+    if removed:
+        parts.append("options no longer offered: " + ", ".join(removed) + " (values kept)")
+    changed = sorted(k for k in set(old) | set(new) if k != "options" and old.get(k) != new.get(k))
+    if changed:
+        parts.append("changed " + ", ".join(changed))
+    return f"{obj}.{fdef.name}: " + ("; ".join(parts) or "definition changed")
+
+
+def _duplicates(conn: Connection, schema: Schema, table: str, cols: Iterable[str]) -> list[Any]:
+    t = schema.table(table)
+    columns = [t.c[c] for c in cols]
+    query = (select(*columns).where(*(c.is_not(None) for c in columns)).group_by(*columns)
+             .having(func.count() > 1).limit(5))
+    return [row[0] if len(row) == 1 else tuple(row) for row in conn.execute(query)]
+
+
+def migrate(db: Database, model: AppModel) -> Plan:
+    """Apply the plan. Raises SchemaChangeRefused (changing nothing) if any step is refused."""
+    schema = build_schema(model)
+    with db.write() as conn:
+        result = _plan(conn, schema, model)
+        if result.refused:
+            raise SchemaChangeRefused(
+                "the metadata change could lose data: " + "; ".join(r.reason for r in
+                                                                    result.refused),
+                refused=[r.reason for r in result.refused])
+        ops = Operations(MigrationContext.configure(conn))
+        for step in result.steps:
+            _apply(conn, ops, schema, model, step, db.is_sqlite)
+        _record_fields(conn, schema, model)
+    return result
+
+
+def _apply(conn: Connection, ops: Operations, schema: Schema, model: AppModel, step: Step,
+           sqlite: bool) -> None:
+    if step.action == "create_system_tables":
+        schema.metadata.create_all(conn, tables=list(schema.system.values()), checkfirst=True)
+    elif step.action == "create_table":
+        table = schema.table(step.object)
+        table.create(conn, checkfirst=True)  # creates its indexes too
+    elif step.action == "add_column":
+        column = schema.table(step.object).c[step.field]
+        ops.add_column(step.object, column._copy())
+    elif step.action == "alter_column":
+        fdef = model.objects[step.object].fields[step.field]
+        if sqlite:
+            with ops.batch_alter_table(step.object) as batch:
+                batch.alter_column(step.field, type_=column_type(fdef))
+        else:
+            ops.alter_column(step.object, step.field, type_=column_type(fdef),
+                             postgresql_using=f'"{step.field}"::numeric')
+    elif step.action == "create_index":
+        cols = tuple(step.field.split(",")) if step.field else ()
+        obj = model.objects[step.object]
+        unique = dict(wanted_indexes(obj)).get(cols, False)
+        name = index_name(step.object, cols, unique)
+        if name not in {i["name"] for i in inspect(conn).get_indexes(step.object)}:
+            ops.create_index(name, step.object, list(cols), unique=unique)
+    # restore_column, archive_column and update_field only change mc_field (below)
+
+
+def _record_fields(conn: Connection, schema: Schema, model: AppModel) -> None:
+    """Remember what each column now holds, and which columns are archived."""
+    mc_field = schema.system["mc_field"]
+    existing = {(r.object, r.field): r for r in conn.execute(select(mc_field))}
+    now = now_utc()
+    for name, obj in model.objects.items():
+        for fdef in obj.fields.values():
+            if fdef.system:
+                continue
+            values = {"kind": storage_kind(fdef), "signature": _signature(fdef),
+                      "status": "active"}
+            old = existing.pop((name, fdef.name), None)
+            if old is None:
+                conn.execute(mc_field.insert().values(object=name, field=fdef.name,
+                                                      changed_at=now, **values))
+            elif any(getattr(old, k) != v for k, v in values.items()):
+                conn.execute(mc_field.update().where(
+                    mc_field.c.object == name, mc_field.c.field == fdef.name
+                ).values(changed_at=now, **values))
+    for (obj_name, fname), old in existing.items():
+        if old.status == "active":
+            conn.execute(mc_field.update().where(
+                mc_field.c.object == obj_name, mc_field.c.field == fname
+            ).values(status="archived", changed_at=now))

@@ -1,0 +1,32 @@
+"""Text folding for accent-insensitive search: 'Nguyễn Văn Đức' -> 'nguyen van duc'.
+
+Đ/đ is a letter of its own in Vietnamese, not a D with a mark, so Unicode decomposition
+leaves it alone; we fold it to d ourselves.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_MARKS = re.compile(r"[\u0300-\u036f]")
+_SPACES = re.compile(r"\s+")
+
+
+def fold(text: str | None) -> str:
+    """Lowercase, without diacritics, with đ as d and runs of spaces as one."""
+    if not text:
+        return ""
+    decomposed = unicodedata.normalize("NFD", str(text))
+    stripped = _MARKS.sub("", decomposed).replace("đ", "d").replace("Đ", "D")
+    return _SPACES.sub(" ", unicodedata.normalize("NFC", stripped).lower()).strip()
+
+
+def search_terms(query: str | None) -> list[str]:
+    """The folded words of a quick-search query."""
+    return [t for t in fold(query).split(" ") if t]
+
+
+def like_escape(text: str) -> str:
+    """Escape LIKE's wildcards (with backslash as the escape character)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -1,0 +1,143 @@
+"""Users, teams, passwords (argon2) and API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Connection, select
+
+from .errors import BadRequest, NotFound
+from .schema import Schema
+from .types import now_utc
+
+SYSTEM_USERNAME = "system"
+TOKEN_PREFIX = "mcrm_"
+_hasher = PasswordHasher()
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    username: str
+    role: str
+    display_name: str = ""
+    email: str | None = None
+    locale: str | None = None
+    is_active: bool = True
+    team_ids: tuple[int, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.display_name or self.username
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(stored_hash: str | None, password: str) -> bool:
+    if not stored_hash:
+        return False
+    try:
+        return _hasher.verify(stored_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _user(conn: Connection, schema: Schema, row: Any) -> User:
+    members = schema.system["mc_team_member"]
+    teams = tuple(conn.scalars(select(members.c.team_id).where(members.c.user_id == row.id)))
+    return User(id=row.id, username=row.username, role=row.role,
+                display_name=row.display_name or "", email=row.email, locale=row.locale,
+                is_active=row.is_active, team_ids=teams)
+
+
+def create_user(conn: Connection, schema: Schema, username: str, *, role: str,
+                password: str | None = None, display_name: str | None = None,
+                email: str | None = None, roles: Any = None) -> User:
+    username = username.strip()
+    if not username or len(username) > 150 or any(c.isspace() for c in username):
+        raise BadRequest(f"'{username}' is not a valid user name (no spaces, 1-150 "
+                         "characters)")
+    if roles is not None and role not in roles:
+        raise BadRequest(f"unknown role '{role}' (roles: {', '.join(sorted(roles))})")
+    table = schema.system["mc_user"]
+    if conn.execute(select(table.c.id).where(table.c.username == username)).first():
+        raise BadRequest(f"a user named '{username}' already exists")
+    result = conn.execute(table.insert().values(
+        username=username, role=role, display_name=display_name or username, email=email,
+        password_hash=hash_password(password) if password else None, is_active=True,
+        failed_logins=0, created_at=now_utc()))
+    return get_user(conn, schema, result.inserted_primary_key[0])
+
+
+def get_user(conn: Connection, schema: Schema, user_id: int) -> User:
+    table = schema.system["mc_user"]
+    row = conn.execute(select(table).where(table.c.id == user_id)).first()
+    if row is None:
+        raise NotFound(f"no user with id {user_id}")
+    return _user(conn, schema, row)
+
+
+def find_user(conn: Connection, schema: Schema, username: str) -> User | None:
+    table = schema.system["mc_user"]
+    row = conn.execute(select(table).where(table.c.username == username)).first()
+    return _user(conn, schema, row) if row else None
+
+
+def system_user(conn: Connection, schema: Schema) -> User:
+    """The user that CLI loads and migrations act as; it cannot sign in."""
+    found = find_user(conn, schema, SYSTEM_USERNAME)
+    if found is not None:
+        return found
+    table = schema.system["mc_user"]
+    result = conn.execute(table.insert().values(
+        username=SYSTEM_USERNAME, role="admin", display_name="MetaCRM", is_active=False,
+        failed_logins=0, created_at=now_utc()))
+    return get_user(conn, schema, result.inserted_primary_key[0])
+
+
+def set_password(conn: Connection, schema: Schema, user_id: int, password: str) -> None:
+    table = schema.system["mc_user"]
+    conn.execute(table.update().where(table.c.id == user_id).values(
+        password_hash=hash_password(password)))
+
+
+def authenticate(conn: Connection, schema: Schema, username: str, password: str) -> User | None:
+    table = schema.system["mc_user"]
+    row = conn.execute(select(table).where(table.c.username == username)).first()
+    if row is None or not row.is_active:
+        _hasher.hash(password)  # same work either way: no user-name probing by timing
+        return None
+    if not verify_password(row.password_hash, password):
+        return None
+    return _user(conn, schema, row)
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(conn: Connection, schema: Schema, user_id: int, label: str = "") -> str:
+    """A new API token for the user; only its hash is stored."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    conn.execute(schema.system["mc_token"].insert().values(
+        user_id=user_id, token_hash=_token_hash(token), label=label, created_at=now_utc()))
+    return token
+
+
+def user_for_token(conn: Connection, schema: Schema, token: str) -> User | None:
+    tokens = schema.system["mc_token"]
+    users = schema.system["mc_user"]
+    row = conn.execute(
+        select(users).join(tokens, tokens.c.user_id == users.c.id)
+        .where(tokens.c.token_hash == _token_hash(token))
+    ).first()
+    if row is None or not row.is_active:
+        return None
+    return _user(conn, schema, row)

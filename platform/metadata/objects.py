@@ -1,0 +1,467 @@
+"""Objects and fields: merging `object:` and `extend:` documents, building FieldDefs, and
+checking every reference they make (lookup targets, expressions, rollups, indexes)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import expressions
+from .model import (
+    NUMBER_TYPES,
+    SYSTEM_FIELDS,
+    TEXT_TYPES,
+    DuplicateMatch,
+    DuplicateRule,
+    FieldDef,
+    Label,
+    ObjectDef,
+    Option,
+    Rollup,
+    ValidationRule,
+    frozen_map,
+    humanize,
+)
+from .problems import Problem, did_you_mean
+from .source import Document
+
+COMMON_KEYS = {"type", "label", "help", "required", "unique", "default", "index", "read_only"}
+TYPE_KEYS: dict[str, set[str]] = {
+    "text": {"max_length"}, "textarea": {"max_length"}, "email": {"max_length"},
+    "phone": {"max_length"}, "url": {"max_length"},
+    "integer": {"min", "max"}, "number": {"min", "max", "scale"},
+    "currency": {"min", "max", "scale"}, "percent": {"min", "max", "scale"},
+    "date": {"min", "max"}, "datetime": set(), "checkbox": set(),
+    "picklist": {"options"}, "multipicklist": {"options"},
+    "lookup": {"to", "on_delete"}, "user": set(),
+    "formula": {"returns", "expression", "scale"}, "autonumber": {"format"},
+    "file": {"accept", "max_size"}, "rollup": {"from", "via", "measure", "filter", "scale"},
+}
+NOT_FOR_COMPUTED = {"required", "unique", "default"}
+SORTABLE_TYPES = set(TEXT_TYPES + NUMBER_TYPES) | {"date", "datetime", "checkbox", "formula",
+                                                    "lookup", "user"}
+SEARCHABLE_TYPES = {"text", "textarea", "email", "phone", "url", "picklist", "autonumber"}
+_PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*)\}")
+
+
+@dataclass
+class Src:
+    """Where a piece of merged metadata came from, so that a problem can name its line."""
+
+    doc: Document
+    path: tuple
+
+    def at(self, *more: Any) -> tuple:
+        return (*self.path, *more)
+
+    def problem(self, message: str, *more: Any) -> Problem:
+        return self.doc.problem(self.at(*more), message)
+
+
+@dataclass
+class ObjectDraft:
+    name: str
+    app: str
+    src: Src
+    data: dict[str, Any]
+    fields: dict[str, tuple[dict[str, Any], Src]] = field(default_factory=dict)
+    lists: dict[str, list[tuple[Any, Src]]] = field(default_factory=dict)
+
+
+def merge_objects(layers: list, problems: list[Problem]) -> dict[str, ObjectDraft]:
+    """Apply every layer's `object:` then `extend:` documents, ancestors first."""
+    drafts: dict[str, ObjectDraft] = {}
+    for layer in layers:
+        for doc in layer.of("object"):
+            name = doc.data["object"]
+            if name in drafts:
+                first = drafts[name].src.doc
+                problems.append(doc.problem(("object",), (
+                    f"object '{name}' is already defined in {first.file}:{first.line(())}; "
+                    f"use 'extend: {name}' to add or change its fields")))
+                continue
+            if name.startswith("mc_"):
+                problems.append(doc.problem(("object",), (
+                    f"object names starting with 'mc_' are reserved for MetaCRM's own tables; "
+                    f"rename '{name}'")))
+                continue
+            draft = ObjectDraft(name, layer.name, Src(doc, ()), dict(doc.data))
+            for fname, fdata in doc.data.get("fields", {}).items():
+                draft.fields[fname] = (dict(fdata), Src(doc, ("fields", fname)))
+            for key in ("validations", "indexes", "duplicates"):
+                draft.lists[key] = [(item, Src(doc, (key, i)))
+                                    for i, item in enumerate(doc.data.get(key, []))]
+            drafts[name] = draft
+        for doc in layer.of("extend"):
+            _extend(drafts, doc, problems)
+    return drafts
+
+
+def _extend(drafts: dict[str, ObjectDraft], doc: Document, problems: list[Problem]) -> None:
+    name = doc.data["extend"]
+    draft = drafts.get(name)
+    if draft is None:
+        problems.append(doc.problem(("extend",), f"cannot extend unknown object '{name}'"
+                                    + did_you_mean(name, drafts)))
+        return
+    for key in ("label", "plural", "title", "search"):
+        if key in doc.data:
+            draft.data[key] = doc.data[key]
+    for fname, changes in doc.data.get("fields", {}).items():
+        src = Src(doc, ("fields", fname))
+        if fname not in draft.fields:
+            if "type" not in changes:
+                problems.append(src.problem(
+                    f"'{fname}' is a new field of '{name}', so it needs a type"
+                    + did_you_mean(fname, draft.fields)))
+                continue
+            if "options_add" in changes:
+                problems.append(src.problem("a new field lists its options under 'options'",
+                                            "options_add"))
+                continue
+            draft.fields[fname] = (dict(changes), src)
+            continue
+        merged = dict(draft.fields[fname][0])
+        for key, value in changes.items():
+            if key == "options_add":
+                have = {_option_value(o) for o in merged.get("options", [])}
+                for i, option in enumerate(value):
+                    if _option_value(option) in have:
+                        problems.append(src.problem(
+                            f"option '{_option_value(option)}' is already in '{fname}'",
+                            "options_add", i))
+                merged["options"] = [*merged.get("options", []), *value]
+            else:
+                merged[key] = value
+        draft.fields[fname] = (merged, src)
+    for key in ("validations", "indexes", "duplicates"):
+        draft.lists.setdefault(key, []).extend(
+            (item, Src(doc, (key, i))) for i, item in enumerate(doc.data.get(key, [])))
+
+
+def _option_value(option: Any) -> str:
+    return str(option["value"] if isinstance(option, dict) else option)
+
+
+# --- fields --------------------------------------------------------------------------------
+
+
+def system_fields() -> dict[str, FieldDef]:
+    vi = {"id": "Mã", "owner": "Người phụ trách", "created_at": "Ngày tạo",
+          "created_by": "Người tạo", "updated_at": "Ngày cập nhật",
+          "updated_by": "Người cập nhật", "version": "Phiên bản"}
+    en = {"id": "ID", "owner": "Owner", "created_at": "Created", "created_by": "Created by",
+          "updated_at": "Updated", "updated_by": "Updated by", "version": "Version"}
+    types = {"id": "integer", "owner": "user", "created_at": "datetime", "created_by": "user",
+             "updated_at": "datetime", "updated_by": "user", "version": "integer"}
+    return {
+        name: FieldDef(name=name, type=types[name],
+                       label=Label(frozen_map({"en": en[name], "vi": vi[name]})),
+                       system=True, read_only=name != "owner", index=name == "owner")
+        for name in SYSTEM_FIELDS
+    }
+
+
+def build_field(name: str, data: Mapping[str, Any], src: Src,
+                problems: list[Problem]) -> FieldDef | None:
+    ftype = data["type"]
+    ok = True
+    for key in data:
+        if key not in COMMON_KEYS and key not in TYPE_KEYS[ftype]:
+            problems.append(src.problem(f"'{key}' does not apply to {article(ftype)} field",
+                                        key))
+            ok = False
+        if key in NOT_FOR_COMPUTED and ftype in ("formula", "rollup", "autonumber"):
+            if not (key == "unique" and ftype == "autonumber"):
+                problems.append(src.problem(
+                    f"{article(ftype)} field is computed, so '{key}' does not apply to it", key))
+                ok = False
+    if data.get("unique") and ftype in ("checkbox", "multipicklist", "textarea", "file"):
+        problems.append(src.problem(f"{article(ftype)} field cannot be unique", "unique"))
+        ok = False
+    options = _options(data.get("options", []), src, problems)
+    expression = None
+    if ftype == "formula":
+        expression = parse_expression(data["expression"], src, ("expression",), problems)
+        ok = ok and expression is not None
+    rollup = None
+    if ftype == "rollup":
+        match = re.fullmatch(r"(count)|(sum|avg|min|max)\(([a-z][a-z0-9_]*)\)", data["measure"])
+        assert match  # the schema's pattern guarantees it
+        filt = None
+        if "filter" in data:
+            filt = parse_expression(data["filter"], src, ("filter",), problems)
+        rollup = Rollup(source=data["from"], via=data["via"],
+                        measure=match.group(1) or match.group(2), measure_field=match.group(3),
+                        filter=filt)
+    default = data.get("default")
+    if isinstance(default, str) and default.startswith("="):
+        if parse_expression(default[1:], src, ("default",), problems) is None:
+            ok = False
+    elif default is not None and options and ftype == "picklist":
+        if str(default) not in {o.value for o in options}:
+            problems.append(src.problem(
+                f"default '{default}' is not one of the options"
+                + did_you_mean(str(default), [o.value for o in options]), "default"))
+            ok = False
+    if not ok:
+        return None
+    scale = data.get("scale")
+    if scale is None and ftype in ("number", "currency", "percent", "rollup"):
+        scale = 2
+    if scale is None and ftype == "formula" and data["returns"] in ("number", "currency",
+                                                                     "percent"):
+        scale = 2
+    return FieldDef(
+        name=name, type=ftype, label=Label.of(data.get("label"), humanize(name)),
+        help=Label.of(data["help"]) if "help" in data else None,
+        required=bool(data.get("required")), unique=bool(data.get("unique")),
+        default=str(default) if ftype == "picklist" and default is not None else default,
+        index=bool(data.get("index")), read_only=bool(data.get("read_only")),
+        max_length=data.get("max_length"), min=data.get("min"), max=data.get("max"),
+        scale=scale, options=options, to=data.get("to"),
+        on_delete=data.get("on_delete", "set_null"), returns=data.get("returns"),
+        expression=expression, format=data.get("format", "{0}") if ftype == "autonumber"
+        else None, rollup=rollup,
+    )
+
+
+def article(word: str) -> str:
+    return f"{'an' if word[:1] in 'aeiou' else 'a'} {word}"
+
+
+def _options(raw: list[Any], src: Src, problems: list[Problem]) -> tuple[Option, ...]:
+    out: list[Option] = []
+    seen: set[str] = set()
+    key = "options"
+    for i, item in enumerate(raw):
+        if isinstance(item, dict):
+            value, label, active = str(item["value"]), item.get("label"), item.get("active", True)
+        else:
+            value, label, active = str(item), None, True
+        if value in seen:
+            problems.append(src.problem(f"option '{value}' is listed twice", key, i))
+            continue
+        if ";" in value or not value.strip():
+            problems.append(src.problem(f"option '{value}' must be a non-empty value "
+                                        "without ';'", key, i))
+            continue
+        seen.add(value)
+        out.append(Option(value, Label.of(label, humanize(value)), bool(active)))
+    return tuple(out)
+
+
+def parse_expression(text: str, src: Src, key: tuple, problems: list[Problem]):
+    try:
+        return expressions.parse(text)
+    except expressions.ExpressionError as exc:
+        problems.append(src.problem(_expression_message(exc, text), *key))
+        return None
+
+
+def _expression_message(exc: expressions.ExpressionError, text: str) -> str:
+    return f"{exc.message} in expression '{text}' (at character {exc.pos + 1})"
+
+
+class ObjectScope:
+    """The names an expression on one object may use (its fields, lookups followed)."""
+
+    def __init__(self, fields: Mapping[str, Mapping[str, FieldDef]], name: str):
+        self.fields = fields
+        self.name = name
+
+    def has_field(self, name: str) -> bool:
+        return name in self.fields.get(self.name, {})
+
+    def resolve(self, path: tuple[str, ...] | list[str]) -> str | None:
+        current = self.name
+        for i, part in enumerate(path):
+            fields = self.fields.get(current, {})
+            fld = fields.get(part)
+            if fld is None:
+                return (f"unknown field '{part}' on {current}"
+                        + did_you_mean(part, fields))
+            if i < len(path) - 1:
+                if fld.type != "lookup":
+                    return (f"'{part}' is a {fld.type} field, not a lookup, so "
+                            f"'{'.'.join(path)}' cannot follow it")
+                current = fld.to or ""
+        return None
+
+
+def check_expression(expr: expressions.Expression | None, scope: ObjectScope, src: Src,
+                     key: tuple, problems: list[Problem]) -> bool:
+    if expr is None:
+        return False
+    errors = expressions.check(expr, scope)
+    for err in errors:
+        problems.append(src.problem(_expression_message(err, expr.source), *key))
+    return not errors
+
+
+def check_placeholders(text: str, scope: ObjectScope, src: Src, key: tuple,
+                       problems: list[Problem]) -> None:
+    for match in _PLACEHOLDER.finditer(text):
+        message = scope.resolve(match.group(1).split("."))
+        if message:
+            problems.append(src.problem(f"{message} in '{text}'", *key))
+
+
+def build_objects(drafts: dict[str, ObjectDraft], problems: list[Problem]) -> dict[str, ObjectDef]:
+    """FieldDefs for every draft, then every cross-reference checked."""
+    fields_by_object: dict[str, dict[str, FieldDef]] = {}
+    sources: dict[tuple[str, str], Src] = {}
+    for name, draft in drafts.items():
+        system = system_fields()
+        built: dict[str, FieldDef] = {"id": system.pop("id")}
+        for fname, (data, src) in draft.fields.items():
+            sources[(name, fname)] = src
+            if fname in SYSTEM_FIELDS:
+                problems.append(src.problem(
+                    f"'{fname}' is a system field that every object has; choose another name"))
+                continue
+            fdef = build_field(fname, data, src, problems)
+            if fdef is not None:
+                built[fname] = fdef
+        built.update(system)
+        fields_by_object[name] = built
+    objects: dict[str, ObjectDef] = {}
+    for name, draft in drafts.items():
+        fields = fields_by_object[name]
+        scope = ObjectScope(fields_by_object, name)
+        for fname, fdef in fields.items():
+            if not fdef.system:
+                _check_field(fdef, scope, fields_by_object, sources[(name, fname)], problems)
+        _check_formula_cycles(name, fields, sources, problems)
+        objects[name] = _object(draft, fields, scope, problems)
+    return objects
+
+
+def _check_field(fdef: FieldDef, scope: ObjectScope,
+                 all_fields: Mapping[str, Mapping[str, FieldDef]], src: Src,
+                 problems: list[Problem]) -> None:
+    if fdef.type == "lookup" and fdef.to not in all_fields:
+        problems.append(src.problem(f"lookup to unknown object '{fdef.to}'"
+                                    + did_you_mean(fdef.to or "", all_fields), "to"))
+    if fdef.expression is not None:
+        check_expression(fdef.expression, scope, src, ("expression",), problems)
+    if isinstance(fdef.default, str) and fdef.default.startswith("="):
+        expr = expressions.parse(fdef.default[1:])
+        check_expression(expr, scope, src, ("default",), problems)
+    if fdef.rollup is not None:
+        _check_rollup(fdef, scope, all_fields, src, problems)
+
+
+def _check_rollup(fdef: FieldDef, scope: ObjectScope,
+                  all_fields: Mapping[str, Mapping[str, FieldDef]], src: Src,
+                  problems: list[Problem]) -> None:
+    rollup = fdef.rollup
+    assert rollup is not None
+    child = all_fields.get(rollup.source)
+    if child is None:
+        problems.append(src.problem(f"rollup from unknown object '{rollup.source}'"
+                                    + did_you_mean(rollup.source, all_fields), "from"))
+        return
+    via = child.get(rollup.via)
+    if via is None or via.type != "lookup" or via.to != scope.name:
+        problems.append(src.problem(
+            f"'{rollup.via}' must be a lookup field of {rollup.source} pointing to {scope.name}",
+            "via"))
+    if rollup.measure_field is not None:
+        measured = child.get(rollup.measure_field)
+        if measured is None:
+            problems.append(src.problem(f"unknown field '{rollup.measure_field}' on "
+                                        f"{rollup.source}" + did_you_mean(
+                                            rollup.measure_field, child), "measure"))
+        elif rollup.measure in ("sum", "avg") and measured.value_type not in NUMBER_TYPES:
+            problems.append(src.problem(f"{rollup.measure}() needs a number field; "
+                                        f"'{rollup.measure_field}' is {measured.type}", "measure"))
+    if rollup.filter is not None:
+        check_expression(rollup.filter, ObjectScope(all_fields, rollup.source), src,
+                         ("filter",), problems)
+
+
+def formula_dependencies(fields: Mapping[str, FieldDef]) -> dict[str, set[str]]:
+    """For each formula field, the formula fields of the same object it reads."""
+    deps: dict[str, set[str]] = {}
+    for fname, fdef in fields.items():
+        if fdef.type == "formula" and fdef.expression is not None:
+            names = {n.path[0] for n in fdef.expression.names()}
+            deps[fname] = {n for n in names if n in fields and fields[n].type == "formula"}
+    return deps
+
+
+def _check_formula_cycles(name: str, fields: Mapping[str, FieldDef],
+                          sources: Mapping[tuple[str, str], Src], problems: list[Problem]) -> None:
+    deps = formula_dependencies(fields)
+    state: dict[str, int] = {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for dep in sorted(deps.get(node, ())):
+            if state.get(dep) == 1:
+                cycle = " -> ".join([*trail[trail.index(dep):], dep]) if dep in trail else dep
+                problems.append(sources[(name, node)].problem(
+                    f"formulas read each other in a cycle: {cycle}", "expression"))
+            elif dep not in state:
+                visit(dep, [*trail, dep])
+        state[node] = 2
+
+    for fname in deps:
+        if fname not in state:
+            visit(fname, [fname])
+
+
+def _object(draft: ObjectDraft, fields: dict[str, FieldDef], scope: ObjectScope,
+            problems: list[Problem]) -> ObjectDef:
+    data = draft.data
+    src = draft.src
+    title = data.get("title")
+    if title:
+        check_placeholders(title, scope, src, ("title",), problems)
+    search = tuple(data.get("search", ()))
+    for i, fname in enumerate(search):
+        fdef = fields.get(fname)
+        if fdef is None:
+            problems.append(src.problem(f"unknown field '{fname}'" + did_you_mean(fname, fields),
+                                        "search", i))
+        elif fdef.type not in SEARCHABLE_TYPES:
+            problems.append(src.problem(f"'{fname}' is a {fdef.type} field; quick search "
+                                        "covers text fields only", "search", i))
+    validations = []
+    for item, vsrc in draft.lists.get("validations", []):
+        expr = parse_expression(item["when"], vsrc, ("when",), problems)
+        if check_expression(expr, scope, vsrc, ("when",), problems):
+            validations.append(ValidationRule(expr, Label.of(item["message"])))
+    indexes = []
+    for item, isrc in draft.lists.get("indexes", []):
+        bad = [f for f in item if f not in fields]
+        for f in bad:
+            problems.append(isrc.problem(f"unknown field '{f}' in index"
+                                         + did_you_mean(f, fields), item.index(f)))
+        if not bad:
+            indexes.append(tuple(item))
+    duplicates = []
+    for item, dsrc in draft.lists.get("duplicates", []):
+        matches = []
+        for i, m in enumerate(item["match"]):
+            fname, fuzzy = (m, None) if isinstance(m, str) else (m["field"], m.get("fuzzy"))
+            fdef = fields.get(fname)
+            if fdef is None:
+                problems.append(dsrc.problem(f"unknown field '{fname}'"
+                                             + did_you_mean(fname, fields), "match", i))
+            elif fuzzy is not None and fdef.type not in ("text", "textarea"):
+                problems.append(dsrc.problem(f"fuzzy matching needs a text field; '{fname}' is "
+                                             f"{fdef.type}", "match", i))
+            else:
+                matches.append(DuplicateMatch(fname, fuzzy))
+        duplicates.append(DuplicateRule(tuple(matches), item.get("action", "warn")))
+    label = Label.of(data.get("label"), humanize(draft.name))
+    return ObjectDef(
+        name=draft.name, label=label, plural=Label.of(data.get("plural")) if "plural" in data
+        else label, fields=frozen_map(fields), title=title, search=search,
+        validations=tuple(validations), indexes=tuple(indexes), duplicates=tuple(duplicates),
+        app=draft.app,
+    )

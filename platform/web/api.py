@@ -1,0 +1,124 @@
+"""The REST API: /api/v1/{object} and /api/v1/{object}/{id}.
+
+Handlers are thin: find the user, parse the request, call one engine function, answer JSON.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..engine import query, records
+from ..engine.errors import BadRequest, Unauthorized
+from ..engine.runtime import Context, Runtime
+from ..engine.users import user_for_token
+from .jsonio import JSON, json_body, record_json
+from .openapi import openapi_document
+
+RESERVED_PARAMS = ("search", "sort", "page", "page_size")
+
+
+def runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+def api_context(request: Request) -> Context:
+    """The context of an API call: the user its bearer token names."""
+    rt = runtime(request)
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("send an API token as 'Authorization: Bearer <token>' "
+                           "(create one with: metacrm token USER)")
+    with rt.db.read() as conn:
+        user = user_for_token(conn, rt.schema, token.strip())
+    if user is None:
+        raise Unauthorized("the API token is not valid (or its user is deactivated)")
+    locale = request.headers.get("accept-language", "")[:2]
+    return rt.context(user, locale if locale in ("en", "vi") else None)
+
+
+def _int_param(request: Request, name: str, default: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be a whole number, not '{raw}'", parameter=name) from None
+
+
+def _version(request: Request, body: dict[str, Any] | None) -> int | None:
+    raw: Any = None
+    if body is not None and "version" in body:
+        raw = body["version"]
+    elif request.headers.get("if-match"):
+        raw = request.headers["if-match"].strip('"W/')
+    elif request.query_params.get("version"):
+        raw = request.query_params["version"]
+    if raw is None:
+        return None
+    try:
+        if isinstance(raw, bool):
+            raise ValueError
+        return int(raw)
+    except (TypeError, ValueError):
+        raise BadRequest(f"version must be the record's row version (a whole number), not "
+                         f"'{raw}'", parameter="version") from None
+
+
+async def list_or_create(request: Request) -> Response:
+    ctx = api_context(request)
+    object_name = request.path_params["object"]
+    if request.method == "POST":
+        records.object_def(ctx, object_name)
+        body = await json_body(request)
+        record = records.create(ctx, object_name, body)
+        return JSON(record_json(record), status_code=201,
+                    headers={"Location": f"/api/v1/{object_name}/{record['id']}"})
+    obj = records.object_def(ctx, object_name)
+    params = request.query_params
+    filters = {k: v for k, v in params.multi_items() if k not in RESERVED_PARAMS}
+    if len(filters) != len({k for k, _ in params.multi_items() if k not in RESERVED_PARAMS}):
+        raise BadRequest("a filter parameter is given twice; use field__in=a,b for several "
+                         "values")
+    page = query.list_records(ctx, object_name, query.ListQuery(
+        where=query.parse_params(ctx, obj, filters),
+        search=params.get("search"),
+        sort=query.parse_sort(obj, params.get("sort")),
+        page=_int_param(request, "page", 1),
+        page_size=_int_param(request, "page_size", 50),
+    ))
+    return JSON({"items": [record_json(r) for r in page.items], "total": page.total,
+                 "page": page.page, "page_size": page.page_size, "pages": page.pages})
+
+
+async def record_detail(request: Request) -> Response:
+    ctx = api_context(request)
+    object_name = request.path_params["object"]
+    record_id = request.path_params["id"]
+    records.object_def(ctx, object_name)
+    if request.method == "GET":
+        return JSON(record_json(records.get(ctx, object_name, record_id)))
+    if request.method == "DELETE":
+        records.delete(ctx, object_name, record_id, version=_version(request, None))
+        return Response(status_code=204)
+    body = await json_body(request)
+    version = _version(request, body)
+    values = {k: v for k, v in body.items() if k != "version"}
+    record = records.update(ctx, object_name, record_id, values, version=version)
+    return JSON(record_json(record))
+
+
+async def openapi(request: Request) -> Response:
+    return JSON(openapi_document(runtime(request).model))
+
+
+routes = [
+    Route("/api/v1/openapi.json", openapi, methods=["GET"]),
+    Route("/api/v1/{object}", list_or_create, methods=["GET", "POST"]),
+    Route("/api/v1/{object}/{id:int}", record_detail, methods=["GET", "PATCH", "DELETE"]),
+]

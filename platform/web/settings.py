@@ -1,0 +1,24 @@
+"""Settings from the environment, read once when the app is made."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+
+from ..engine.db import DEFAULT_URL
+
+
+@dataclass(frozen=True)
+class Settings:
+    app_dir: str = "apps/default_crm"
+    database_url: str = DEFAULT_URL
+    secret_key: str = ""
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            app_dir=os.environ.get("METACRM_APP", "apps/default_crm"),
+            database_url=os.environ.get("DATABASE_URL", DEFAULT_URL),
+            secret_key=os.environ.get("METACRM_SECRET_KEY") or secrets.token_urlsafe(32),
+        )
