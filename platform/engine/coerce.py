@@ -220,6 +220,8 @@ def _reference(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> int | Mapping[str, Any
     if isinstance(raw, bool):
         raise Invalid("invalid_reference", "expected a record id, not true or false")
     if isinstance(raw, int):
+        if not 0 < raw < 2**63:
+            raise Invalid("invalid_reference", f"{raw} is not a record id")
         return raw
     if isinstance(raw, Mapping):
         if fdef.type == "lookup" and raw.get("id") is not None:
@@ -229,7 +231,7 @@ def _reference(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> int | Mapping[str, Any
         return dict(raw)
     text = str(raw).strip()
     if _INT.match(text):
-        return int(text)
+        return _reference(fdef, int(text), tz)
     if fdef.type == "user":
         return text  # a user name
     return {"_title": text}

@@ -89,7 +89,7 @@ def condition(ctx: Context, obj: ObjectDef, field_path: str, op: str, raw: Any) 
 def _filter_value(ctx: Context, fdef: Any, field_path: str, op: str, raw: Any) -> Any:
     if fdef.type in ("lookup", "user") or fdef.name == "id":
         text = str(raw).strip()
-        if not text.lstrip("-").isdigit():
+        if not text.isdigit() or not 0 < int(text) < 2**63:
             raise BadRequest(f"filter {field_path}__{op}: '{raw}' is not a record id")
         return int(text)
     if fdef.computed or fdef.system:

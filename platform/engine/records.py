@@ -101,7 +101,12 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+MAX_ID = 2**63 - 1
+
+
 def fetch(conn: Connection, table: Table, obj: ObjectDef, record_id: int) -> dict[str, Any] | None:
+    if not 0 < record_id <= MAX_ID:
+        return None
     row = conn.execute(select(table).where(table.c.id == record_id)).mappings().first()
     return from_row(obj, row) if row else None
 
@@ -469,6 +474,7 @@ def insert(save: Save) -> dict[str, Any]:
             "unique", "another record was just saved with the same value in a unique field; "
                       "check the values and save again")]}) from None
     record["id"] = record_id
+    record = fetch(conn, table, obj, record_id) or record
     write_audit(ctx, conn, obj.name, record_id, "create",
                 {k: [None, v] for k, v in record.items()
                  if v not in (None, [], "") and not obj.fields[k].system})
