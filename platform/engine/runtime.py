@@ -106,6 +106,8 @@ class Relations:
     references_to: dict[str, list[tuple[str, Any]]]  # object -> [(child object, lookup field)]
     rollups_from: dict[str, list[tuple[str, Any]]]  # child object -> [(parent, rollup field)]
     formula_order: dict[str, list[str]]  # object -> formula fields, dependencies first
+    checked: dict[str, list[Any]]  # object -> fields with a per-value check
+    defaulted: dict[str, list[Any]]  # object -> writable fields with a default on create
 
     @classmethod
     def of(cls, model: AppModel) -> Relations:
@@ -134,4 +136,11 @@ class Relations:
             for fname in deps:
                 visit(fname)
             order[name] = done
-        return cls(dict(references), dict(rollups), order)
+        checked = {name: [f for f in obj.fields.values() if not f.system and not f.computed
+                          and (f.required or f.max_length or f.min is not None
+                               or f.max is not None or f.type in ("picklist", "multipicklist"))]
+                   for name, obj in model.objects.items()}
+        defaulted = {name: [f for f in obj.fields.values() if f.writable and not f.system
+                            and (f.default is not None or f.type == "checkbox")]
+                     for name, obj in model.objects.items()}
+        return cls(dict(references), dict(rollups), order, checked, defaulted)

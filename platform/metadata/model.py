@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any
 
@@ -183,7 +184,7 @@ class DuplicateRule:
     action: str  # block | warn
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ObjectDef:
     name: str
     label: Label
@@ -213,6 +214,10 @@ class ObjectDef:
                       lambda m: "" if record.get(m.group(1)) is None else str(record[m.group(1)]),
                       self.title)
         return " ".join(text.split()) or f"#{record.get('id')}"
+
+    @cached_property
+    def multipicklists(self) -> tuple[str, ...]:
+        return tuple(n for n, f in self.fields.items() if f.type == "multipicklist")
 
     def lookups_to(self, target: str) -> list[FieldDef]:
         return [f for f in self.fields.values() if f.type == "lookup" and f.to == target]
