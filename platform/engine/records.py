@@ -22,9 +22,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 from functools import lru_cache
 from itertools import islice
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, Table, func, select
@@ -607,8 +607,8 @@ def assign_autonumbers(ctx: Context, conn: Connection, obj: ObjectDef,
             continue
         number = next_sequence(ctx, conn, obj.name, name)
         fmt = fdef.format or "{0}"
-        record[name] = re.sub(r"\{(0+)\}", lambda m: str(number).zfill(len(m.group(1))), fmt,
-                              count=1)
+        record[name] = re.sub(r"\{(0+)\}", lambda m, n=number: str(n).zfill(len(m.group(1))),
+                              fmt, count=1)
 
 
 def next_sequence(ctx: Context, conn: Connection, object_name: str, field_name: str) -> int:

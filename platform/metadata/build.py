@@ -263,7 +263,7 @@ def _roles(layers: list, objects: Mapping[str, ObjectDef], problems: list[Proble
         for doc in layer.of("roles"):
             for name, data in doc.data["roles"].items():
                 raw[name] = (data, Src(doc, ("roles", name)))
-    for name, (data, src) in raw.items():
+    for data, src in raw.values():
         for obj_name in data.get("objects", {}):
             if obj_name not in objects:
                 problems.append(src.problem(f"unknown object '{obj_name}'"

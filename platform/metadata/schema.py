@@ -48,8 +48,9 @@ def validate(doc: Document, kind: str, path: tuple = (), data: Any = None) -> li
     return problems
 
 
-_TYPE_NAMES = {"string": "a text", "object": "a map", "array": "a list", "integer": "a whole number",
-               "number": "a number", "boolean": "true or false", "null": "nothing"}
+_TYPE_NAMES = {"string": "a text", "object": "a map", "array": "a list",
+               "integer": "a whole number", "number": "a number", "boolean": "true or false",
+               "null": "nothing"}
 
 
 def _describe(value: Any) -> str:

@@ -31,8 +31,8 @@ def _migrate(db, make_app_dir, fields: str, extra: str = ""):
 
 
 def test_empty_database_plan_then_migrate(db, make_app_dir):
-    model = load(make_app_dir({"app.yaml": APP,
-                               "objects/item.yaml": _object("  code: {type: text, unique: true}\n")}))
+    item = _object("  code: {type: text, unique: true}\n")
+    model = load(make_app_dir({"app.yaml": APP, "objects/item.yaml": item}))
     before = sync.plan(db, model)
     actions = [s.action for s in before.steps]
     assert actions[:2] == ["create_system_tables", "create_table"]
