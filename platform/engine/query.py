@@ -12,13 +12,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, func, select
+from sqlalchemy import Connection, Select, and_, func, or_, select
 
 from ..metadata import expressions as ex
 from ..metadata.model import ObjectDef
+from ..metadata.objects import ObjectScope
 from .coerce import Invalid, coerce, parse_bool
 from .errors import BadRequest
-from .records import from_row, object_def
+from .records import from_row, object_def, require
 from .runtime import Context
 from .schema import SEARCH_COLUMN
 from .sqlexpr import Joins, SqlCompiler
@@ -61,13 +62,12 @@ def condition(ctx: Context, obj: ObjectDef, field_path: str, op: str, raw: Any) 
     if op not in OPERATORS:
         raise BadRequest(f"unknown filter operator '{op}' (operators: {', '.join(OPERATORS)})")
     path = tuple(field_path.split("."))
+    scope = visible_scope(ctx, obj)
+    problem = scope.resolve(path)
+    if problem:
+        raise BadRequest(f"cannot filter on '{field_path}': {problem}", parameter=field_path)
     fdef = ctx.model.resolve_path(obj.name, path)
-    if fdef is None:
-        from ..metadata.objects import ObjectScope
-
-        scope = ObjectScope({n: o.fields for n, o in ctx.model.objects.items()}, obj.name)
-        raise BadRequest(f"cannot filter on '{field_path}': "
-                         + (scope.resolve(path) or "not a field"), parameter=field_path)
+    assert fdef is not None
     name = ex.Name(path)
     if op == "is_blank":
         try:
@@ -128,16 +128,19 @@ def combine(nodes: Sequence[ex.Node], op: str = "and") -> ex.Node | None:
     return result
 
 
-def parse_filter_expression(ctx: Context, obj: ObjectDef, text: str) -> ex.Expression:
-    from ..metadata.objects import ObjectScope
+def visible_scope(ctx: Context, obj: ObjectDef) -> ObjectScope:
+    """The names a user's filters may use: the fields their role lets them read."""
+    return ObjectScope({name: {f: d for f, d in other.fields.items() if ctx.can_see(name, f)}
+                        for name, other in ctx.model.objects.items()}, obj.name)
 
+
+def parse_filter_expression(ctx: Context, obj: ObjectDef, text: str) -> ex.Expression:
     try:
         parsed = ex.parse(text)
     except ex.ExpressionError as exc:
         raise BadRequest(f"filter: {exc.message} (at character {exc.pos + 1})",
                          parameter="filter") from None
-    scope = ObjectScope({n: o.fields for n, o in ctx.model.objects.items()}, obj.name)
-    errors = ex.check(parsed, scope)
+    errors = ex.check(parsed, visible_scope(ctx, obj))
     if errors:
         raise BadRequest("filter: " + "; ".join(e.message for e in errors), parameter="filter")
     return parsed
@@ -146,50 +149,75 @@ def parse_filter_expression(ctx: Context, obj: ObjectDef, text: str) -> ex.Expre
 # --- the list query ------------------------------------------------------------------------
 
 
-def parse_sort(obj: ObjectDef, sort: Sequence[str] | str | None) -> tuple[str, ...]:
+def parse_sort(ctx: Context, obj: ObjectDef, sort: Sequence[str] | str | None
+               ) -> tuple[str, ...]:
+    """`"last_name,-created_at"` checked against the fields the user may read."""
     if not sort:
         return ()
     items = sort.split(",") if isinstance(sort, str) else list(sort)
+    scope = visible_scope(ctx, obj)
     out = []
     for item in items:
         item = item.strip()
         if not item:
             continue
         name = item.lstrip("-")
-        if name.split(".")[0] not in obj.fields:
-            from ..metadata.problems import did_you_mean
-
-            raise BadRequest(f"cannot sort by '{name}': {obj.name} has no such field"
-                             + did_you_mean(name, obj.fields), parameter="sort")
-        fdef = obj.fields[name.split(".")[0]]
+        path = tuple(name.split("."))
+        problem = scope.resolve(path) if all(path) else "an empty field name"
+        if problem:
+            raise BadRequest(f"cannot sort by '{name}': {problem}", parameter="sort")
+        fdef = ctx.model.resolve_path(obj.name, path)
+        assert fdef is not None
         if fdef.type in ("multipicklist", "textarea", "file"):
             raise BadRequest(f"cannot sort by '{name}', a {fdef.type} field", parameter="sort")
         out.append(item)
     return tuple(out)
 
 
-def build_select(ctx: Context, obj: ObjectDef, query: ListQuery
+def scope_condition(ctx: Context, table: Any, scope: str) -> Any:
+    """The WHERE clause that keeps a list to the records the user's scope covers."""
+    if scope == "all":
+        return None
+    if scope == "own":
+        return table.c.owner == ctx.user.id
+    members = ctx.schema.system["mc_team_member"]
+    team = select(members.c.user_id).where(members.c.team_id.in_(ctx.user.team_ids or [-1]))
+    return or_(table.c.owner == ctx.user.id, table.c.owner.in_(team))
+
+
+def build_select(ctx: Context, obj: ObjectDef, query: ListQuery, *, scope: str = "all"
                  ) -> tuple[Select[Any], Select[Any] | None]:
     """The page query and the count query for `query` (no SQL runs here)."""
-    joins = Joins(ctx.model, ctx.schema.table, obj.name)
+    joins = Joins(ctx.model, ctx.schema.table, obj.name, visible=ctx.can_see)
     table = joins.base
     compiler = SqlCompiler(joins, today=ctx.today(), now=ctx.now())
     where = []
+    restrict = scope_condition(ctx, table, scope)
+    if restrict is not None:
+        where.append(restrict)
     if query.where is not None:
         where.append(compiler.condition(query.where))
     terms = search_terms(query.search)
+    hidden = ctx.hidden(obj.name)
     if terms:
         if not obj.search:
             raise BadRequest(f"{obj.name} has no quick-search fields", parameter="search")
-        column = table.c[SEARCH_COLUMN]
-        where.extend(column.like(f"%{like_escape(t)}%", escape="\\") for t in terms)
+        if hidden & set(obj.search):
+            # the folded search text holds a field this role may not read: search only the
+            # visible fields, case-insensitively
+            fields = [table.c[f] for f in obj.search if f not in hidden]
+            where.extend(or_(*(func.lower(c).like(f"%{like_escape(t)}%", escape="\\")
+                               for c in fields)) for t in search_terms(query.search))
+        else:
+            column = table.c[SEARCH_COLUMN]
+            where.extend(column.like(f"%{like_escape(t)}%", escape="\\") for t in terms)
     order = []
-    for item in parse_sort(obj, query.sort):
+    for item in parse_sort(ctx, obj, query.sort):
         column, _ = joins.column(tuple(item.lstrip("-").split(".")))
         order.append(column.desc() if item.startswith("-") else column.asc())
     order.append(table.c.id.desc() if query.sort and query.sort[-1].startswith("-")
                  else table.c.id.asc())
-    columns = [table.c[name] for name in obj.fields]
+    columns = [table.c[name] for name in obj.fields if name not in hidden]
     condition_ = and_(*where) if where else None
     page = select(*columns).select_from(joins.select_from())
     count = select(func.count()).select_from(joins.select_from()) if query.with_total else None
@@ -204,12 +232,13 @@ def build_select(ctx: Context, obj: ObjectDef, query: ListQuery
 def list_records(ctx: Context, object_name: str, query: ListQuery = ListQuery(), *,
                  conn: Connection | None = None) -> Page:
     obj = object_def(ctx, object_name)
+    scope = require(ctx, obj, "read")
     if query.page < 1:
         raise BadRequest("page starts at 1", parameter="page")
     if not 1 <= query.page_size <= MAX_PAGE_SIZE:
         raise BadRequest(f"page_size must be between 1 and {MAX_PAGE_SIZE}",
                          parameter="page_size")
-    page_query, count_query = build_select(ctx, obj, query)
+    page_query, count_query = build_select(ctx, obj, query, scope=scope)
 
     def run(c: Connection) -> Page:
         items = [from_row(obj, row) for row in c.execute(page_query).mappings()]

@@ -1,14 +1,8 @@
 """The record service: the one write path for forms, the API, imports and workflows.
 
-A save is a fixed pipeline of small steps::
-
-    take input (known, writable fields; values coerced to their types)
-    -> defaults (on create) -> resolve references (lookups, users)
-    -> before_save hooks (workflow `set` actions) -> formulas
-    -> checks (required, length, range, options, validation rules, unique)
-    -> write (row-version check) -> audit trail -> rollups of parents -> after hooks
-
-all inside one transaction: a save either happens whole or not at all.
+Every write runs the save pipeline (:mod:`metacrm.engine.pipeline`), then writes with the
+row-version check, records the audit trail, updates the parents' rollups and runs the
+after-hooks (workflows), all inside one transaction: a save happens whole or not at all.
 
     records.create(ctx, "contact", {"last_name": "Nguyễn", "email": "an@example.vn"})
     records.update(ctx, "contact", 7, {"city": "Huế"}, version=3)
@@ -20,29 +14,37 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import date, datetime
-from decimal import Decimal
-from functools import lru_cache
 from itertools import islice
 from typing import Any
 
 from sqlalchemy import Connection, Table, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
-from ..metadata.expressions import EvalError, evaluate, is_blank, parse, truthy
-from ..metadata.model import FieldDef, ObjectDef
-from .coerce import Invalid, coerce, coerce_result, parse_date
-from .errors import Conflict, FieldError, NotFound, ValidationFailed
+from ..metadata.model import ObjectDef
+from .errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
+from .pipeline import (
+    RECORD,
+    Save,
+    _check_unique_batch,
+    _created_audit,
+    compute_formulas,
+    fetch,
+    from_row,
+    jsonable,
+    new_row,
+    prepare,
+    search_text,
+    to_row,
+)
+from .rollups import update_rollups
 from .runtime import Context
 from .schema import SEARCH_COLUMN
-from .sqlexpr import Joins, SqlCompiler
-from .text import fold
-from .users import find_user
 
-RECORD = "_record"  # the key of record-level errors
+__all__ = ["RECORD", "Save", "bulk_create", "create", "delete", "fetch", "from_row", "get",
+           "history", "jsonable", "new_row", "object_def", "prepare", "search_text", "to_row",
+           "transaction", "update"]
+
+
 MAX_CASCADE_DEPTH = 20
 
 
@@ -51,6 +53,62 @@ def object_def(ctx: Context, object_name: str) -> ObjectDef:
     if obj is None:
         raise NotFound(f"no object named '{object_name}'")
     return obj
+
+
+_VERBS = {"create": "create", "read": "see", "edit": "change", "delete": "delete"}
+
+
+def require(ctx: Context, obj: ObjectDef, action: str) -> str:
+    """The user's scope for `action` on the object; PermissionDenied when it is none."""
+    scope = ctx.scope(obj.name, action)
+    if scope == "none":
+        raise PermissionDenied(f"your role ({ctx.user.role}) may not {_VERBS[action]} "
+                               f"{obj.plural.get('en').lower()}", object=obj.name,
+                               action=action)
+    return scope
+
+
+def team_member_ids(ctx: Context, conn: Connection) -> set[int]:
+    """The users who share a team with the current user (the user included)."""
+    members = ctx.schema.system["mc_team_member"]
+    ids = {ctx.user.id}
+    if ctx.user.team_ids:
+        ids |= set(conn.scalars(select(members.c.user_id).where(
+            members.c.team_id.in_(ctx.user.team_ids))))
+    return ids
+
+
+def in_scope(ctx: Context, conn: Connection, record: Mapping[str, Any], scope: str) -> bool:
+    if scope == "all":
+        return True
+    if scope == "own":
+        return record.get("owner") == ctx.user.id
+    if scope == "team":
+        return record.get("owner") in team_member_ids(ctx, conn)
+    return False
+
+
+def visible(ctx: Context, obj: ObjectDef, record: dict[str, Any]) -> dict[str, Any]:
+    """The record without the fields the user's role hides."""
+    hidden = ctx.hidden(obj.name)
+    return {k: v for k, v in record.items() if k not in hidden} if hidden else record
+
+
+def _load(ctx: Context, conn: Connection, obj: ObjectDef, record_id: int,
+          action: str) -> dict[str, Any]:
+    """A record the user may `action`: 404 when they may not even see it, 403 when they may
+    see it but not do this."""
+    read_scope = require(ctx, obj, "read")
+    record = fetch(conn, ctx.schema.table(obj.name), obj, record_id)
+    if record is None or not in_scope(ctx, conn, record, read_scope):
+        raise NotFound(f"no {obj.name} with id {record_id}")
+    if action != "read":
+        scope = require(ctx, obj, action)
+        if not in_scope(ctx, conn, record, scope):
+            raise PermissionDenied(f"your role ({ctx.user.role}) may not {_VERBS[action]} "
+                                   f"this {obj.label.get('en').lower()}: it belongs to "
+                                   "someone else", object=obj.name, action=action)
+    return record
 
 
 @contextmanager
@@ -63,428 +121,26 @@ def transaction(ctx: Context, conn: Connection | None) -> Iterator[Connection]:
             yield own
 
 
-# --- rows <-> records ----------------------------------------------------------------------
-
-
-def search_text(obj: ObjectDef, record: Mapping[str, Any]) -> str:
-    """The folded words quick search looks in."""
-    return fold(" ".join(str(record.get(f) or "") for f in obj.search))
-
-
-def to_row(obj: ObjectDef, record: Mapping[str, Any]) -> dict[str, Any]:
-    """Column values for `record` (which may hold only some fields)."""
-    row: dict[str, Any] = {}
-    for name, value in record.items():
-        fdef = obj.fields.get(name)
-        if fdef is None or name == "id":
-            continue
-        row[name] = ";".join(value) if fdef.type == "multipicklist" and value else (
-            None if fdef.type == "multipicklist" else value)
-    return row
-
-
-def from_row(obj: ObjectDef, row: Mapping[str, Any]) -> dict[str, Any]:
-    """A record from a row of the object's table (multipicklists become lists)."""
-    record = dict(row)
-    record.pop(SEARCH_COLUMN, None)
-    for name in obj.multipicklists:
-        if name in record:
-            value = record[name]
-            record[name] = value.split(";") if value else []
-    return record
-
-
-def jsonable(value: Any) -> Any:
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    return value
-
-
-MAX_ID = 2**63 - 1
-
-
-def fetch(conn: Connection, table: Table, obj: ObjectDef, record_id: int) -> dict[str, Any] | None:
-    if not 0 < record_id <= MAX_ID:
-        return None
-    row = conn.execute(select(table).where(table.c.id == record_id)).mappings().first()
-    return from_row(obj, row) if row else None
-
-
 def get(ctx: Context, object_name: str, record_id: int, *,
         conn: Connection | None = None) -> dict[str, Any]:
     obj = object_def(ctx, object_name)
-    table = ctx.schema.table(object_name)
     if conn is not None:
-        record = fetch(conn, table, obj, record_id)
-    else:
-        with ctx.db.read() as own:
-            record = fetch(own, table, obj, record_id)
-    if record is None:
-        raise NotFound(f"no {object_name} with id {record_id}")
-    return record
-
-
-# --- the environment expressions see --------------------------------------------------------
-
-
-class RecordEnv:
-    """What a formula, rule or condition sees: the record being saved and its lookups."""
-
-    def __init__(self, ctx: Context, conn: Connection, obj: ObjectDef,
-                 record: Mapping[str, Any], old: Mapping[str, Any] | None):
-        self.ctx = ctx
-        self.conn = conn
-        self.obj = obj
-        self.record = record
-        self.old = old
-        self._related: dict[tuple[str, int], dict[str, Any] | None] = {}
-
-    def value(self, path: tuple[str, ...]) -> Any:
-        obj, record = self.obj, self.record
-        for part in path[:-1]:
-            fdef = obj.fields[part]
-            target_id = record.get(part)
-            if target_id is None:
-                return None
-            obj = self.ctx.model.objects[fdef.to or ""]
-            key = (obj.name, target_id)
-            if key not in self._related:
-                self._related[key] = fetch(self.conn, self.ctx.schema.table(obj.name), obj,
-                                           target_id)
-            record = self._related[key] or {}
-        return record.get(path[-1])
-
-    def today(self) -> date:
-        return self.ctx.today()
-
-    def now(self) -> datetime:
-        return self.ctx.now()
-
-    def changed(self, name: str) -> bool:
-        if self.old is None:
-            return not is_blank(self.record.get(name))
-        return self.old.get(name) != self.record.get(name)
-
-    def previous(self, name: str) -> Any:
-        return None if self.old is None else self.old.get(name)
-
-
-# --- the save pipeline ---------------------------------------------------------------------
-
-
-@dataclass
-class Save:
-    """One record on its way through the pipeline."""
-
-    ctx: Context
-    conn: Connection
-    obj: ObjectDef
-    old: dict[str, Any] | None
-    changes: dict[str, Any] = field(default_factory=dict)
-    errors: dict[str, list[FieldError]] = field(default_factory=dict)
-
-    @property
-    def creating(self) -> bool:
-        return self.old is None
-
-    @property
-    def record(self) -> dict[str, Any]:
-        return {**(self.old or {}), **self.changes}
-
-    def error(self, name: str, code: str, message: str) -> None:
-        self.errors.setdefault(name, []).append(FieldError(code, message))
-
-    def env(self) -> RecordEnv:
-        return RecordEnv(self.ctx, self.conn, self.obj, self.record, self.old)
-
-
-def take_input(save: Save, values: Mapping[str, Any]) -> None:
-    if not isinstance(values, Mapping):
-        save.error(RECORD, "invalid", "the record must be a map of field names to values")
-        return
-    tz = save.ctx.runtime.tz
-    for name, raw in values.items():
-        fdef = save.obj.fields.get(name)
-        if fdef is None:
-            from ..metadata.problems import did_you_mean
-
-            save.error(name, "unknown_field", f"{save.obj.name} has no field '{name}'"
-                       + did_you_mean(str(name), save.obj.fields))
-            continue
-        if name in ("id", "version"):
-            continue  # identity and row version are not values; `version` is read by callers
-        try:
-            value = coerce(fdef, raw, tz) if fdef.writable else _read_only(save, fdef, raw)
-        except Invalid as exc:
-            save.error(name, exc.code, exc.message)
-            continue
-        if value is not _UNCHANGED:
-            save.changes[name] = value
-
-
-_UNCHANGED = object()
-
-
-def _read_only(save: Save, fdef: FieldDef, raw: Any) -> Any:
-    """Echoing a read-only field's current value back is allowed; changing it is not."""
-    current = save.old.get(fdef.name) if save.old is not None else None
-    if raw is None and current is None or raw == current or (
-            current is not None and str(raw) == str(jsonable(current))):
-        return _UNCHANGED
-    kind = "computed" if fdef.computed else "read-only"
-    raise Invalid("read_only", f"{fdef.name} is {kind} and cannot be set")
-
-
-def apply_defaults(save: Save) -> None:
-    env = None
-    for fdef in save.ctx.runtime.relations.defaulted[save.obj.name]:
-        name = fdef.name
-        if name in save.changes:
-            continue
-        default = fdef.default
-        if default is None:
-            if fdef.type == "checkbox":
-                save.changes[name] = False
-            continue
-        if isinstance(default, str) and default.startswith("="):
-            env = env or save.env()
-            try:
-                default = evaluate(_parsed(default[1:]), env)
-            except EvalError:
-                continue
-        try:
-            save.changes[name] = coerce(fdef, default, save.ctx.runtime.tz)
-        except Invalid as exc:
-            save.error(name, exc.code, f"default value: {exc.message}")
-    if save.changes.get("owner") is None:
-        save.changes["owner"] = save.ctx.user.id
-
-
-@lru_cache(maxsize=512)
-def _parsed(text: str):
-    return parse(text)
-
-
-def resolve_references(save: Save) -> None:
-    """Lookups given by id or by key, and users given by id or name, to checked ids."""
-    for name, value in list(save.changes.items()):
-        fdef = save.obj.fields[name]
-        if value is None or fdef.type not in ("lookup", "user"):
-            continue
-        if save.old is not None and save.old.get(name) == value:
-            continue
-        try:
-            save.changes[name] = (_resolve_user(save, value) if fdef.type == "user"
-                                  else _resolve_lookup(save, fdef, value))
-        except Invalid as exc:
-            save.error(name, exc.code, exc.message)
-
-
-def _resolve_user(save: Save, value: Any) -> int:
-    users = save.ctx.schema.system["mc_user"]
-    if value == save.ctx.user.id:
-        return value
-    if isinstance(value, int):
-        if save.conn.execute(select(users.c.id).where(users.c.id == value)).first() is None:
-            raise Invalid("invalid_reference", f"there is no user with id {value}")
-        return value
-    found = find_user(save.conn, save.ctx.schema, str(value))
-    if found is None:
-        raise Invalid("invalid_reference", f"there is no user named '{value}'")
-    return found.id
-
-
-def _resolve_lookup(save: Save, fdef: FieldDef, value: Any) -> int:
-    target = save.ctx.model.objects[fdef.to or ""]
-    table = save.ctx.schema.table(target.name)
-    if isinstance(value, int):
-        if save.conn.execute(select(table.c.id).where(table.c.id == value)).first() is None:
-            raise Invalid("invalid_reference", f"there is no {target.name} with id {value}")
-        return value
-    conditions = []
-    if "_title" in value:
-        title = _title_sql(target, table)
-        if title is None:
-            raise Invalid("invalid_reference", f"a {target.name} can only be named by its id")
-        conditions.append(func.lower(title) == str(value["_title"]).strip().lower())
-    for key, raw in value.items():
-        if key == "_title":
-            continue
-        kdef = target.fields.get(key)
-        if kdef is None:
-            raise Invalid("invalid_reference", f"{target.name} has no field '{key}' to find "
-                                               "the record by")
-        conditions.append(table.c[key] == coerce(kdef, raw, save.ctx.runtime.tz))
-    ids = list(save.conn.scalars(select(table.c.id).where(*conditions).limit(2)))
-    shown = value.get("_title") or ", ".join(f"{k}={v}" for k, v in value.items())
-    if not ids:
-        raise Invalid("invalid_reference", f"there is no {target.name} '{shown}'")
-    if len(ids) > 1:
-        raise Invalid("ambiguous_reference", f"several {target.plural.get('en').lower()} match "
-                                             f"'{shown}'; give the id instead")
-    return ids[0]
-
-
-def _title_sql(obj: ObjectDef, table: Table) -> Any:
-    import re
-
-    if not obj.title:
-        return None
-    parts = [p for p in re.split(r"(\{[a-z][a-z0-9_]*\})", obj.title) if p]
-    result = None
-    for part in parts:
-        piece = func.coalesce(table.c[part[1:-1]], "") if part.startswith("{") else part
-        result = piece if result is None else result.concat(piece)
-    return func.trim(result) if result is not None else None
-
-
-def compute_formulas(save: Save) -> None:
-    order = save.ctx.runtime.relations.formula_order.get(save.obj.name, [])
-    if not order:
-        return
-    record = save.record
-    env = RecordEnv(save.ctx, save.conn, save.obj, record, save.old)
-    for name in order:
-        fdef = save.obj.fields[name]
-        assert fdef.expression is not None
-        try:
-            value = coerce_result(fdef, evaluate(fdef.expression, env))
-        except (EvalError, ArithmeticError, TypeError, ValueError, Invalid):
-            value = None
-        record[name] = value
-        if save.old is None or save.old.get(name) != value:
-            save.changes[name] = value
-
-
-def check_values(save: Save) -> None:
-    record = save.record
-    for fdef in save.ctx.runtime.relations.checked[save.obj.name]:
-        name = fdef.name
-        touched = save.creating or name in save.changes
-        value = record.get(name)
-        if not touched:
-            continue
-        if fdef.required and is_blank(value):
-            save.error(name, "required", f"{fdef.label.get(save.ctx.locale)} is required")
-            continue
-        if value is None:
-            continue
-        if fdef.max_length and isinstance(value, str) and len(value) > fdef.max_length:
-            save.error(name, "too_long", f"at most {fdef.max_length} characters "
-                                         f"({len(value)} given)")
-        if fdef.min is not None and _less(value, fdef.min, fdef):
-            save.error(name, "too_small", f"must be at least {fdef.min}")
-        if fdef.max is not None and _less(fdef.max, value, fdef):
-            save.error(name, "too_large", f"must be at most {fdef.max}")
-        if fdef.type in ("picklist", "multipicklist") and name in save.changes:
-            old = save.old.get(name) if save.old else None
-            chosen = value if isinstance(value, list) else [value]
-            before = old if isinstance(old, list) else [old]
-            for item in chosen:
-                option = fdef.option(item)
-                if option is not None and not option.active and item not in before:
-                    save.error(name, "inactive_option", f"'{item}' is no longer offered")
-
-
-def _less(a: Any, b: Any, fdef: FieldDef) -> bool:
-    if fdef.value_type in ("date", "datetime"):
-        a = parse_date(a) if not isinstance(a, date) else a
-        b = parse_date(b) if not isinstance(b, date) else b
-        if isinstance(a, datetime):
-            a = a.date()
-        if isinstance(b, datetime):
-            b = b.date()
-        return a < b
-    return Decimal(str(a)) < Decimal(str(b))
-
-
-def check_rules(save: Save) -> None:
-    if save.errors:
-        return  # rules read the values; they are only meaningful once the values are valid
-    env = save.env()
-    for rule in save.obj.validations:
-        try:
-            fired = truthy(evaluate(rule.when, env))
-        except (EvalError, ArithmeticError, TypeError, ValueError) as exc:
-            save.error(RECORD, "rule_error", f"a validation rule could not be checked "
-                                             f"({rule.when.source}): {exc}")
-            continue
-        if fired:
-            save.error(RECORD, "validation_rule", rule.message.get(save.ctx.locale))
-
-
-def check_unique(save: Save, record_id: int | None) -> None:
-    table = save.ctx.schema.table(save.obj.name)
-    for name, fdef in save.obj.fields.items():
-        if not fdef.unique or name not in save.changes or save.changes[name] is None:
-            continue
-        query = select(table.c.id).where(table.c[name] == save.changes[name])
-        if record_id is not None:
-            query = query.where(table.c.id != record_id)
-        other = save.conn.execute(query.limit(1)).scalar()
-        if other is not None:
-            save.error(name, "unique", f"'{save.changes[name]}' is already used by "
-                                       f"{save.obj.name} #{other}")
-
-
-def prepare(ctx: Context, conn: Connection, obj: ObjectDef, values: Mapping[str, Any],
-            old: dict[str, Any] | None, *, unique: bool = True) -> Save:
-    """Run every step up to the write. `save.errors` holds whatever is wrong."""
-    save = Save(ctx, conn, obj, old)
-    take_input(save, values)
-    if old is None:
-        apply_defaults(save)
-    resolve_references(save)
-    if old is not None:
-        save.changes = {k: v for k, v in save.changes.items() if old.get(k) != v}
-    if not save.errors:
-        ctx.runtime.hooks.run(obj.name, "before_save", save)
-    compute_formulas(save)
-    check_values(save)
-    check_rules(save)
-    if unique:
-        check_unique(save, old["id"] if old else None)
-    return save
-
-
-# --- writes --------------------------------------------------------------------------------
+        return visible(ctx, obj, _load(ctx, conn, obj, record_id, "read"))
+    with ctx.db.read() as own:
+        return visible(ctx, obj, _load(ctx, own, obj, record_id, "read"))
 
 
 def create(ctx: Context, object_name: str, values: Mapping[str, Any], *,
            conn: Connection | None = None) -> dict[str, Any]:
     obj = object_def(ctx, object_name)
+    require(ctx, obj, "create")
     with transaction(ctx, conn) as c:
         save = prepare(ctx, c, obj, values, None)
         if save.errors:
             raise ValidationFailed(save.errors)
         record = insert(save)
         ctx.runtime.hooks.run(obj.name, "after_create", ctx, c, obj, record)
-        return record
-
-
-def new_row(save: Save) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The record as it will be inserted, and its column values."""
-    ctx, obj = save.ctx, save.obj
-    now = ctx.now()
-    record = save.record
-    assign_autonumbers(ctx, save.conn, obj, record)
-    record.update(created_at=now, updated_at=now, created_by=ctx.user.id,
-                  updated_by=ctx.user.id, version=1)
-    for name, fdef in obj.fields.items():
-        if fdef.rollup is not None and fdef.rollup.measure == "count":
-            record[name] = 0
-    row = dict.fromkeys(name for name in obj.fields if name != "id")
-    row.update(to_row(obj, record))  # every column, so that rows of a batch share one shape
-    if obj.search:
-        row[SEARCH_COLUMN] = search_text(obj, record)
-    return record, row
-
-
-def _created_audit(obj: ObjectDef, record: Mapping[str, Any]) -> dict[str, list[Any]]:
-    return {k: [None, v] for k, v in record.items()
-            if v not in (None, [], "") and not obj.fields[k].system}
+        return visible(ctx, obj, record)
 
 
 def insert(save: Save) -> dict[str, Any]:
@@ -520,6 +176,7 @@ def bulk_create(ctx: Context, object_name: str, rows: Iterable[Mapping[str, Any]
     row number), so nothing is half-loaded. Returns the number of records created.
     """
     obj = object_def(ctx, object_name)
+    require(ctx, obj, "create")
     table = ctx.schema.table(object_name)
     audit = ctx.schema.system["mc_audit"]
     rollups = ctx.runtime.relations.rollups_from.get(object_name)
@@ -572,73 +229,22 @@ def allocate_ids(conn: Connection, table: Table, count: int) -> list[int]:
     return list(range(start + 1, start + count + 1))
 
 
-def _check_unique_batch(ctx: Context, conn: Connection, obj: ObjectDef,
-                        saves: list[Save]) -> None:
-    table = ctx.schema.table(obj.name)
-    for name, fdef in obj.fields.items():
-        if not fdef.unique:
-            continue
-        seen: dict[Any, int] = {}
-        for i, save in enumerate(saves):
-            value = save.changes.get(name)
-            if value is None:
-                continue
-            if value in seen:
-                save.error(name, "unique", f"'{value}' is also in row {seen[value] + 1} of "
-                                           "this batch")
-            seen.setdefault(value, i)
-        if not seen:
-            continue
-        taken = dict(conn.execute(select(table.c[name], table.c.id).where(
-            table.c[name].in_(list(seen)))).all())
-        for save in saves:
-            value = save.changes.get(name)
-            if value in taken:
-                save.error(name, "unique", f"'{value}' is already used by {obj.name} "
-                                           f"#{taken[value]}")
-
-
-def assign_autonumbers(ctx: Context, conn: Connection, obj: ObjectDef,
-                       record: dict[str, Any]) -> None:
-    import re
-
-    for name, fdef in obj.fields.items():
-        if fdef.type != "autonumber":
-            continue
-        number = next_sequence(ctx, conn, obj.name, name)
-        fmt = fdef.format or "{0}"
-        record[name] = re.sub(r"\{(0+)\}", lambda m, n=number: str(n).zfill(len(m.group(1))),
-                              fmt, count=1)
-
-
-def next_sequence(ctx: Context, conn: Connection, object_name: str, field_name: str) -> int:
-    seq = ctx.schema.system["mc_sequence"]
-    insert_ = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    stmt = insert_(seq).values(object=object_name, field=field_name, value=1)
-    stmt = stmt.on_conflict_do_update(index_elements=[seq.c.object, seq.c.field],
-                                      set_={"value": seq.c.value + 1}).returning(seq.c.value)
-    return conn.execute(stmt).scalar_one()
-
-
 def update(ctx: Context, object_name: str, record_id: int, values: Mapping[str, Any], *,
            version: int | None = None, conn: Connection | None = None) -> dict[str, Any]:
     """Change a record. `version`, when given, must be the row version the caller read."""
     obj = object_def(ctx, object_name)
-    table = ctx.schema.table(object_name)
     with transaction(ctx, conn) as c:
-        old = fetch(c, table, obj, record_id)
-        if old is None:
-            raise NotFound(f"no {object_name} with id {record_id}")
+        old = _load(ctx, c, obj, record_id, "edit")
         if version is not None and version != old["version"]:
             raise _conflict(obj, record_id, version, old["version"])
         save = prepare(ctx, c, obj, values, old)
         if save.errors:
             raise ValidationFailed(save.errors)
         if not save.changes:
-            return old
+            return visible(ctx, obj, old)
         record = write_update(save)
         ctx.runtime.hooks.run(obj.name, "after_update", ctx, c, obj, record, old)
-        return record
+        return visible(ctx, obj, record)
 
 
 def _conflict(obj: ObjectDef, record_id: int, given: int, current: int) -> Conflict:
@@ -672,27 +278,33 @@ def write_update(save: Save) -> dict[str, Any]:
 
 
 def delete(ctx: Context, object_name: str, record_id: int, *, version: int | None = None,
-           conn: Connection | None = None, _depth: int = 0) -> dict[str, Any]:
+           conn: Connection | None = None) -> dict[str, Any]:
     """Delete a record, applying each lookup's on_delete rule to the records pointing to it.
     Returns the deleted record (the audit trail keeps it too)."""
     obj = object_def(ctx, object_name)
-    table = ctx.schema.table(object_name)
     with transaction(ctx, conn) as c:
-        old = fetch(c, table, obj, record_id)
-        if old is None:
-            raise NotFound(f"no {object_name} with id {record_id}")
+        old = _load(ctx, c, obj, record_id, "delete")
         if version is not None and version != old["version"]:
             raise _conflict(obj, record_id, version, old["version"])
-        _release_references(ctx, c, obj, record_id, _depth)
-        result = c.execute(table.delete().where(table.c.id == record_id,
-                                                table.c.version == old["version"]))
-        if result.rowcount != 1:
-            raise _conflict(obj, record_id, old["version"], -1)
-        write_audit(ctx, c, object_name, record_id, "delete",
-                    {k: [v, None] for k, v in old.items() if v not in (None, [], "")})
-        update_rollups(ctx, c, obj, old, None)
-        ctx.runtime.hooks.run(obj.name, "after_delete", ctx, c, obj, old)
-        return old
+        _delete(ctx, c, obj, old, 0)
+        return visible(ctx, obj, old)
+
+
+def _delete(ctx: Context, conn: Connection, obj: ObjectDef, old: dict[str, Any],
+            depth: int) -> None:
+    """The delete itself. Records that a cascade reaches are deleted as a consequence of the
+    permitted delete, without asking for permission on each."""
+    table = ctx.schema.table(obj.name)
+    record_id = old["id"]
+    _release_references(ctx, conn, obj, record_id, depth)
+    result = conn.execute(table.delete().where(table.c.id == record_id,
+                                               table.c.version == old["version"]))
+    if result.rowcount != 1:
+        raise _conflict(obj, record_id, old["version"], -1)
+    write_audit(ctx, conn, obj.name, record_id, "delete",
+                {k: [v, None] for k, v in old.items() if v not in (None, [], "")})
+    update_rollups(ctx, conn, obj, old, None)
+    ctx.runtime.hooks.run(obj.name, "after_delete", ctx, conn, obj, old)
 
 
 def _release_references(ctx: Context, conn: Connection, obj: ObjectDef, record_id: int,
@@ -716,12 +328,12 @@ def _release_references(ctx: Context, conn: Connection, obj: ObjectDef, record_i
         for child_id in ids:
             if child_name == obj.name and child_id == record_id:
                 continue
+            old = fetch(conn, child_table, child, child_id)
+            if old is None:
+                continue
             if fdef.on_delete == "cascade":
-                delete(ctx, child_name, child_id, conn=conn, _depth=depth + 1)
+                _delete(ctx, conn, child, old, depth + 1)
             else:
-                old = fetch(conn, child_table, child, child_id)
-                if old is None:
-                    continue
                 save = Save(ctx, conn, child, old, changes={fdef.name: None})
                 compute_formulas(save)
                 write_update(save)
@@ -738,50 +350,14 @@ def write_audit(ctx: Context, conn: Connection, object_name: str, record_id: int
 
 
 def history(ctx: Context, object_name: str, record_id: int) -> list[dict[str, Any]]:
-    """The audit trail of one record, oldest first."""
+    """The audit trail of one record, oldest first, without the fields the user may not see."""
+    obj = object_def(ctx, object_name)
     audit = ctx.schema.system["mc_audit"]
     with ctx.db.read() as conn:
+        _load(ctx, conn, obj, record_id, "read")
         rows = conn.execute(select(audit).where(
             audit.c.object == object_name, audit.c.record_id == record_id
         ).order_by(audit.c.id)).mappings().all()
-    return [{**row, "changes": json.loads(row["changes"])} for row in rows]
-
-
-# --- rollups -------------------------------------------------------------------------------
-
-
-def update_rollups(ctx: Context, conn: Connection, child: ObjectDef,
-                   old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> None:
-    """Recompute the rollup fields of every parent that the child's save touches."""
-    for parent_name, fdef in ctx.runtime.relations.rollups_from.get(child.name, []):
-        rollup = fdef.rollup
-        parents = {r.get(rollup.via) for r in (old, new) if r is not None} - {None}
-        for parent_id in parents:
-            _recompute_rollup(ctx, conn, parent_name, fdef, parent_id)
-
-
-def _recompute_rollup(ctx: Context, conn: Connection, parent_name: str, fdef: FieldDef,
-                      parent_id: int) -> None:
-    rollup = fdef.rollup
-    assert rollup is not None
-    joins = Joins(ctx.model, ctx.schema.table, rollup.source)
-    child_table = joins.base
-    measure = (func.count() if rollup.measure == "count"
-               else getattr(func, rollup.measure)(child_table.c[rollup.measure_field]))
-    query = select(measure).select_from(joins.select_from()).where(
-        child_table.c[rollup.via] == parent_id)
-    if rollup.filter is not None:
-        compiler = SqlCompiler(joins, today=ctx.today(), now=ctx.now())
-        query = query.where(compiler.condition(rollup.filter))
-    value = conn.execute(query).scalar()
-    value = coerce_result(fdef, value) if value is not None else (
-        0 if rollup.measure == "count" else None)
-    parent = ctx.model.objects[parent_name]
-    table = ctx.schema.table(parent_name)
-    old = fetch(conn, table, parent, parent_id)
-    if old is None or old.get(fdef.name) == value:
-        return
-    save = Save(ctx, conn, parent, old, changes={fdef.name: value})
-    compute_formulas(save)
-    conn.execute(table.update().where(table.c.id == parent_id).values(
-        to_row(parent, save.changes)))
+    hidden = ctx.hidden(object_name)
+    return [{**row, "changes": {k: v for k, v in json.loads(row["changes"]).items()
+                                if k not in hidden}} for row in rows]

@@ -12,10 +12,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..metadata import AppModel, load
+from .access import Access
 from .db import Database
 from .schema import Schema, build_schema
 from .types import now_utc
-from .users import User, system_user
+from .users import SYSTEM_ROLE, User, system_user
 
 Hook = Callable[..., None]
 EVENTS = ("before_save", "after_create", "after_update", "after_delete")
@@ -50,9 +51,11 @@ class Runtime:
     hooks: Hooks = field(default_factory=Hooks)
     clock: Callable[[], datetime] = now_utc
     relations: Relations = field(init=False)
+    access: Access = field(init=False)
 
     def __post_init__(self) -> None:
         self.relations = Relations.of(self.model)
+        self.access = Access(self.model)
 
     @classmethod
     def open(cls, app_dir: str | Path, database_url: str, **kwargs: Any) -> Runtime:
@@ -97,6 +100,30 @@ class Context:
 
     def today(self) -> date:
         return self.now().astimezone(self.runtime.tz).date()
+
+    # --- what this user may do (see access.py) ---
+
+    def scope(self, object_name: str, action: str) -> str:
+        """none, own, team or all: the records of `object_name` this user may `action`."""
+        if self.user.role == SYSTEM_ROLE:
+            return "all"
+        return self.runtime.access.scope(self.user.role, object_name, action)
+
+    def field_access(self, object_name: str, field_name: str) -> str:
+        """edit, read or hidden."""
+        if self.user.role == SYSTEM_ROLE:
+            return "edit"
+        return self.runtime.access.field_access(self.user.role, object_name, field_name)
+
+    def hidden(self, object_name: str) -> frozenset[str]:
+        if self.user.role == SYSTEM_ROLE:
+            return frozenset()
+        return self.runtime.access.hidden_fields(self.user.role, object_name)
+
+    def can_see(self, object_name: str, field_name: str) -> bool:
+        """May this user read `field_name` of the object (used for filters, sorts, paths)?"""
+        return (self.scope(object_name, "read") != "none"
+                and field_name not in self.hidden(object_name))
 
 
 @dataclass(frozen=True)

@@ -46,8 +46,10 @@ from .text import like_escape
 class Joins:
     """The tables a query reads: the object's table and one alias per lookup path."""
 
-    def __init__(self, model: AppModel, tables: Callable[[str], Table], object_name: str):
+    def __init__(self, model: AppModel, tables: Callable[[str], Table], object_name: str, *,
+                 visible: Callable[[str, str], bool] | None = None):
         self.model = model
+        self.visible = visible  # (object, field) -> may the user read it? None: everything
         self.tables = tables
         self.object = object_name
         self.base = tables(object_name)
@@ -61,6 +63,8 @@ class Joins:
         for i, part in enumerate(path):
             obj = self.model.objects[obj_name]
             fdef = obj.fields.get(part)
+            if fdef is not None and self.visible is not None and not self.visible(obj_name, part):
+                fdef = None  # a field the user may not read is, to them, no field at all
             if fdef is None:
                 raise BadRequest(f"unknown field '{'.'.join(path[:i + 1])}' on {obj_name}")
             if i == len(path) - 1:

@@ -16,6 +16,7 @@ from .schema import Schema
 from .types import now_utc
 
 SYSTEM_USERNAME = "system"
+SYSTEM_ROLE = "system"  # MetaCRM itself (CLI loads, workers): may do everything
 TOKEN_PREFIX = "mcrm_"
 _hasher = PasswordHasher()
 
@@ -97,7 +98,7 @@ def system_user(conn: Connection, schema: Schema) -> User:
         return found
     table = schema.system["mc_user"]
     result = conn.execute(table.insert().values(
-        username=SYSTEM_USERNAME, role="admin", display_name="MetaCRM", is_active=False,
+        username=SYSTEM_USERNAME, role=SYSTEM_ROLE, display_name="MetaCRM", is_active=False,
         failed_logins=0, created_at=now_utc()))
     return get_user(conn, schema, result.inserted_primary_key[0])
 
@@ -141,3 +142,23 @@ def user_for_token(conn: Connection, schema: Schema, token: str) -> User | None:
     if row is None or not row.is_active:
         return None
     return _user(conn, schema, row)
+
+
+def create_team(conn: Connection, schema: Schema, name: str, *,
+                manager_id: int | None = None) -> int:
+    teams = schema.system["mc_team"]
+    name = name.strip()
+    if not name:
+        raise BadRequest("a team needs a name")
+    if conn.execute(select(teams.c.id).where(teams.c.name == name)).first():
+        raise BadRequest(f"a team named '{name}' already exists")
+    return conn.execute(teams.insert().values(name=name, manager_id=manager_id)
+                        ).inserted_primary_key[0]
+
+
+def add_to_team(conn: Connection, schema: Schema, team_id: int, user_id: int) -> None:
+    members = schema.system["mc_team_member"]
+    exists = conn.execute(select(members.c.user_id).where(
+        members.c.team_id == team_id, members.c.user_id == user_id)).first()
+    if not exists:
+        conn.execute(members.insert().values(team_id=team_id, user_id=user_id))

@@ -313,6 +313,9 @@ def _roles(layers: list, objects: Mapping[str, ObjectDef], problems: list[Proble
 
     for name in raw:
         resolve(name, (name,))
+    if "admin" not in out:  # every app has an administrator
+        out["admin"] = Role(name="admin", label=Label.of({"en": "Administrator",
+                                                           "vi": "Quản trị"}), all=True)
     return out
 
 

@@ -88,7 +88,7 @@ async def list_or_create(request: Request) -> Response:
     page = query.list_records(ctx, object_name, query.ListQuery(
         where=query.parse_params(ctx, obj, filters),
         search=params.get("search"),
-        sort=query.parse_sort(obj, params.get("sort")),
+        sort=query.parse_sort(ctx, obj, params.get("sort")),
         page=_int_param(request, "page", 1),
         page_size=_int_param(request, "page_size", 50),
     ))

@@ -1,0 +1,469 @@
+"""The save pipeline: the steps a record goes through before it is written.
+
+    take input (known, writable fields; values coerced to their types)
+    -> defaults (on create) -> resolve references (lookups, users)
+    -> before_save hooks (workflow `set` actions) -> formulas
+    -> checks (required, length, range, options, validation rules, unique)
+
+`prepare` runs them all and leaves every problem in `save.errors`; the record service
+(:mod:`metacrm.engine.records`) then writes, audits and runs the after-hooks.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Connection, Table, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from ..metadata.expressions import EvalError, evaluate, is_blank, parse, truthy
+from ..metadata.model import FieldDef, ObjectDef
+from ..metadata.problems import did_you_mean
+from .coerce import Invalid, coerce, coerce_result, parse_date
+from .errors import FieldError
+from .runtime import Context
+from .schema import SEARCH_COLUMN
+from .text import fold
+from .users import find_user
+
+RECORD = "_record"  # the key of record-level errors
+
+
+def search_text(obj: ObjectDef, record: Mapping[str, Any]) -> str:
+    """The folded words quick search looks in."""
+    return fold(" ".join(str(record.get(f) or "") for f in obj.search))
+
+
+def to_row(obj: ObjectDef, record: Mapping[str, Any]) -> dict[str, Any]:
+    """Column values for `record` (which may hold only some fields)."""
+    row: dict[str, Any] = {}
+    for name, value in record.items():
+        fdef = obj.fields.get(name)
+        if fdef is None or name == "id":
+            continue
+        row[name] = ";".join(value) if fdef.type == "multipicklist" and value else (
+            None if fdef.type == "multipicklist" else value)
+    return row
+
+
+def from_row(obj: ObjectDef, row: Mapping[str, Any]) -> dict[str, Any]:
+    """A record from a row of the object's table (multipicklists become lists)."""
+    record = dict(row)
+    record.pop(SEARCH_COLUMN, None)
+    for name in obj.multipicklists:
+        if name in record:
+            value = record[name]
+            record[name] = value.split(";") if value else []
+    return record
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+MAX_ID = 2**63 - 1
+
+
+def fetch(conn: Connection, table: Table, obj: ObjectDef, record_id: int) -> dict[str, Any] | None:
+    if not 0 < record_id <= MAX_ID:
+        return None
+    row = conn.execute(select(table).where(table.c.id == record_id)).mappings().first()
+    return from_row(obj, row) if row else None
+
+
+class RecordEnv:
+    """What a formula, rule or condition sees: the record being saved and its lookups."""
+
+    def __init__(self, ctx: Context, conn: Connection, obj: ObjectDef,
+                 record: Mapping[str, Any], old: Mapping[str, Any] | None):
+        self.ctx = ctx
+        self.conn = conn
+        self.obj = obj
+        self.record = record
+        self.old = old
+        self._related: dict[tuple[str, int], dict[str, Any] | None] = {}
+
+    def value(self, path: tuple[str, ...]) -> Any:
+        obj, record = self.obj, self.record
+        for part in path[:-1]:
+            fdef = obj.fields[part]
+            target_id = record.get(part)
+            if target_id is None:
+                return None
+            obj = self.ctx.model.objects[fdef.to or ""]
+            key = (obj.name, target_id)
+            if key not in self._related:
+                self._related[key] = fetch(self.conn, self.ctx.schema.table(obj.name), obj,
+                                           target_id)
+            record = self._related[key] or {}
+        return record.get(path[-1])
+
+    def today(self) -> date:
+        return self.ctx.today()
+
+    def now(self) -> datetime:
+        return self.ctx.now()
+
+    def changed(self, name: str) -> bool:
+        if self.old is None:
+            return not is_blank(self.record.get(name))
+        return self.old.get(name) != self.record.get(name)
+
+    def previous(self, name: str) -> Any:
+        return None if self.old is None else self.old.get(name)
+
+
+@dataclass
+class Save:
+    """One record on its way through the pipeline."""
+
+    ctx: Context
+    conn: Connection
+    obj: ObjectDef
+    old: dict[str, Any] | None
+    changes: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, list[FieldError]] = field(default_factory=dict)
+
+    @property
+    def creating(self) -> bool:
+        return self.old is None
+
+    @property
+    def record(self) -> dict[str, Any]:
+        return {**(self.old or {}), **self.changes}
+
+    def error(self, name: str, code: str, message: str) -> None:
+        self.errors.setdefault(name, []).append(FieldError(code, message))
+
+    def env(self) -> RecordEnv:
+        return RecordEnv(self.ctx, self.conn, self.obj, self.record, self.old)
+
+
+def take_input(save: Save, values: Mapping[str, Any]) -> None:
+    if not isinstance(values, Mapping):
+        save.error(RECORD, "invalid", "the record must be a map of field names to values")
+        return
+    tz = save.ctx.runtime.tz
+    hidden = save.ctx.hidden(save.obj.name)
+    for name, raw in values.items():
+        fdef = save.obj.fields.get(name) if name not in hidden else None
+        if fdef is None:
+            save.error(name, "unknown_field", f"{save.obj.name} has no field '{name}'"
+                       + did_you_mean(str(name), save.obj.fields))
+            continue
+        if name in ("id", "version"):
+            continue  # identity and row version are not values; `version` is read by callers
+        writable = fdef.writable and save.ctx.field_access(save.obj.name, name) == "edit"
+        try:
+            value = coerce(fdef, raw, tz) if writable else _read_only(save, fdef, raw)
+        except Invalid as exc:
+            save.error(name, exc.code, exc.message)
+            continue
+        if value is not _UNCHANGED:
+            save.changes[name] = value
+
+
+_UNCHANGED = object()
+
+
+def _read_only(save: Save, fdef: FieldDef, raw: Any) -> Any:
+    """Echoing a read-only field's current value back is allowed; changing it is not."""
+    current = save.old.get(fdef.name) if save.old is not None else None
+    if raw is None and current is None or raw == current or (
+            current is not None and str(raw) == str(jsonable(current))):
+        return _UNCHANGED
+    kind = ("computed" if fdef.computed else "read-only" if not fdef.writable
+            else "read-only for your role")
+    raise Invalid("read_only", f"{fdef.name} is {kind} and cannot be set")
+
+
+def apply_defaults(save: Save) -> None:
+    env = None
+    for fdef in save.ctx.runtime.relations.defaulted[save.obj.name]:
+        name = fdef.name
+        if name in save.changes:
+            continue
+        default = fdef.default
+        if default is None:
+            if fdef.type == "checkbox":
+                save.changes[name] = False
+            continue
+        if isinstance(default, str) and default.startswith("="):
+            env = env or save.env()
+            try:
+                default = evaluate(_parsed(default[1:]), env)
+            except EvalError:
+                continue
+        try:
+            save.changes[name] = coerce(fdef, default, save.ctx.runtime.tz)
+        except Invalid as exc:
+            save.error(name, exc.code, f"default value: {exc.message}")
+    if save.changes.get("owner") is None:
+        save.changes["owner"] = save.ctx.user.id
+
+
+@lru_cache(maxsize=512)
+def _parsed(text: str):
+    return parse(text)
+
+
+def resolve_references(save: Save) -> None:
+    """Lookups given by id or by key, and users given by id or name, to checked ids."""
+    for name, value in list(save.changes.items()):
+        fdef = save.obj.fields[name]
+        if value is None or fdef.type not in ("lookup", "user"):
+            continue
+        if save.old is not None and save.old.get(name) == value:
+            continue
+        try:
+            save.changes[name] = (_resolve_user(save, value) if fdef.type == "user"
+                                  else _resolve_lookup(save, fdef, value))
+        except Invalid as exc:
+            save.error(name, exc.code, exc.message)
+
+
+def _resolve_user(save: Save, value: Any) -> int:
+    users = save.ctx.schema.system["mc_user"]
+    if value == save.ctx.user.id:
+        return value
+    if isinstance(value, int):
+        if save.conn.execute(select(users.c.id).where(users.c.id == value)).first() is None:
+            raise Invalid("invalid_reference", f"there is no user with id {value}")
+        return value
+    found = find_user(save.conn, save.ctx.schema, str(value))
+    if found is None:
+        raise Invalid("invalid_reference", f"there is no user named '{value}'")
+    return found.id
+
+
+def _resolve_lookup(save: Save, fdef: FieldDef, value: Any) -> int:
+    target = save.ctx.model.objects[fdef.to or ""]
+    table = save.ctx.schema.table(target.name)
+    if isinstance(value, int):
+        if save.conn.execute(select(table.c.id).where(table.c.id == value)).first() is None:
+            raise Invalid("invalid_reference", f"there is no {target.name} with id {value}")
+        return value
+    conditions = []
+    if "_title" in value:
+        title = _title_sql(target, table)
+        if title is None:
+            raise Invalid("invalid_reference", f"a {target.name} can only be named by its id")
+        conditions.append(func.lower(title) == str(value["_title"]).strip().lower())
+    for key, raw in value.items():
+        if key == "_title":
+            continue
+        kdef = target.fields.get(key)
+        if kdef is None:
+            raise Invalid("invalid_reference", f"{target.name} has no field '{key}' to find "
+                                               "the record by")
+        conditions.append(table.c[key] == coerce(kdef, raw, save.ctx.runtime.tz))
+    ids = list(save.conn.scalars(select(table.c.id).where(*conditions).limit(2)))
+    shown = value.get("_title") or ", ".join(f"{k}={v}" for k, v in value.items())
+    if not ids:
+        raise Invalid("invalid_reference", f"there is no {target.name} '{shown}'")
+    if len(ids) > 1:
+        raise Invalid("ambiguous_reference", f"several {target.plural.get('en').lower()} match "
+                                             f"'{shown}'; give the id instead")
+    return ids[0]
+
+
+def _title_sql(obj: ObjectDef, table: Table) -> Any:
+
+    if not obj.title:
+        return None
+    parts = [p for p in re.split(r"(\{[a-z][a-z0-9_]*\})", obj.title) if p]
+    result = None
+    for part in parts:
+        piece = func.coalesce(table.c[part[1:-1]], "") if part.startswith("{") else part
+        result = piece if result is None else result.concat(piece)
+    return func.trim(result) if result is not None else None
+
+
+def compute_formulas(save: Save) -> None:
+    order = save.ctx.runtime.relations.formula_order.get(save.obj.name, [])
+    if not order:
+        return
+    record = save.record
+    env = RecordEnv(save.ctx, save.conn, save.obj, record, save.old)
+    for name in order:
+        fdef = save.obj.fields[name]
+        assert fdef.expression is not None
+        try:
+            value = coerce_result(fdef, evaluate(fdef.expression, env))
+        except (EvalError, ArithmeticError, TypeError, ValueError, Invalid):
+            value = None
+        record[name] = value
+        if save.old is None or save.old.get(name) != value:
+            save.changes[name] = value
+
+
+def check_values(save: Save) -> None:
+    record = save.record
+    for fdef in save.ctx.runtime.relations.checked[save.obj.name]:
+        name = fdef.name
+        touched = save.creating or name in save.changes
+        value = record.get(name)
+        if not touched:
+            continue
+        if fdef.required and is_blank(value):
+            save.error(name, "required", f"{fdef.label.get('en')} is required")
+            continue
+        if value is None:
+            continue
+        if fdef.max_length and isinstance(value, str) and len(value) > fdef.max_length:
+            save.error(name, "too_long", f"at most {fdef.max_length} characters "
+                                         f"({len(value)} given)")
+        if fdef.min is not None and _less(value, fdef.min, fdef):
+            save.error(name, "too_small", f"must be at least {fdef.min}")
+        if fdef.max is not None and _less(fdef.max, value, fdef):
+            save.error(name, "too_large", f"must be at most {fdef.max}")
+        if fdef.type in ("picklist", "multipicklist") and name in save.changes:
+            old = save.old.get(name) if save.old else None
+            chosen = value if isinstance(value, list) else [value]
+            before = old if isinstance(old, list) else [old]
+            for item in chosen:
+                option = fdef.option(item)
+                if option is not None and not option.active and item not in before:
+                    save.error(name, "inactive_option", f"'{item}' is no longer offered")
+
+
+def _less(a: Any, b: Any, fdef: FieldDef) -> bool:
+    if fdef.value_type in ("date", "datetime"):
+        a = parse_date(a) if not isinstance(a, date) else a
+        b = parse_date(b) if not isinstance(b, date) else b
+        if isinstance(a, datetime):
+            a = a.date()
+        if isinstance(b, datetime):
+            b = b.date()
+        return a < b
+    return Decimal(str(a)) < Decimal(str(b))
+
+
+def check_rules(save: Save) -> None:
+    if save.errors:
+        return  # rules read the values; they are only meaningful once the values are valid
+    env = save.env()
+    for rule in save.obj.validations:
+        try:
+            fired = truthy(evaluate(rule.when, env))
+        except (EvalError, ArithmeticError, TypeError, ValueError) as exc:
+            save.error(RECORD, "rule_error", f"a validation rule could not be checked "
+                                             f"({rule.when.source}): {exc}")
+            continue
+        if fired:
+            save.error(RECORD, "validation_rule", rule.message.get(save.ctx.locale))
+
+
+def check_unique(save: Save, record_id: int | None) -> None:
+    table = save.ctx.schema.table(save.obj.name)
+    for name, fdef in save.obj.fields.items():
+        if not fdef.unique or name not in save.changes or save.changes[name] is None:
+            continue
+        query = select(table.c.id).where(table.c[name] == save.changes[name])
+        if record_id is not None:
+            query = query.where(table.c.id != record_id)
+        other = save.conn.execute(query.limit(1)).scalar()
+        if other is not None:
+            save.error(name, "unique", f"'{save.changes[name]}' is already used by "
+                                       f"{save.obj.name} #{other}")
+
+
+def prepare(ctx: Context, conn: Connection, obj: ObjectDef, values: Mapping[str, Any],
+            old: dict[str, Any] | None, *, unique: bool = True) -> Save:
+    """Run every step up to the write. `save.errors` holds whatever is wrong."""
+    save = Save(ctx, conn, obj, old)
+    take_input(save, values)
+    if old is None:
+        apply_defaults(save)
+    resolve_references(save)
+    if old is not None:
+        save.changes = {k: v for k, v in save.changes.items() if old.get(k) != v}
+    if not save.errors:
+        ctx.runtime.hooks.run(obj.name, "before_save", save)
+    compute_formulas(save)
+    check_values(save)
+    check_rules(save)
+    if unique:
+        check_unique(save, old["id"] if old else None)
+    return save
+
+
+def new_row(save: Save) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The record as it will be inserted, and its column values."""
+    ctx, obj = save.ctx, save.obj
+    now = ctx.now()
+    record = save.record
+    assign_autonumbers(ctx, save.conn, obj, record)
+    record.update(created_at=now, updated_at=now, created_by=ctx.user.id,
+                  updated_by=ctx.user.id, version=1)
+    for name, fdef in obj.fields.items():
+        if fdef.rollup is not None and fdef.rollup.measure == "count":
+            record[name] = 0
+    row = dict.fromkeys(name for name in obj.fields if name != "id")
+    row.update(to_row(obj, record))  # every column, so that rows of a batch share one shape
+    if obj.search:
+        row[SEARCH_COLUMN] = search_text(obj, record)
+    return record, row
+
+
+def _created_audit(obj: ObjectDef, record: Mapping[str, Any]) -> dict[str, list[Any]]:
+    return {k: [None, v] for k, v in record.items()
+            if v not in (None, [], "") and not obj.fields[k].system}
+
+
+def _check_unique_batch(ctx: Context, conn: Connection, obj: ObjectDef,
+                        saves: list[Save]) -> None:
+    table = ctx.schema.table(obj.name)
+    for name, fdef in obj.fields.items():
+        if not fdef.unique:
+            continue
+        seen: dict[Any, int] = {}
+        for i, save in enumerate(saves):
+            value = save.changes.get(name)
+            if value is None:
+                continue
+            if value in seen:
+                save.error(name, "unique", f"'{value}' is also in row {seen[value] + 1} of "
+                                           "this batch")
+            seen.setdefault(value, i)
+        if not seen:
+            continue
+        taken = dict(conn.execute(select(table.c[name], table.c.id).where(
+            table.c[name].in_(list(seen)))).all())
+        for save in saves:
+            value = save.changes.get(name)
+            if value in taken:
+                save.error(name, "unique", f"'{value}' is already used by {obj.name} "
+                                           f"#{taken[value]}")
+
+
+def assign_autonumbers(ctx: Context, conn: Connection, obj: ObjectDef,
+                       record: dict[str, Any]) -> None:
+
+    for name, fdef in obj.fields.items():
+        if fdef.type != "autonumber":
+            continue
+        number = next_sequence(ctx, conn, obj.name, name)
+        fmt = fdef.format or "{0}"
+        record[name] = re.sub(r"\{(0+)\}", lambda m, n=number: str(n).zfill(len(m.group(1))),
+                              fmt, count=1)
+
+
+def next_sequence(ctx: Context, conn: Connection, object_name: str, field_name: str) -> int:
+    seq = ctx.schema.system["mc_sequence"]
+    insert_ = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    stmt = insert_(seq).values(object=object_name, field=field_name, value=1)
+    stmt = stmt.on_conflict_do_update(index_elements=[seq.c.object, seq.c.field],
+                                      set_={"value": seq.c.value + 1}).returning(seq.c.value)
+    return conn.execute(stmt).scalar_one()
