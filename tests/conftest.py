@@ -112,7 +112,7 @@ def runtime(make_runtime: Callable[..., Runtime]) -> Runtime:
 def ctx(runtime: Runtime):
     """An admin's context on the default CRM."""
     with runtime.db.write() as conn:
-        user = create_user(conn, runtime.schema, "admin", role="admin", password="secret-pass")
+        user = create_user(conn, runtime.schema, "admin", role="admin")
     return runtime.context(user)
 
 
@@ -149,7 +149,7 @@ def make_api(database_url: str) -> Iterator[Callable[..., ApiClient]]:
         opened.append(client)
         rt: Runtime = app.state.runtime
         with rt.db.write() as conn:
-            user = create_user(conn, rt.schema, username, role=role, password="secret-pass")
+            user = create_user(conn, rt.schema, username, role=role)
             token = create_token(conn, rt.schema, user.id)
         return ApiClient(client, rt, token)
 
