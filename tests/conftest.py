@@ -4,9 +4,11 @@ server (a fresh schema per test), against real apps written as YAML."""
 from __future__ import annotations
 
 import os
+import shutil
 import textwrap
 import uuid
 from collections.abc import Callable, Iterator
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -14,8 +16,11 @@ import sqlalchemy as sa
 from starlette.testclient import TestClient
 
 from metacrm.engine import sync
+from metacrm.engine.db import Database
 from metacrm.engine.runtime import Runtime
+from metacrm.engine.schema import build_schema
 from metacrm.engine.users import create_token, create_user
+from metacrm.metadata import load
 from metacrm.web.app import create_app
 from metacrm.web.settings import Settings
 
@@ -49,9 +54,14 @@ def _pg_schema_url(pg_engine: sa.Engine) -> tuple[str, str]:
 
 
 @pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty database: a SQLite file, or a new PostgreSQL schema."""
-    if request.param == "sqlite":
+    if backend == "sqlite":
         yield f"sqlite:///{tmp_path / 'crm.db'}"
         return
     pg_engine = request.getfixturevalue("pg_engine")
@@ -61,9 +71,89 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
+@cache
+def load_model(app_dir: str):
+    """Models are immutable: each app is loaded once per test session."""
+    return load(app_dir)
+
+
+class Templates:
+    """Databases migrated once per (backend, app) and handed out empty to each test:
+    a copied SQLite file, or a PostgreSQL schema whose data tables are truncated."""
+
+    def __init__(self, root: Path, pg_engine_factory: Callable[[], sa.Engine]):
+        self.root = root
+        self.pg_engine_factory = pg_engine_factory
+        self.sqlite: dict[str, Path] = {}
+        self.pg: dict[str, tuple[str, str]] = {}
+        self._engine: sa.Engine | None = None
+
+    def engine(self) -> sa.Engine:
+        if self._engine is None:
+            self._engine = self.pg_engine_factory()
+        return self._engine
+
+    def _migrate(self, app_dir: str, url: str) -> None:
+        rt = Runtime(model=load_model(app_dir), db=Database(url),
+                     schema=build_schema(load_model(app_dir)))
+        sync.migrate(rt.db, rt.model)
+        if rt.db.is_sqlite:
+            with rt.db.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        rt.db.dispose()
+
+    def sqlite_url(self, app_dir: str, target: Path) -> str:
+        if app_dir not in self.sqlite:
+            path = self.root / f"template{len(self.sqlite)}.db"
+            self._migrate(app_dir, f"sqlite:///{path}")
+            self.sqlite[app_dir] = path
+        shutil.copyfile(self.sqlite[app_dir], target)
+        return f"sqlite:///{target}"
+
+    def pg_url(self, app_dir: str) -> str:
+        engine = self.engine()
+        if app_dir not in self.pg:
+            url, schema = _pg_schema_url(engine)
+            self._migrate(app_dir, url)
+            self.pg[app_dir] = (url, schema)
+        url, schema = self.pg[app_dir]
+        with engine.connect() as conn:
+            tables = conn.scalars(sa.text(
+                "select tablename from pg_tables where schemaname = :s and tablename "
+                "<> 'mc_field'"), {"s": schema}).all()
+            if tables:
+                names = ", ".join(f'"{schema}"."{t}"' for t in tables)
+                conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY"))
+        return url
+
+    def drop(self) -> None:
+        if self.pg:
+            with self.engine().connect() as conn:
+                for _, schema in self.pg.values():
+                    conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+            self.engine().dispose()
+
+
+@pytest.fixture(scope="session")
+def templates(tmp_path_factory: pytest.TempPathFactory,
+              request: pytest.FixtureRequest) -> Iterator[Templates]:
+    made = Templates(tmp_path_factory.mktemp("templates"),
+                     lambda: request.getfixturevalue("pg_engine"))
+    yield made
+    made.drop()
+
+
 @pytest.fixture
-def backend(database_url: str) -> str:
-    return "sqlite" if database_url.startswith("sqlite") else "postgresql"
+def prepared_url(backend: str, templates: Templates, tmp_path: Path) -> Callable[..., str]:
+    """prepared_url(app_dir) -> the URL of an empty database already migrated to the app."""
+
+    def factory(app_dir: Path | str = DEFAULT_APP) -> str:
+        key = str(Path(app_dir).resolve())
+        if backend == "sqlite":
+            return templates.sqlite_url(key, tmp_path / "crm.db")
+        return templates.pg_url(key)
+
+    return factory
 
 
 def write_app(root: Path, files: dict[str, str], name: str = "testapp") -> Path:
@@ -88,13 +178,14 @@ def make_app_dir(tmp_path: Path) -> Callable[..., Path]:
 
 
 @pytest.fixture
-def make_runtime(database_url: str) -> Iterator[Callable[..., Runtime]]:
-    """Runtime factory over the test's database, migrated."""
+def make_runtime(prepared_url: Callable[..., str]) -> Iterator[Callable[..., Runtime]]:
+    """Runtime factory over an empty database migrated to the app."""
     made: list[Runtime] = []
 
     def factory(app_dir: Path | str = DEFAULT_APP, **options) -> Runtime:
-        rt = Runtime.open(app_dir, database_url, **options)
-        sync.migrate(rt.db, rt.model)
+        model = load_model(str(Path(app_dir).resolve()))
+        rt = Runtime(model=model, db=Database(prepared_url(app_dir)),
+                     schema=build_schema(model), **options)
         made.append(rt)
         return rt
 
@@ -136,14 +227,17 @@ class ApiClient:
 
 
 @pytest.fixture
-def make_api(database_url: str) -> Iterator[Callable[..., ApiClient]]:
+def make_api(prepared_url: Callable[..., str]) -> Iterator[Callable[..., ApiClient]]:
     """Factory of API clients: a real app over the test database, a user with a token."""
     opened: list[TestClient] = []
 
     def factory(app_dir: Path | str = DEFAULT_APP, *, username: str = "admin",
                 role: str = "admin") -> ApiClient:
-        app = create_app(Settings(app_dir=str(app_dir), database_url=database_url,
-                                  secret_key="test"))
+        url = prepared_url(app_dir)
+        model = load_model(str(Path(app_dir).resolve()))
+        runtime = Runtime(model=model, db=Database(url), schema=build_schema(model))
+        app = create_app(Settings(app_dir=str(app_dir), database_url=url, secret_key="test"),
+                         runtime=runtime, migrate=False)
         client = TestClient(app, raise_server_exceptions=False)
         client.__enter__()
         opened.append(client)
