@@ -86,6 +86,16 @@ def normalize_phone(text: str, region: str = DEFAULT_REGION) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def national_phone(e164: str, region: str = DEFAULT_REGION) -> str:
+    """'+84912345678' -> '0912345678' (digits only, as dialled at home)."""
+    try:
+        number = phonenumbers.parse(e164, region)
+    except phonenumbers.NumberParseException:
+        return e164
+    national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+    return "".join(c for c in national if c.isdigit())
+
+
 def _phone(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> str:
     text = _text(fdef, raw, tz)
     normalized = normalize_phone(text)
@@ -131,11 +141,10 @@ def _decimal(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> Decimal:
         raise Invalid("invalid_number", f"'{raw}' is not a number") from None
     if not value.is_finite():
         raise Invalid("invalid_number", f"'{raw}' is not a finite number")
-    scale = fdef.scale if fdef.scale is not None else 2
-    value = value.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP)
     if abs(value) >= Decimal(10) ** 18:
         raise Invalid("out_of_range", f"'{raw}' is too large")
-    return value
+    scale = fdef.scale if fdef.scale is not None else 2
+    return value.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP)
 
 
 def parse_date(raw: Any) -> date:
@@ -176,7 +185,10 @@ def _datetime(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> datetime:
                                               "8601, e.g. 2026-03-08T09:30:00+07:00)") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=tz)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise Invalid("invalid_datetime", f"'{raw}' is out of range") from None
 
 
 def parse_bool(raw: Any) -> bool:
@@ -276,3 +288,30 @@ def coerce_result(fdef: FieldDef, value: Any) -> Any:
                                                                            datetime.min.time(),
                                                                            UTC)
     return str(value)
+
+
+def filter_value(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> Any:
+    """A value to compare a field with in a filter: typed like the stored values, without
+    the write rules (a computed field can be filtered on; a picklist takes any text)."""
+    if fdef.type in ("lookup", "user") or fdef.name in ("id", "created_by", "updated_by"):
+        text = str(raw).strip()
+        if not text.isdigit() or not 0 < int(text) < 2**63:
+            raise Invalid("invalid_reference", f"'{raw}' is not a record id")
+        return int(text)
+    vtype = fdef.value_type
+    if vtype in ("picklist", "multipicklist", "autonumber", "text", "textarea", "file"):
+        return str(raw).strip() if not isinstance(raw, str) or vtype != "textarea" else raw
+    if vtype == "email":
+        return str(raw).strip().lower()
+    if vtype == "phone":
+        return normalize_phone(str(raw).strip()) or str(raw).strip()
+    if vtype == "url":
+        return str(raw).strip()
+    handler = _HANDLERS.get(vtype)
+    if handler is None:
+        return raw
+    if fdef.type != vtype:
+        from dataclasses import replace
+
+        fdef = replace(fdef, type=vtype)
+    return handler(fdef, raw, tz)

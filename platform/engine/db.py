@@ -17,6 +17,14 @@ from sqlalchemy.engine import make_url
 DEFAULT_URL = "sqlite:///var/metacrm.db"
 
 
+def _lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
+def _upper(value: object) -> object:
+    return value.upper() if isinstance(value, str) else value
+
+
 class Database:
     def __init__(self, url: str = DEFAULT_URL, *, pool_size: int = 5):
         self.url = make_url(url)
@@ -47,6 +55,9 @@ class Database:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.execute("PRAGMA foreign_keys=OFF")
             cursor.close()
+            # SQLite's own lower()/upper() fold ASCII only; ours fold every letter (Đ, Ô, ...)
+            dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
+            dbapi_connection.create_function("upper", 1, _upper, deterministic=True)
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Connection) -> None:

@@ -26,7 +26,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from ..metadata.expressions import EvalError, evaluate, is_blank, parse, truthy
 from ..metadata.model import FieldDef, ObjectDef
 from ..metadata.problems import did_you_mean
-from .coerce import Invalid, coerce, coerce_result, parse_date
+from .coerce import Invalid, coerce, coerce_result, national_phone, parse_date
 from .errors import FieldError
 from .runtime import Context
 from .schema import SEARCH_COLUMN
@@ -37,8 +37,17 @@ RECORD = "_record"  # the key of record-level errors
 
 
 def search_text(obj: ObjectDef, record: Mapping[str, Any]) -> str:
-    """The folded words quick search looks in."""
-    return fold(" ".join(str(record.get(f) or "") for f in obj.search))
+    """The folded words quick search looks in. Phones are there as stored (+84912345678)
+    and as people write them at home (0912345678)."""
+    words = []
+    for name in obj.search:
+        value = record.get(name)
+        if value is None or value == "":
+            continue
+        words.append(str(value))
+        if obj.fields[name].type == "phone":
+            words.append(national_phone(str(value)))
+    return fold(" ".join(words))
 
 
 def to_row(obj: ObjectDef, record: Mapping[str, Any]) -> dict[str, Any]:

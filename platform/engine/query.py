@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Select, and_, func, or_, select
 from ..metadata import expressions as ex
 from ..metadata.model import ObjectDef
 from ..metadata.objects import ObjectScope
-from .coerce import Invalid, coerce, parse_bool
+from .coerce import Invalid, filter_value, parse_bool
 from .errors import BadRequest
 from .records import from_row, object_def, require
 from .runtime import Context
@@ -87,25 +87,11 @@ def condition(ctx: Context, obj: ObjectDef, field_path: str, op: str, raw: Any) 
 
 
 def _filter_value(ctx: Context, fdef: Any, field_path: str, op: str, raw: Any) -> Any:
-    if fdef.type in ("lookup", "user") or fdef.name == "id":
-        text = str(raw).strip()
-        if not text.isdigit() or not 0 < int(text) < 2**63:
-            raise BadRequest(f"filter {field_path}__{op}: '{raw}' is not a record id")
-        return int(text)
-    if fdef.computed or fdef.system:
-        from dataclasses import replace
-
-        fdef = replace(fdef, type=fdef.value_type)
-    if fdef.type in ("picklist", "multipicklist"):
-        return str(raw)
     try:
-        value = coerce(fdef, raw, ctx.runtime.tz)
+        return filter_value(fdef, raw, ctx.runtime.tz)
     except Invalid as exc:
         raise BadRequest(f"filter {field_path}__{op}: {exc.message}",
                          parameter=f"{field_path}__{op}") from None
-    if isinstance(value, list):
-        value = ";".join(value)
-    return value
 
 
 def parse_params(ctx: Context, obj: ObjectDef, params: Mapping[str, Any]) -> ex.Node | None:
@@ -214,7 +200,9 @@ def build_select(ctx: Context, obj: ObjectDef, query: ListQuery, *, scope: str =
     order = []
     for item in parse_sort(ctx, obj, query.sort):
         column, _ = joins.column(tuple(item.lstrip("-").split(".")))
-        order.append(column.desc() if item.startswith("-") else column.asc())
+        # blanks last going up, first going down, on every database (PostgreSQL's order)
+        order.append(column.desc().nulls_first() if item.startswith("-")
+                     else column.asc().nulls_last())
     order.append(table.c.id.desc() if query.sort and query.sort[-1].startswith("-")
                  else table.c.id.asc())
     columns = [table.c[name] for name in obj.fields if name not in hidden]

@@ -225,7 +225,9 @@ def allocate_ids(conn: Connection, table: Table, count: int) -> list[int]:
         sequence = func.pg_get_serial_sequence(table.name, "id")
         return list(conn.scalars(select(func.nextval(sequence)).select_from(
             func.generate_series(1, count))))
-    start = conn.execute(select(func.max(table.c.id))).scalar() or 0
+    used = conn.exec_driver_sql("SELECT seq FROM sqlite_sequence WHERE name = ?",
+                                (table.name,)).scalar() or 0
+    start = max(used, conn.execute(select(func.max(table.c.id))).scalar() or 0)
     return list(range(start + 1, start + count + 1))
 
 
@@ -354,10 +356,19 @@ def history(ctx: Context, object_name: str, record_id: int) -> list[dict[str, An
     obj = object_def(ctx, object_name)
     audit = ctx.schema.system["mc_audit"]
     with ctx.db.read() as conn:
-        _load(ctx, conn, obj, record_id, "read")
         rows = conn.execute(select(audit).where(
             audit.c.object == object_name, audit.c.record_id == record_id
         ).order_by(audit.c.id)).mappings().all()
+        try:
+            _load(ctx, conn, obj, record_id, "read")
+        except NotFound:
+            # a deleted record: its trail stays readable to those who could read it
+            last = json.loads(rows[-1]["changes"]) if rows and rows[-1]["action"] == "delete" \
+                else None
+            owner = (last or {}).get("owner", [None])[0]
+            if last is None or not in_scope(ctx, conn, {"owner": owner},
+                                            require(ctx, obj, "read")):
+                raise
     hidden = ctx.hidden(object_name)
     return [{**row, "changes": {k: v for k, v in json.loads(row["changes"]).items()
                                 if k not in hidden}} for row in rows]

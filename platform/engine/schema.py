@@ -100,7 +100,9 @@ def object_table(obj: ObjectDef, metadata: MetaData) -> Table:
     columns = [field_column(f) for f in obj.fields.values()]
     if obj.search:
         columns.append(Column(SEARCH_COLUMN, Text(), nullable=True))
-    table = Table(obj.name, metadata, *columns)
+    # AUTOINCREMENT on SQLite: an id is never reused, so a new record cannot inherit the
+    # audit trail of a deleted one
+    table = Table(obj.name, metadata, *columns, sqlite_autoincrement=True)
     for cols, unique in wanted_indexes(obj):
         Index(index_name(obj.name, cols, unique), *(table.c[c] for c in cols), unique=unique)
     return table

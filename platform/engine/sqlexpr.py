@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     Boolean,
@@ -39,6 +40,7 @@ from ..metadata.expressions import (
     Unary,
 )
 from ..metadata.model import AppModel, FieldDef
+from .coerce import Invalid, filter_value
 from .errors import BadRequest
 from .text import like_escape
 
@@ -88,10 +90,11 @@ class Joins:
 
 
 class SqlCompiler:
-    def __init__(self, joins: Joins, *, today: date, now: datetime):
+    def __init__(self, joins: Joins, *, today: date, now: datetime, tz: ZoneInfo | None = None):
         self.joins = joins
         self.today = today
         self.now = now
+        self.tz = tz or ZoneInfo(joins.model.timezone)
 
     def condition(self, expression: Expression | Node) -> ColumnElement[bool]:
         node = expression.root if isinstance(expression, Expression) else expression
@@ -103,7 +106,8 @@ class SqlCompiler:
         if isinstance(node, Binary) and node.op == "or":
             return or_(self._condition(node.left), self._condition(node.right))
         if isinstance(node, Unary) and node.op == "not":
-            return not_(self._condition(node.operand))
+            # SQL's NOT keeps NULL as NULL (so the row is dropped); ours is two-valued
+            return not_(func.coalesce(self._condition(node.operand), false()))
         if isinstance(node, Literal):
             return true() if node.value else false()
         if isinstance(node, Name):
@@ -147,7 +151,8 @@ class SqlCompiler:
                 raise BadRequest("'in' in a filter needs a list of values, e.g. "
                                  "stage in ['won', 'lost']")
             left = self._value(node.left)
-            values = [self._literal(item) for item in node.right.items]
+            fdef = self._field_of(node.left)
+            values = [self._typed(fdef, self._literal(item)) for item in node.right.items]
             found = left.in_(values) if values else false()
             if op == "in":
                 return found
@@ -162,12 +167,27 @@ class SqlCompiler:
             fdef = self.joins.column(left.path)[1] if isinstance(left, Name) else None
             blank = self._blank(lhs, fdef)
             return blank if op == "==" else not_(blank)
-        rhs = self._value(right)
+        fdef = self._field_of(left)
+        rhs = (literal(self._typed(fdef, right.value), type_=lhs.type)
+               if isinstance(right, Literal) and fdef is not None else self._value(right))
         if op == "==":
             return lhs == rhs
         if op == "!=":
             return or_(lhs != rhs, lhs.is_(None))
         return {"<": lhs < rhs, "<=": lhs <= rhs, ">": lhs > rhs, ">=": lhs >= rhs}[op]
+
+    def _field_of(self, node: Node) -> FieldDef | None:
+        return self.joins.column(node.path)[1] if isinstance(node, Name) else None
+
+    def _typed(self, fdef: FieldDef | None, value: Any) -> Any:
+        """A literal compared with a field, brought to the field's type ('2000-01-01' is a
+        date next to a date field); a value that cannot be is a clear BadRequest."""
+        if fdef is None or value is None:
+            return value
+        try:
+            return filter_value(fdef, value, self.tz)
+        except Invalid as exc:
+            raise BadRequest(f"{fdef.name}: {exc.message}") from None
 
     def _literal(self, node: Node) -> Any:
         if isinstance(node, Literal):

@@ -39,9 +39,9 @@ PROBE_APP = {
 }
 
 
-def admin_context(rt, username: str = "admin"):
+def admin_context(rt):
     with rt.db.write() as conn:
-        user = create_user(conn, rt.schema, username, role="admin", password="secret-pass")
+        user = create_user(conn, rt.schema, "admin", role="admin", password="secret-pass")
     return rt.context(user)
 
 
@@ -57,6 +57,10 @@ def codes(excinfo: pytest.ExceptionInfo[ValidationFailed]) -> dict[str, list[str
     return {name: [e.code for e in errs] for name, errs in excinfo.value.errors.items()}
 
 
+def case_id(values: dict) -> str:
+    return ",".join(f"{name}={str(raw)[:24]}" for name, raw in values.items())
+
+
 def row_count(ctx, object_name: str) -> int:
     with ctx.db.read() as conn:
         return conn.scalar(select(func.count()).select_from(ctx.schema.table(object_name)))
@@ -65,6 +69,14 @@ def row_count(ctx, object_name: str) -> int:
 def audit_count(ctx) -> int:
     with ctx.db.read() as conn:
         return conn.scalar(select(func.count()).select_from(ctx.schema.system["mc_audit"]))
+
+
+def audit_actions(ctx, object_name: str, record_id: int) -> list[str]:
+    """The audit rows written for one record, read straight from the table."""
+    audit = ctx.schema.system["mc_audit"]
+    with ctx.db.read() as conn:
+        return list(conn.scalars(select(audit.c.action).where(
+            audit.c.object == object_name, audit.c.record_id == record_id).order_by(audit.c.id)))
 
 
 @pytest.fixture
@@ -124,12 +136,12 @@ def test_unknown_object_or_record_is_not_found(ctx):
 
 COERCED = [
     ("contact", "email", " An.Nguyen@Example.VN ", "an.nguyen@example.vn"),
+    ("contact", "email", "Đức@Example.VN", "đức@example.vn"),
     ("contact", "phone", "0912 345 678", "+84912345678"),
     ("contact", "phone", "+84 912-345-678", "+84912345678"),
     ("contact", "phone", "028 3822 1234", "+842838221234"),
     ("contact", "birthdate", "1990-03-15", date(1990, 3, 15)),
     ("contact", "birthdate", "15/03/1990", date(1990, 3, 15)),
-    ("contact", "birthdate", "5/3/1990", date(1990, 3, 5)),
     ("contact", "children", "2", 2),
     ("contact", "income", "1 500 000", Decimal("1500000.00")),
     ("contact", "income", 12.345, Decimal("12.35")),
@@ -139,9 +151,7 @@ COERCED = [
     ("contact", "interests", "Sports;du lịch", ["travel", "sports"]),
     ("contact", "interests", ["reading", "Ẩm thực", "reading"], ["food", "reading"]),
     ("contact", "interests", "", []),
-    ("contact", "first_name", "  Đức  ", "Đức"),
     ("account", "website", "example.vn/about", "https://example.vn/about"),
-    ("account", "website", "http://example.vn", "http://example.vn"),
     ("account", "industry", "Bán lẻ", "retail"),
 ]
 
@@ -157,14 +167,12 @@ def test_values_are_coerced_and_stored(ctx, object_name, name, raw, stored):
 
 REFUSED = [
     ({"email": "not-an-email"}, "email", "invalid_email"),
+    ({"email": "an..binh@example.vn"}, "email", "invalid_email"),
     ({"phone": "12345"}, "phone", "invalid_phone"),
     ({"birthdate": "31/02/2024"}, "birthdate", "invalid_date"),
-    ({"birthdate": "2024-13-01"}, "birthdate", "invalid_date"),
     ({"children": "two"}, "children", "invalid_number"),
-    ({"children": True}, "children", "invalid_number"),
     ({"children": -1}, "children", "too_small"),
     ({"income": "-0.01"}, "income", "too_small"),
-    ({"income": "abc"}, "income", "invalid_number"),
     ({"income": "1e19"}, "income", "out_of_range"),
     ({"income": "1e30"}, "income", "out_of_range"),  # BUG: decimal.InvalidOperation escapes
     ({"lifecycle_stage": "vip"}, "lifecycle_stage", "invalid_option"),
@@ -173,7 +181,6 @@ REFUSED = [
     ({"last_name": "   "}, "last_name", "required"),
     ({"first_name": ["An"]}, "first_name", "invalid"),
     ({"age": 5}, "age", "read_only"),
-    ({"orders_count": 3}, "orders_count", "read_only"),
     ({"created_at": "2020-01-01T00:00:00"}, "created_at", "read_only"),
     ({"nickname": "Bé"}, "nickname", "unknown_field"),
     ({"account": 999}, "account", "invalid_reference"),
@@ -181,7 +188,8 @@ REFUSED = [
 ]
 
 
-@pytest.mark.parametrize(("values", "name", "code"), REFUSED)
+@pytest.mark.parametrize(("values", "name", "code"), REFUSED,
+                         ids=[case_id(values) for values, _, _ in REFUSED])
 def test_bad_values_are_refused_and_nothing_is_written(ctx, values, name, code):
     with pytest.raises(ValidationFailed) as excinfo:
         records.create(ctx, "contact", {"last_name": "Lê", "phone": "0912345678", **values})
@@ -197,7 +205,7 @@ def test_every_problem_is_reported_at_once(ctx):
                               "children": ["invalid_number"], "last_name": ["required"]}
 
 
-@pytest.mark.parametrize(("values", "code"), [
+PROBE_REFUSED = [
     ({"score": 6}, "too_large"),
     ({"score": "0"}, "too_small"),
     ({"day": "31/12/1999"}, "too_small"),
@@ -206,7 +214,11 @@ def test_every_problem_is_reported_at_once(ctx):
     ({"starts_at": "08/03/2026 9h30"}, "invalid_datetime"),
     ({"starts_at": "2026-02-30T10:00:00"}, "invalid_datetime"),
     ({"starts_at": "0001-01-01T00:00:00"}, "invalid_datetime"),  # BUG: OverflowError escapes
-])
+]
+
+
+@pytest.mark.parametrize(("values", "code"), PROBE_REFUSED,
+                         ids=[case_id(values) for values, _ in PROBE_REFUSED])
 def test_range_option_and_datetime_checks(probe, values, code):
     with pytest.raises(ValidationFailed) as excinfo:
         records.create(probe, "visit", {"name": "A", **values})
@@ -401,7 +413,7 @@ def test_cascade_deletes_the_contacts_tasks(ctx):
     records.delete(ctx, "contact", contact["id"])
     with pytest.raises(NotFound):
         records.get(ctx, "task", task["id"])
-    assert records.history(ctx, "task", task["id"])[-1]["action"] == "delete"
+    assert audit_actions(ctx, "task", task["id"]) == ["create", "delete"]
     assert records.get(ctx, "task", kept["id"])["related_contact"] == other["id"]
     assert records.get(ctx, "order", order["id"])["contact"] is None
 
@@ -460,20 +472,32 @@ def test_an_update_that_changes_nothing_writes_nothing(ctx):
 # --- audit trail ---------------------------------------------------------------------------
 
 
-def test_history_records_field_old_new_and_user(ctx, runtime):
+@pytest.fixture
+def lan(runtime):
+    """A second admin, so that the audit trail shows who did what."""
     with runtime.db.write() as conn:
-        lan = runtime.context(create_user(conn, runtime.schema, "lan", role="admin"))
+        return runtime.context(create_user(conn, runtime.schema, "lan", role="admin"))
+
+
+def test_history_records_field_old_new_and_user(ctx, lan):
     contact = new_contact(ctx, city="Huế", birthdate="15/03/1990")
     records.update(lan, "contact", contact["id"], {"city": "Hà Nội", "children": 2})
-    records.delete(lan, "contact", contact["id"])
-    created, updated, deleted = records.history(ctx, "contact", contact["id"])
+    created, updated = records.history(ctx, "contact", contact["id"])
     assert (created["action"], created["user_id"]) == ("create", ctx.user.id)
     assert created["changes"]["city"] == [None, "Huế"]
     assert created["changes"]["birthdate"] == [None, "1990-03-15"]
     assert (updated["action"], updated["user_id"]) == ("update", lan.user.id)
     assert updated["changes"] == {"city": ["Huế", "Hà Nội"], "children": [None, 2]}
+    assert records.get(ctx, "contact", contact["id"])["updated_by"] == lan.user.id
+
+
+def test_history_of_a_deleted_record_ends_with_its_delete(ctx, lan):
+    contact = new_contact(ctx, city="Huế")
+    records.delete(lan, "contact", contact["id"])
+    assert audit_actions(ctx, "contact", contact["id"]) == ["create", "delete"]
+    deleted = records.history(ctx, "contact", contact["id"])[-1]  # "the audit trail keeps it"
     assert (deleted["action"], deleted["user_id"]) == ("delete", lan.user.id)
-    assert deleted["changes"]["city"] == ["Hà Nội", None]
+    assert deleted["changes"]["city"] == ["Huế", None]
 
 
 def test_a_save_that_fails_after_the_insert_leaves_no_trace(ctx):
