@@ -17,6 +17,7 @@ per (role, object, action): casbin is asked once.
 
 from __future__ import annotations
 
+import logging
 from functools import cache
 
 import casbin
@@ -47,6 +48,8 @@ def build_enforcer(model: AppModel) -> casbin.Enforcer:
     casbin_model = casbin.Model()
     casbin_model.load_model_from_text(CASBIN_MODEL)
     enforcer = casbin.Enforcer(casbin_model)
+    # casbin logs every request at INFO; a web server's logging set-up would switch it on
+    logging.getLogger("casbin").setLevel(logging.WARNING)
     policies: list[list[str]] = []
     for name, role in model.roles.items():
         for obj_name in model.objects:

@@ -27,10 +27,14 @@ _DMY = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 
 
 class Invalid(Exception):
-    def __init__(self, code: str, message: str):
+    """A value that cannot be stored: a stable `code`, a message, and the `params` a
+    translated message needs (e.g. {"value": "abc"})."""
+
+    def __init__(self, code: str, message: str, **params: Any):
         super().__init__(message)
         self.code = code
         self.message = message
+        self.params = params
 
 
 def is_empty(raw: Any) -> bool:
@@ -72,7 +76,8 @@ def _email(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> str:
     try:
         return validate_email(text, check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
-        raise Invalid("invalid_email", f"'{text}' is not a valid email address ({exc})") from exc
+        raise Invalid("invalid_email", f"'{text}' is not a valid email address ({exc})",
+                      value=text) from exc
 
 
 def normalize_phone(text: str, region: str = DEFAULT_REGION) -> str | None:
@@ -100,7 +105,7 @@ def _phone(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> str:
     text = _text(fdef, raw, tz)
     normalized = normalize_phone(text)
     if normalized is None:
-        raise Invalid("invalid_phone", f"'{text}' is not a valid phone number")
+        raise Invalid("invalid_phone", f"'{text}' is not a valid phone number", value=text)
     return normalized
 
 
@@ -110,7 +115,8 @@ def _url(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> str:
     parts = urlsplit(candidate)
     if parts.scheme not in ("http", "https") or not parts.netloc or " " in candidate or \
             "." not in parts.netloc:
-        raise Invalid("invalid_url", f"'{text}' is not a web address (http:// or https://)")
+        raise Invalid("invalid_url", f"'{text}' is not a web address (http:// or https://)",
+                      value=text)
     return candidate
 
 
@@ -128,7 +134,7 @@ def _integer(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> int:
         value = int(text)
         if abs(value) < 2**63:
             return value
-    raise Invalid("invalid_number", f"'{raw}' is not a whole number")
+    raise Invalid("invalid_number", f"'{raw}' is not a whole number", value=raw)
 
 
 def _decimal(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> Decimal:
@@ -138,11 +144,11 @@ def _decimal(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> Decimal:
         value = Decimal(str(raw).strip().replace(" ", "")) if not isinstance(raw, Decimal) \
             else raw
     except InvalidOperation:
-        raise Invalid("invalid_number", f"'{raw}' is not a number") from None
+        raise Invalid("invalid_number", f"'{raw}' is not a number", value=raw) from None
     if not value.is_finite():
         raise Invalid("invalid_number", f"'{raw}' is not a finite number")
     if abs(value) >= Decimal(10) ** 18:
-        raise Invalid("out_of_range", f"'{raw}' is too large")
+        raise Invalid("out_of_range", f"'{raw}' is too large", value=raw)
     scale = fdef.scale if fdef.scale is not None else 2
     return value.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP)
 
@@ -161,7 +167,7 @@ def parse_date(raw: Any) -> date:
         return date.fromisoformat(text[:10] if len(text) > 10 and text[10] in "T " else text)
     except ValueError:
         raise Invalid("invalid_date", f"'{text}' is not a date (use YYYY-MM-DD or "
-                                      "DD/MM/YYYY)") from None
+                                      "DD/MM/YYYY)", value=text) from None
 
 
 def _date(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> date:
@@ -220,7 +226,8 @@ def match_option(fdef: FieldDef, raw: Any) -> str:
                 label.casefold() == lowered for label in option.label.texts.values()):
             return option.value
     shown = ", ".join(o.value for o in fdef.options if o.active)
-    raise Invalid("invalid_option", f"'{text}' is not one of the options ({shown})")
+    raise Invalid("invalid_option", f"'{text}' is not one of the options ({shown})",
+                  value=text, options=shown)
 
 
 def _picklist(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> str:

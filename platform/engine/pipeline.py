@@ -152,8 +152,8 @@ class Save:
     def record(self) -> dict[str, Any]:
         return {**(self.old or {}), **self.changes}
 
-    def error(self, name: str, code: str, message: str) -> None:
-        self.errors.setdefault(name, []).append(FieldError(code, message))
+    def error(self, name: str, code: str, message: str, **params: Any) -> None:
+        self.errors.setdefault(name, []).append(FieldError(code, message, params or None))
 
     def env(self) -> RecordEnv:
         return RecordEnv(self.ctx, self.conn, self.obj, self.record, self.old)
@@ -177,7 +177,7 @@ def take_input(save: Save, values: Mapping[str, Any]) -> None:
         try:
             value = coerce(fdef, raw, tz) if writable else _read_only(save, fdef, raw)
         except Invalid as exc:
-            save.error(name, exc.code, exc.message)
+            save.error(name, exc.code, exc.message, **exc.params)
             continue
         if value is not _UNCHANGED:
             save.changes[name] = value
@@ -239,7 +239,7 @@ def resolve_references(save: Save) -> None:
             save.changes[name] = (_resolve_user(save, value) if fdef.type == "user"
                                   else _resolve_lookup(save, fdef, value))
         except Invalid as exc:
-            save.error(name, exc.code, exc.message)
+            save.error(name, exc.code, exc.message, **exc.params)
 
 
 def _resolve_user(save: Save, value: Any) -> int:
@@ -280,10 +280,11 @@ def _resolve_lookup(save: Save, fdef: FieldDef, value: Any) -> int:
     ids = list(save.conn.scalars(select(table.c.id).where(*conditions).limit(2)))
     shown = value.get("_title") or ", ".join(f"{k}={v}" for k, v in value.items())
     if not ids:
-        raise Invalid("invalid_reference", f"there is no {target.name} '{shown}'")
+        raise Invalid("invalid_reference", f"there is no {target.name} '{shown}'", value=shown)
     if len(ids) > 1:
-        raise Invalid("ambiguous_reference", f"several {target.plural.get('en').lower()} match "
-                                             f"'{shown}'; give the id instead")
+        plural = target.plural.get("en").lower()
+        raise Invalid("ambiguous_reference",
+                      f"several {plural} match '{shown}'; give the id instead", value=shown)
     return ids[0]
 
 
@@ -332,11 +333,11 @@ def check_values(save: Save) -> None:
             continue
         if fdef.max_length and isinstance(value, str) and len(value) > fdef.max_length:
             save.error(name, "too_long", f"at most {fdef.max_length} characters "
-                                         f"({len(value)} given)")
+                                         f"({len(value)} given)", max=fdef.max_length)
         if fdef.min is not None and _less(value, fdef.min, fdef):
-            save.error(name, "too_small", f"must be at least {fdef.min}")
+            save.error(name, "too_small", f"must be at least {fdef.min}", min=fdef.min)
         if fdef.max is not None and _less(fdef.max, value, fdef):
-            save.error(name, "too_large", f"must be at most {fdef.max}")
+            save.error(name, "too_large", f"must be at most {fdef.max}", max=fdef.max)
         if fdef.type in ("picklist", "multipicklist") and name in save.changes:
             old = save.old.get(name) if save.old else None
             chosen = value if isinstance(value, list) else [value]
@@ -344,7 +345,8 @@ def check_values(save: Save) -> None:
             for item in chosen:
                 option = fdef.option(item)
                 if option is not None and not option.active and item not in before:
-                    save.error(name, "inactive_option", f"'{item}' is no longer offered")
+                    save.error(name, "inactive_option", f"'{item}' is no longer offered",
+                               value=item)
 
 
 def _less(a: Any, b: Any, fdef: FieldDef) -> bool:
@@ -385,7 +387,8 @@ def check_unique(save: Save, record_id: int | None) -> None:
         other = save.conn.execute(query.limit(1)).scalar()
         if other is not None:
             save.error(name, "unique", f"'{save.changes[name]}' is already used by "
-                                       f"{save.obj.name} #{other}")
+                                       f"{save.obj.name} #{other}", value=save.changes[name],
+                       other=other)
 
 
 def prepare(ctx: Context, conn: Connection, obj: ObjectDef, values: Mapping[str, Any],

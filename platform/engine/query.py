@@ -237,3 +237,28 @@ def list_records(ctx: Context, object_name: str, query: ListQuery = ListQuery(),
         return run(conn)
     with ctx.db.read() as own:
         return run(own)
+
+
+def titles(ctx: Context, object_name: str, ids: set[int] | list[int], *,
+           conn: Connection | None = None) -> dict[int, str]:
+    """How records are named in links, for the ids the user may read (one query)."""
+    obj = ctx.model.objects[object_name]
+    wanted = sorted({i for i in ids if isinstance(i, int)})
+    scope = ctx.scope(object_name, "read")
+    if not wanted or scope == "none":
+        return {}
+    table = ctx.schema.table(object_name)
+    hidden = ctx.hidden(object_name)
+    columns = [table.c.id, *(table.c[f] for f in obj.title_fields if f not in hidden)]
+    query_ = select(*columns).where(table.c.id.in_(wanted))
+    restrict = scope_condition(ctx, table, scope)
+    if restrict is not None:
+        query_ = query_.where(restrict)
+
+    def run(c: Connection) -> dict[int, str]:
+        return {row.id: obj.title_of(row._mapping) for row in c.execute(query_)}
+
+    if conn is not None:
+        return run(conn)
+    with ctx.db.read() as own:
+        return run(own)

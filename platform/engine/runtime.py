@@ -50,6 +50,7 @@ class Runtime:
     schema: Schema
     hooks: Hooks = field(default_factory=Hooks)
     clock: Callable[[], datetime] = now_utc
+    files_dir: Path = Path("var/files")
     relations: Relations = field(init=False)
     access: Access = field(init=False)
 

@@ -172,7 +172,42 @@ def system_tables(metadata: MetaData) -> dict[str, Table]:
         Column("changed_at", UtcDateTime(), nullable=False),
         PrimaryKeyConstraint("object", "field"),
     )
-    return {t.name: t for t in (user, team, team_member, token, audit, sequence, field)}
+    note = Table(
+        "mc_note", metadata,
+        Column("id", ID, primary_key=True, autoincrement=True),
+        Column("object", String(63), nullable=False),
+        Column("record_id", BigInteger(), nullable=False),
+        Column("body", Text(), nullable=False),
+        Column("user_id", BigInteger()),
+        Column("at", UtcDateTime(), nullable=False),
+        Index("ix_mc_note_record", "object", "record_id"),
+    )
+    file = Table(
+        "mc_file", metadata,
+        Column("id", ID, primary_key=True, autoincrement=True),
+        Column("object", String(63), nullable=False),
+        Column("record_id", BigInteger(), nullable=False),
+        Column("name", Text(), nullable=False),
+        Column("content_type", String(100), nullable=False),
+        Column("size", BigInteger(), nullable=False),
+        Column("path", Text(), nullable=False),
+        Column("user_id", BigInteger()),
+        Column("at", UtcDateTime(), nullable=False),
+        Index("ix_mc_file_record", "object", "record_id"),
+    )
+    view = Table(
+        "mc_view", metadata,
+        Column("id", ID, primary_key=True, autoincrement=True),
+        Column("object", String(63), nullable=False),
+        Column("name", Text(), nullable=False),
+        Column("user_id", BigInteger(), nullable=False),
+        Column("shared", Boolean(), nullable=False, default=False),
+        Column("params", Text(), nullable=False),
+        Column("at", UtcDateTime(), nullable=False),
+        Index("ix_mc_view_object", "object"),
+    )
+    return {t.name: t for t in (user, team, team_member, token, audit, sequence, field, note,
+                                file, view)}
 
 
 @dataclass(frozen=True)

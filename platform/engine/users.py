@@ -162,3 +162,22 @@ def add_to_team(conn: Connection, schema: Schema, team_id: int, user_id: int) ->
         members.c.team_id == team_id, members.c.user_id == user_id)).first()
     if not exists:
         conn.execute(members.insert().values(team_id=team_id, user_id=user_id))
+
+
+def user_names(conn: Connection, schema: Schema, ids: set[int | None]) -> dict[int, str]:
+    """Display names of users, by id, in one query."""
+    wanted = [i for i in ids if i is not None]
+    if not wanted:
+        return {}
+    users = schema.system["mc_user"]
+    rows = conn.execute(select(users.c.id, users.c.display_name, users.c.username).where(
+        users.c.id.in_(wanted)))
+    return {r.id: r.display_name or r.username for r in rows}
+
+
+def active_users(conn: Connection, schema: Schema) -> list[tuple[int, str]]:
+    """(id, name) of every user who can sign in, by name."""
+    users = schema.system["mc_user"]
+    rows = conn.execute(select(users.c.id, users.c.display_name, users.c.username).where(
+        users.c.is_active.is_(True), users.c.role != SYSTEM_ROLE))
+    return sorted(((r.id, r.display_name or r.username) for r in rows), key=lambda x: x[1])

@@ -10,23 +10,36 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
-from starlette.routing import Route
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..engine import sync
 from ..engine.errors import CrmError
 from ..engine.runtime import Runtime
-from . import api
+from . import api, auth, lists, pages, screens
 from .jsonio import JSON
 from .settings import Settings
+from .templating import LAYOUTS, make_environment
 
 log = logging.getLogger("metacrm")
 
 
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
 async def crm_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, CrmError)
-    return JSON(exc.to_json(), status_code=exc.status)
+    if _wants_json(request):
+        return JSON(exc.to_json(), status_code=exc.status)
+    if isinstance(exc, auth.LoginRequired):
+        return auth.login_redirect(request)
+    return await pages.error_page(request, exc)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -35,22 +48,74 @@ async def http_error(request: Request, exc: Exception) -> Response:
     message = {404: f"nothing at {request.url.path}",
                405: f"{request.method} is not allowed on {request.url.path}"}.get(
         exc.status_code, str(exc.detail))
-    return JSON({"error": {"code": code, "message": message}}, status_code=exc.status_code,
-                headers=exc.headers)
+    if _wants_json(request):
+        return JSON({"error": {"code": code, "message": message}},
+                    status_code=exc.status_code, headers=exc.headers)
+    error = CrmError(message)
+    error.status = exc.status_code
+    return await pages.error_page(request, error)
 
 
 async def server_error(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
-    return JSON({"error": {"code": "server_error", "message": "something went wrong on our "
-                           "side; the error is logged"}}, status_code=500)
+    if _wants_json(request):
+        return JSON({"error": {"code": "server_error", "message": "something went wrong on "
+                               "our side; the error is logged"}}, status_code=500)
+    error = CrmError("Something went wrong")
+    error.status = 500
+    return await pages.error_page(request, error)
 
 
-async def home(request: Request) -> Response:
-    model = request.app.state.runtime.model
-    return HTMLResponse(
-        f"<!doctype html><title>MetaCRM</title><h1>{model.label.get('en')}</h1>"
-        "<p>MetaCRM is running. The API is described at "
-        "<a href='/api/v1/openapi.json'>/api/v1/openapi.json</a>.</p>")
+class SecurityHeaders:
+    """Headers every answer carries: no framing, no content sniffing, same-origin referrer."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = message.setdefault("headers", [])
+                names = {name.lower() for name, _ in headers}
+                for name, value in ((b"x-frame-options", b"DENY"),
+                                    (b"x-content-type-options", b"nosniff"),
+                                    (b"referrer-policy", b"same-origin")):
+                    if name not in names:
+                        headers.append((name, value))
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def routes() -> list[Any]:
+    obj = "/o/{object}"
+    record = obj + "/{id:int}"
+    return [
+        Route("/", pages.home, methods=["GET"]),
+        Route("/login", pages.login_page, methods=["GET", "POST"]),
+        Route("/logout", pages.logout, methods=["POST"]),
+        Route("/language", pages.set_language, methods=["POST"]),
+        Route("/files/{file_id:int}", screens.download_file, methods=["GET"]),
+        Route(obj, screens.list_page, methods=["GET"]),
+        Route(obj + "/new", screens.form_page, methods=["GET", "POST"]),
+        Route(obj + "/kanban", lists.kanban_page, methods=["GET"]),
+        Route(obj + "/export.csv", lists.export_csv, methods=["GET"]),
+        Route(obj + "/lookup", lists.lookup_options, methods=["GET"]),
+        Route(obj + "/bulk", lists.bulk_action, methods=["POST"]),
+        Route(obj + "/views", screens.save_view, methods=["POST"]),
+        Route(record, screens.detail_page, methods=["GET"]),
+        Route(record + "/edit", screens.form_page, methods=["GET", "POST"]),
+        Route(record + "/delete", screens.delete_page, methods=["GET", "POST"]),
+        Route(record + "/move", lists.move_card, methods=["POST"]),
+        Route(record + "/notes", screens.add_note, methods=["POST"]),
+        Route(record + "/files", screens.add_file, methods=["POST"]),
+        *api.routes,
+        Mount("/static", app=StaticFiles(directory=str(LAYOUTS / "static")), name="static"),
+    ]
 
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None,
@@ -70,11 +135,18 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         rt.db.dispose()
 
     app = Starlette(
-        routes=[Route("/", home, methods=["GET"]), *api.routes],
+        routes=routes(),
+        middleware=[
+            Middleware(SecurityHeaders),
+            Middleware(SessionMiddleware, secret_key=settings.secret_key,
+                       session_cookie="metacrm_session", max_age=14 * 24 * 3600,
+                       same_site="lax", https_only=settings.secure_cookies),
+        ],
         exception_handlers={CrmError: crm_error, HTTPException: http_error,
                             Exception: server_error},
         lifespan=lifespan,
     )
     app.state.runtime = rt
     app.state.settings = settings
+    app.state.templates = make_environment()
     return app

@@ -14,6 +14,7 @@ class Settings:
     app_dir: str = "apps/default_crm"
     database_url: str = DEFAULT_URL
     secret_key: str = ""
+    secure_cookies: bool = False  # set METACRM_SECURE_COOKIES=1 behind HTTPS
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -21,4 +22,5 @@ class Settings:
             app_dir=os.environ.get("METACRM_APP", "apps/default_crm"),
             database_url=os.environ.get("DATABASE_URL", DEFAULT_URL),
             secret_key=os.environ.get("METACRM_SECRET_KEY") or secrets.token_urlsafe(32),
+            secure_cookies=os.environ.get("METACRM_SECURE_COOKIES", "") in ("1", "true"),
         )

@@ -1,0 +1,68 @@
+// MetaCRM's small helpers: number inputs with thousands separators, lookup type-ahead,
+// select-all, kanban drag and drop. Every screen also works without this file.
+(function () {
+  "use strict";
+  document.documentElement.classList.add("js");
+  var lang = document.documentElement.lang || "en";
+  var locale = lang === "vi" ? "vi-VN" : "en-US";
+  var group = lang === "vi" ? "." : ",";
+  var decimal = lang === "vi" ? "," : ".";
+
+  function formatNumber(input) {
+    var raw = input.value.trim();
+    if (!raw) return;
+    var cleaned = raw.split(group).join("").replace(decimal, ".").replace(/\s/g, "");
+    if (!/^-?\d+(\.\d+)?$/.test(cleaned)) return; // leave it: the server will say what is wrong
+    var scale = parseInt(input.dataset.scale || "0", 10);
+    var fraction = cleaned.indexOf(".") >= 0 ? Math.min(cleaned.split(".")[1].length, scale) : 0;
+    input.value = Number(cleaned).toLocaleString(locale, {minimumFractionDigits: fraction, maximumFractionDigits: fraction});
+  }
+
+  document.addEventListener("focusout", function (e) {
+    if (e.target.matches && e.target.matches("input[data-number]")) formatNumber(e.target);
+  });
+
+  document.addEventListener("click", function (e) {
+    var option = e.target.closest && e.target.closest(".lookup-options li[data-id]");
+    if (option) {
+      var box = option.closest("[data-lookup]");
+      box.querySelector("[data-lookup-id]").value = option.dataset.id;
+      box.querySelector("[data-lookup-text]").value = option.dataset.title;
+      option.parentNode.innerHTML = "";
+      return;
+    }
+    if (e.target.matches && e.target.matches(".select-all")) {
+      var table = e.target.closest("table");
+      table.querySelectorAll("input[name=ids]").forEach(function (box) { box.checked = e.target.checked; });
+    }
+    if (!e.target.closest || !e.target.closest("[data-lookup]")) {
+      document.querySelectorAll(".lookup-options").forEach(function (list) { list.innerHTML = ""; });
+    }
+  });
+
+  document.addEventListener("input", function (e) {
+    // typing again in a lookup forgets the record chosen before
+    if (e.target.matches && e.target.matches("[data-lookup-text]")) {
+      e.target.closest("[data-lookup]").querySelector("[data-lookup-id]").value = "";
+    }
+  });
+
+  function setupKanban(root) {
+    if (!window.Sortable) return;
+    root.querySelectorAll(".kanban .cards").forEach(function (list) {
+      if (list.dataset.sortable) return;
+      list.dataset.sortable = "1";
+      new Sortable(list, {
+        group: "kanban", animation: 120, draggable: ".kcard",
+        onAdd: function (evt) {
+          var card = evt.item;
+          var form = card.querySelector("form.move");
+          form.querySelector("select").value = evt.to.dataset.value;
+          htmx.ajax("POST", form.getAttribute("action"), {source: form, target: card, swap: "outerHTML"});
+        }
+      });
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { setupKanban(document); });
+  document.addEventListener("htmx:afterSwap", function (e) { setupKanban(document); });
+})();

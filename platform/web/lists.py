@@ -1,0 +1,209 @@
+"""Working with many records at once: kanban, bulk changes, CSV export, and the lookup
+type-ahead that forms use."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+
+from markupsafe import escape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+
+from ..engine import query, records
+from ..engine.errors import BadRequest, CrmError, ValidationFailed
+from ..engine.runtime import Context
+from . import auth
+from .display import References, display, option_label, related_values
+from .pages import flash, page_context
+from .screens import _object, list_state, run_list, visible_columns
+from .templating import render
+
+KANBAN_CARDS = 100
+EXPORT_LIMIT = 100_000
+
+
+async def kanban_page(request: Request) -> Response:
+    ctx = page_context(request)
+    obj = _object(ctx, request)
+    layout = ctx.model.layouts[obj.name]
+    if layout.kanban is None:
+        raise BadRequest(f"{obj.name} has no kanban view")
+    group = obj.fields[layout.kanban.group_by]
+    state = list_state(ctx, obj, request.query_params)
+    state["page_size"] = KANBAN_CARDS
+    columns = []
+    card_fields = [f for f in visible_columns(ctx, obj, layout.kanban.card) if "." not in f]
+    everything = []
+    for option in [o for o in group.options if o.active]:
+        filters = {**state["filters"], group.name: option.value}
+        page = run_list(ctx, obj, {**state, "filters": filters, "page": 1})
+        columns.append({"value": option.value, "label": option.label.get(ctx.locale),
+                        "page": page})
+        everything += page.items
+    refs = References(ctx).load(obj, everything, card_fields)
+    return render(request, [f"kanban-{obj.name}.html", "kanban.html"], {
+        "obj": obj, "group": group, "columns": columns, "card_fields": card_fields,
+        "refs": refs, "display": display, "state": state,
+        "can_edit": ctx.scope(obj.name, "edit") != "none"
+        and ctx.field_access(obj.name, group.name) == "edit",
+        "options": [(o.value, o.label.get(ctx.locale)) for o in group.options if o.active]})
+
+
+async def move_card(request: Request) -> Response:
+    """A kanban card dropped in another column: one update through the record service."""
+    ctx = page_context(request)
+    obj = _object(ctx, request)
+    form = await auth.checked_form(request)
+    layout = ctx.model.layouts[obj.name]
+    if layout.kanban is None:
+        raise BadRequest(f"{obj.name} has no kanban view")
+    group = layout.kanban.group_by
+    version = form.get("version")
+    error = None
+    try:
+        record = records.update(ctx, obj.name, request.path_params["id"],
+                                {group: form.get("value")},
+                                version=int(version) if isinstance(version, str)
+                                and version.isdigit() else None)
+    except ValidationFailed as exc:
+        error = "; ".join(e.message for errs in exc.errors.values() for e in errs)
+        record = records.get(ctx, obj.name, request.path_params["id"])
+    except CrmError as exc:
+        error = exc.message
+        record = records.get(ctx, obj.name, request.path_params["id"])
+    if request.headers.get("hx-request") != "true":
+        if error:
+            flash(request, error, "error")
+        return RedirectResponse(f"/o/{obj.name}/kanban", status_code=303)
+    card_fields = [f for f in visible_columns(ctx, obj, layout.kanban.card) if "." not in f]
+    refs = References(ctx).load(obj, [record], card_fields)
+    fdef = obj.fields[group]
+    return render(request, "_card.html", {
+        "obj": obj, "record": record, "card_fields": card_fields, "refs": refs,
+        "display": display, "group": fdef, "error": error, "can_edit": True,
+        "options": [(o.value, o.label.get(ctx.locale)) for o in fdef.options if o.active]},
+        status=200)
+
+
+async def bulk_action(request: Request) -> Response:
+    """Mass update or delete of the selected records; a delete asks first."""
+    ctx = page_context(request)
+    obj = _object(ctx, request)
+    form = await auth.checked_form(request)
+    ids = sorted({int(i) for i in form.getlist("ids") if isinstance(i, str) and i.isdigit()})
+    action = form.get("action")
+    t = request.state.page["t"]
+    if not ids:
+        flash(request, t("{count} selected", count=0), "error")
+        return RedirectResponse(f"/o/{obj.name}", status_code=303)
+    if action == "delete" and form.get("confirmed") != "1":
+        return render(request, "confirm.html", {
+            "obj": obj, "record": None, "ids": ids,
+            "title": t("{total} records", total=len(ids)), "action": f"/o/{obj.name}/bulk",
+            "cancel": f"/o/{obj.name}"})
+    done, failed = 0, []
+    for record_id in ids:
+        try:
+            if action == "delete":
+                records.delete(ctx, obj.name, record_id)
+            elif action == "update":
+                field = str(form.get("field") or "")
+                if field not in obj.fields:
+                    raise BadRequest(f"{obj.name} has no field '{field}'")
+                value = form.get("value")
+                records.update(ctx, obj.name, record_id,
+                               {field: value if value not in ("", None) else None})
+            else:
+                raise BadRequest("choose an action")
+            done += 1
+        except ValidationFailed as exc:
+            failed.append(f"#{record_id}: " + "; ".join(
+                e.message for errs in exc.errors.values() for e in errs))
+        except CrmError as exc:
+            failed.append(f"#{record_id}: {exc.message}")
+    flash(request, f"{done}/{len(ids)} ✓" + (" — " + " | ".join(failed[:5]) if failed else ""),
+          "error" if failed else "ok")
+    return RedirectResponse(f"/o/{obj.name}", status_code=303)
+
+
+async def export_csv(request: Request) -> Response:
+    """The current list view (filters, search, sort, visible columns) as CSV, all pages."""
+    ctx = auth.web_context(request)
+    obj = _object(ctx, request)
+    state = list_state(ctx, obj, request.query_params)
+    columns = visible_columns(ctx, obj, ctx.model.layouts[obj.name].list.columns)
+    run_list(ctx, obj, {**state, "page": 1, "page_size": 1}, with_total=False)  # checks early
+    return StreamingResponse(_csv_rows(ctx, obj, state, columns), media_type="text/csv",
+                             headers={"Content-Disposition":
+                                      f'attachment; filename="{obj.name}.csv"'})
+
+
+def _csv_rows(ctx: Context, obj, state, columns) -> Iterator[bytes]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    fields = [ctx.model.resolve_path(obj.name, tuple(c.split("."))) for c in columns]
+    writer.writerow([f.label.get(ctx.locale) for f in fields])
+    yield ("\ufeff" + buffer.getvalue()).encode("utf-8")  # a BOM: Excel then reads UTF-8
+    page_size, page, sent = 500, 1, 0
+    while sent < EXPORT_LIMIT:
+        result = run_list(ctx, obj, {**state, "page": page, "page_size": page_size},
+                          with_total=False)
+        if not result.items:
+            break
+        related_values(ctx, obj, result.items, columns)
+        refs = References(ctx).load(obj, result.items, [c for c in columns if "." not in c])
+        buffer.seek(0)
+        buffer.truncate()
+        for record in result.items:
+            writer.writerow([_cell(f, record.get(c), refs, ctx.locale)
+                             for c, f in zip(columns, fields, strict=True)])
+        sent += len(result.items)
+        yield buffer.getvalue().encode("utf-8")
+        if len(result.items) < page_size:
+            break
+        page += 1
+
+
+def _cell(fdef, value, refs: References, language: str) -> str:
+    if value is None or value == []:
+        return ""
+    if fdef.type == "lookup":
+        return refs.titles.get(fdef.to, {}).get(value, "")
+    if fdef.value_type == "user":
+        return refs.users.get(value, "")
+    if fdef.value_type == "picklist":
+        return option_label(fdef, value, language)
+    if fdef.value_type == "multipicklist":
+        return "; ".join(option_label(fdef, v, language) for v in value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    text = str(value)
+    # a cell starting with = + - @ would be a formula in a spreadsheet
+    return "'" + text if text[:1] in ("=", "+", "-", "@") and not _is_number(text) else text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+async def lookup_options(request: Request) -> Response:
+    """Type-ahead: the records of the object whose title matches what was typed."""
+    ctx = auth.web_context(request)
+    obj = _object(ctx, request)
+    field = request.query_params.get("field", "")
+    typed = request.query_params.get(field) or request.query_params.get("q") or ""
+    if ctx.scope(obj.name, "read") == "none":
+        return HTMLResponse("")
+    page = query.list_records(ctx, obj.name, query.ListQuery(
+        search=typed if typed.strip() and obj.search else None, page_size=10,
+        with_total=False, sort=("-updated_at",)))
+    items = "".join(
+        f'<li role="option" data-id="{r["id"]}" data-title="{escape(obj.title_of(r))}">'
+        f"{escape(obj.title_of(r))}</li>" for r in page.items)
+    return HTMLResponse(items)

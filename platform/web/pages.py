@@ -1,0 +1,151 @@
+"""The frame of every screen: who is signed in, the language, the navigation, flash
+messages; and the screens that are not about one object: sign-in, home, language, errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from ..engine import query
+from ..engine.errors import CrmError
+from ..engine.runtime import Context, Runtime
+from ..engine.users import User
+from ..metadata.expressions import Binary, Literal, Name
+from . import auth
+from .display import References, display
+from .i18n import LANGUAGES, Formats, translator
+from .templating import render
+
+SPECIAL_LABELS = {"home": "Home", "reports": "Reports", "dashboards": "Dashboards",
+                  "setup": "Setup"}
+
+
+def flash(request: Request, message: str, kind: str = "ok") -> None:
+    request.session.setdefault("flash", []).append([kind, message])
+
+
+def setup_page(request: Request, ctx: Context | None) -> Context | None:
+    """Put what the base template needs on `request.state.page`."""
+    rt: Runtime = request.app.state.runtime
+    user = ctx.user if ctx else None
+    lang = ctx.locale if ctx else auth.language(request, None)
+    t = translator(lang)
+    nav = []
+    for item in rt.model.navigation:
+        if item in rt.model.objects:
+            if ctx is not None and ctx.scope(item, "read") != "none":
+                obj = rt.model.objects[item]
+                # Vietnamese nouns have no plural: the menu says "Liên hệ", not "Danh sách ..."
+                label = obj.plural.get(lang) if lang == "en" else obj.label.get(lang)
+                nav.append((f"/o/{item}", label, item))
+        elif item == "home":
+            nav.append(("/", t("Home"), item))
+    request.state.page = {
+        "t": t, "lang": lang, "languages": LANGUAGES, "user": user, "ctx": ctx,
+        "fmt": Formats(lang, rt.model.currency, rt.tz), "nav": nav,
+        "app_label": rt.model.label.get(lang), "csrf": auth.csrf_token(request),
+        "flashes": request.session.pop("flash", []),
+        "current_path": request.url.path,
+    }
+    return ctx
+
+
+def page_context(request: Request) -> Context:
+    """The signed-in user's context for a screen (LoginRequired otherwise)."""
+    return setup_page(request, auth.web_context(request))  # type: ignore[return-value]
+
+
+async def login_page(request: Request) -> Response:
+    if request.method == "GET":
+        if auth.session_user(request) is not None:
+            return RedirectResponse(auth.safe_next(request.query_params.get("next")), 303)
+        setup_page(request, None)
+        return render(request, "login.html", {"next": request.query_params.get("next", "/"),
+                                              "error": None, "username": ""})
+    form = await auth.checked_form(request)
+    setup_page(request, None)
+    t = request.state.page["t"]
+    username = str(form.get("username") or "").strip()
+    password = str(form.get("password") or "")
+    user, why = await auth.attempt_login(request, username, password)
+    if user is None:
+        error = (t("Too many failed sign-ins. Try again in {minutes} minutes.",
+                   minutes=why.split(":")[1]) if why and why.startswith("locked")
+                 else t("Wrong user name or password."))
+        return render(request, "login.html", {"next": form.get("next", "/"), "error": error,
+                                              "username": username}, status=401)
+    auth.sign_in(request, user)
+    return RedirectResponse(auth.safe_next(form.get("next")), status_code=303)
+
+
+async def logout(request: Request) -> Response:
+    await auth.checked_form(request)
+    request.session.clear()
+    return RedirectResponse("/login", status_code=303)
+
+
+async def set_language(request: Request) -> Response:
+    form = await auth.checked_form(request)
+    lang = form.get("lang")
+    if lang in LANGUAGES:
+        request.session["lang"] = lang
+        user: User | None = auth.session_user(request)
+        if user is not None:
+            rt: Runtime = request.app.state.runtime
+            users = rt.schema.system["mc_user"]
+            with rt.db.write() as conn:
+                conn.execute(users.update().where(users.c.id == user.id).values(locale=lang))
+    return RedirectResponse(auth.safe_next(form.get("next")), status_code=303)
+
+
+async def home(request: Request) -> Response:
+    ctx = page_context(request)
+    model = ctx.model
+    tasks: list[dict[str, Any]] = []
+    task_obj = model.objects.get("task")
+    refs = References(ctx)
+    if task_obj is not None and ctx.scope("task", "read") != "none" \
+            and {"status", "due_date"} <= set(task_obj.fields):
+        mine = Binary("and", Binary("==", Name(("owner",)), Literal(ctx.user.id)),
+                      Binary("!=", Name(("status",)), Literal("completed")))
+        tasks = query.list_records(ctx, "task", query.ListQuery(
+            where=mine, sort=("due_date",), page_size=10, with_total=False)).items
+    recent = []
+    for name in model.navigation:
+        if name in model.objects and ctx.scope(name, "read") != "none":
+            page = query.list_records(ctx, name, query.ListQuery(
+                sort=("-updated_at",), page_size=3, with_total=False))
+            recent += [(model.objects[name], r) for r in page.items]
+    recent.sort(key=lambda pair: pair[1]["updated_at"], reverse=True)
+    if task_obj is not None:
+        refs.load(task_obj, tasks, ["related_contact", "related_lead"])
+    return render(request, "home.html", {"tasks": tasks, "task_obj": task_obj,
+                                         "recent": recent[:10], "refs": refs,
+                                         "display": display})
+
+
+async def error_page(request: Request, exc: CrmError) -> Response:
+    titles = {400: "Bad request", 403: "Not allowed", 404: "Not found", 409: "Conflict"}
+    try:
+        ctx = auth.web_context(request)
+    except CrmError:
+        ctx = None
+    setup_page(request, ctx)
+    t = request.state.page["t"]
+    return render(request, "error.html", {
+        "title": t(titles.get(exc.status, "Something went wrong")),
+        "message": t(exc.message)}, status=exc.status)
+
+
+def user_choices(ctx: Context) -> list[tuple[int, str]]:
+    from ..engine.users import active_users
+
+    with ctx.db.read() as conn:
+        return active_users(conn, ctx.schema)
+
+
+__all__ = ["error_page", "flash", "home", "login_page", "logout", "page_context",
+           "set_language", "select", "user_choices"]

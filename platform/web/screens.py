@@ -1,0 +1,405 @@
+"""The generated screens of every object: list, kanban, detail, new, edit, delete.
+
+Routes are generic (`/o/{object}`, `/o/{object}/{id}`, ...); handlers parse the request,
+call the engine, and render a template from `layouts/`, most specific first
+(`list-contact.html` before `list.html`). htmx requests get the fragment only."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from ..engine import attachments, query, records
+from ..engine.errors import BadRequest, Conflict, NotFound, ValidationFailed
+from ..engine.runtime import Context
+from ..metadata.model import ObjectDef
+from . import auth
+from .display import References, display, related_values
+from .forms import Widget, form_fields, input_text, parse_form, widget_kind
+from .i18n import error_text
+from .pages import flash, page_context, user_choices
+from .templating import render
+
+RESERVED = ("search", "sort", "page", "page_size", "view")
+
+
+def _object(ctx: Context, request: Request) -> ObjectDef:
+    return records.object_def(ctx, request.path_params["object"])
+
+
+def _is_fragment(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true" and \
+        request.headers.get("hx-boosted") != "true"
+
+
+def list_state(ctx: Context, obj: ObjectDef, params: Any) -> dict[str, Any]:
+    """Filters, sort, search and paging of a list page, from its query string."""
+    layout = ctx.model.layouts[obj.name]
+    filters = {k: v for k, v in params.multi_items() if k not in RESERVED and v != ""}
+    sort = params.get("sort") or ",".join(layout.list.sort)
+    try:
+        page = max(1, int(params.get("page") or 1))
+        page_size = min(200, max(1, int(params.get("page_size") or layout.list.page_size)))
+    except ValueError:
+        raise BadRequest("page and page_size are whole numbers") from None
+    return {"filters": filters, "sort": sort, "page": page, "page_size": page_size,
+            "search": params.get("search") or ""}
+
+
+def run_list(ctx: Context, obj: ObjectDef, state: dict[str, Any], *,
+             with_total: bool = True) -> query.Page:
+    return query.list_records(ctx, obj.name, query.ListQuery(
+        where=query.parse_params(ctx, obj, state["filters"]), search=state["search"] or None,
+        sort=query.parse_sort(ctx, obj, state["sort"]), page=state["page"],
+        page_size=state["page_size"], with_total=with_total))
+
+
+def visible_columns(ctx: Context, obj: ObjectDef, columns: tuple[str, ...]) -> list[str]:
+    out = []
+    for column in columns:
+        head = column.split(".")[0]
+        if head in obj.fields and ctx.can_see(obj.name, head):
+            if "." in column:
+                fdef = obj.fields[head]
+                rest = column.split(".", 1)[1].split(".")[0]
+                if fdef.type != "lookup" or not ctx.can_see(fdef.to or "", rest):
+                    continue
+            out.append(column)
+    return out
+
+
+def column_field(ctx: Context, obj: ObjectDef, column: str):
+    return ctx.model.resolve_path(obj.name, tuple(column.split(".")))
+
+
+def _query_string(state: dict[str, Any], **changes: Any) -> str:
+    params = list(state["filters"].items())
+    values = {"search": state["search"], "sort": state["sort"], "page": state["page"],
+              **changes}
+    params += [(k, v) for k, v in values.items() if v not in ("", None, 1) or k == "sort"]
+    return urlencode(params)
+
+
+async def list_page(request: Request) -> Response:
+    ctx = page_context(request)
+    obj = _object(ctx, request)
+    records.require(ctx, obj, "read")
+    layout = ctx.model.layouts[obj.name]
+    state = list_state(ctx, obj, request.query_params)
+    page = run_list(ctx, obj, state)
+    columns = visible_columns(ctx, obj, layout.list.columns)
+    related_values(ctx, obj, page.items, columns)
+    refs = References(ctx).load(obj, page.items, [c for c in columns if "." not in c])
+    views = saved_views(ctx, obj.name)
+    context = {
+        "obj": obj, "layout": layout, "page": page, "columns": columns, "state": state,
+        "refs": refs, "display": display, "column_field": lambda c: column_field(ctx, obj, c),
+        "qs": lambda **kw: _query_string(state, **kw), "filters": _filter_widgets(ctx, obj),
+        "can_create": ctx.scope(obj.name, "create") != "none",
+        "can_edit": ctx.scope(obj.name, "edit") != "none",
+        "can_delete": ctx.scope(obj.name, "delete") != "none",
+        "bulk_fields": _bulk_fields(ctx, obj), "views": views,
+    }
+    names = ["_list.html"] if _is_fragment(request) else [f"list-{obj.name}.html", "list.html"]
+    return render(request, names, context)
+
+
+def _filter_widgets(ctx: Context, obj: ObjectDef) -> list[dict[str, Any]]:
+    out = []
+    for name in ctx.model.layouts[obj.name].list.filters:
+        if not ctx.can_see(obj.name, name):
+            continue
+        fdef = obj.fields[name]
+        item: dict[str, Any] = {"name": name, "label": fdef.label.get(ctx.locale),
+                                "type": fdef.value_type}
+        if fdef.value_type in ("picklist", "multipicklist"):
+            item["options"] = [(o.value, o.label.get(ctx.locale)) for o in fdef.options]
+        elif fdef.value_type == "user":
+            item["options"] = [(str(i), n) for i, n in user_choices(ctx)]
+        elif fdef.value_type == "checkbox":
+            item["options"] = [("true", "✓"), ("false", "✗")]
+        out.append(item)
+    return out
+
+
+def _bulk_fields(ctx: Context, obj: ObjectDef) -> list[tuple[str, str]]:
+    return [(n, f.label.get(ctx.locale)) for n, f in obj.fields.items()
+            if f.writable and f.type in ("picklist", "user", "checkbox", "date", "text")
+            and ctx.field_access(obj.name, n) == "edit"]
+
+
+def saved_views(ctx: Context, object_name: str) -> list[dict[str, Any]]:
+    from sqlalchemy import or_, select
+
+    views = ctx.schema.system["mc_view"]
+    with ctx.db.read() as conn:
+        rows = conn.execute(select(views).where(
+            views.c.object == object_name,
+            or_(views.c.user_id == ctx.user.id, views.c.shared.is_(True))
+        ).order_by(views.c.name)).mappings().all()
+    return [dict(r) for r in rows]
+
+
+async def save_view(request: Request) -> Response:
+    ctx = page_context(request)
+    obj = _object(ctx, request)
+    form = await auth.checked_form(request)
+    name = str(form.get("name") or "").strip()[:100]
+    params = str(form.get("params") or "")
+    if not name:
+        raise BadRequest("a saved view needs a name")
+    from ..engine.types import now_utc
+
+    views = ctx.schema.system["mc_view"]
+    with ctx.db.write() as conn:
+        conn.execute(views.insert().values(object=obj.name, name=name, user_id=ctx.user.id,
+                                           shared="shared" in form, params=params,
+                                           at=now_utc()))
+    flash(request, "Saved.")
+    return RedirectResponse(f"/o/{obj.name}?{params}", status_code=303)
+
+
+# --- detail --------------------------------------------------------------------------------
+
+
+async def detail_page(request: Request) -> Response:
+    ctx = page_context(request)
+    obj = _object(ctx, request)
+    record_id = request.path_params["id"]
+    record = records.get(ctx, obj.name, record_id)
+    layout = ctx.model.layouts[obj.name]
+    sections = form_fields(ctx, obj, layout)
+    shown = [n for _, names in sections for n in names]
+    refs = References(ctx).load(obj, [record], [*shown, "owner", "created_by", "updated_by"])
+    related = []
+    for item in layout.related:
+        if ctx.scope(item.object, "read") == "none":
+            continue
+        child = ctx.model.objects[item.object]
+        if not ctx.can_see(child.name, item.via):
+            continue
+        page = query.list_records(ctx, child.name, query.ListQuery(
+            where=query.condition(ctx, child, item.via, "eq", record_id),
+            sort=("-created_at",), page_size=10))
+        cols = visible_columns(ctx, child, item.columns)
+        related_values(ctx, child, page.items, cols)
+        child_refs = References(ctx).load(child, page.items, [c for c in cols if "." not in c])
+        related.append({"item": item, "obj": child, "page": page, "columns": cols,
+                        "refs": child_refs,
+                        "column_field": lambda c, child=child: column_field(ctx, child, c),
+                        "label": (item.label or child.plural).get(ctx.locale),
+                        "can_create": ctx.scope(child.name, "create") != "none"})
+    events = attachments.timeline(ctx, obj.name, record_id)
+    names = [f"detail-{obj.name}.html", "detail.html"]
+    return render(request, names, {
+        "obj": obj, "record": record, "sections": sections, "refs": refs, "display": display,
+        "related": related, "events": events, "title": obj.title_of(record),
+        "can_edit": _may(ctx, record, obj, "edit"), "can_delete": _may(ctx, record, obj,
+                                                                        "delete"),
+        "timeline_field": lambda name: obj.fields.get(name),
+    })
+
+
+def _may(ctx: Context, record: dict[str, Any], obj: ObjectDef, action: str) -> bool:
+    scope = ctx.scope(obj.name, action)
+    if scope == "all":
+        return True
+    if scope == "own":
+        return record.get("owner") == ctx.user.id
+    if scope == "team":
+        with ctx.db.read() as conn:
+            return records.in_scope(ctx, conn, record, scope)
+    return False
+
+
+# --- forms ---------------------------------------------------------------------------------
+
+
+def build_widgets(ctx: Context, obj: ObjectDef, values: dict[str, Any], typed: dict[str, Any],
+                  errors: dict[str, list[str]], refs: References | None, fmt) -> list[
+                      tuple[str, list[Widget]]]:
+    layout = ctx.model.layouts[obj.name]
+    out = []
+    users = None
+    for label, names in form_fields(ctx, obj, layout):
+        widgets = []
+        for name in names:
+            fdef = obj.fields[name]
+            kind = widget_kind(fdef, ctx.field_access(obj.name, name))
+            value = typed[name] if name in typed else input_text(fdef, values.get(name), fmt)
+            widget = Widget(field=fdef, label=fdef.label.get(ctx.locale), kind=kind,
+                            value=value, required=fdef.required,
+                            help=fdef.help.get(ctx.locale) if fdef.help else None,
+                            errors=errors.get(name))
+            if kind in ("select", "multiselect"):
+                widget.options = [(o.value, o.label.get(ctx.locale)) for o in fdef.options
+                                  if o.active or o.value == values.get(name)
+                                  or o.value in (values.get(name) or [])]
+            elif kind == "user":
+                users = users if users is not None else user_choices(ctx)
+                widget.options = [(str(i), n) for i, n in users]
+                widget.value = str(value) if value not in (None, "") else ""
+            elif kind == "lookup":
+                chosen = typed.get(f"{name}__id") or values.get(name)
+                widget.shown = (refs.titles.get(fdef.to or "", {}).get(values.get(name))
+                                if refs and name not in typed else None) or (
+                    typed.get(name, "") if name in typed else "")
+                widget.value = str(chosen) if chosen not in (None, "") else ""
+            elif kind == "readonly":
+                widget.shown = display(fdef, values.get(name), fmt, refs, ctx.locale)
+            widgets.append(widget)
+        out.append((label, widgets))
+    return out
+
+
+def _errors(ctx: Context, obj: ObjectDef, t, exc: ValidationFailed
+            ) -> tuple[dict[str, list[str]], list[str]]:
+    fields = {}
+    for name, errors in exc.errors.items():
+        if name == records.RECORD:
+            continue
+        fdef = obj.fields.get(name)
+        label = fdef.label.get(ctx.locale) if fdef else name
+        fields[name] = [error_text(t, ctx.locale, e.code, e.message, dict(e.params or {}),
+                                   label) for e in errors]
+    general = [e.message for e in exc.errors.get(records.RECORD, [])]
+    return fields, general
+
+
+async def form_page(request: Request) -> Response:
+    ctx = page_context(request)
+    obj = _object(ctx, request)
+    record_id = request.path_params.get("id")
+    fmt = request.state.page["fmt"]
+    names = [n for _, ns in form_fields(ctx, obj, ctx.model.layouts[obj.name]) for n in ns]
+    if record_id is None:
+        records.require(ctx, obj, "create")
+        current: dict[str, Any] = {"owner": ctx.user.id}
+        for name, fdef in obj.fields.items():
+            if fdef.default is not None and not str(fdef.default).startswith("="):
+                current[name] = fdef.default
+        for key, value in request.query_params.items():  # prefill: /o/task/new?related_lead=3
+            if key in obj.fields and obj.fields[key].writable:
+                current[key] = int(value) if obj.fields[key].type == "lookup" and \
+                    value.isdigit() else value
+    else:
+        current = records.get(ctx, obj.name, record_id)
+        if not _may(ctx, current, obj, "edit"):
+            records.update(ctx, obj.name, record_id, {})  # raises the right 403
+    typed: dict[str, Any] = {}
+    field_errors: dict[str, list[str]] = {}
+    general: list[str] = []
+    status = 200
+    conflict = False
+    if request.method == "POST":
+        form = await auth.checked_form(request)
+        values, typed = parse_form(ctx, obj, form, fmt, names)
+        try:
+            if record_id is None:
+                saved = records.create(ctx, obj.name, values)
+                flash(request, "Created.")
+            else:
+                version = form.get("version")
+                saved = records.update(ctx, obj.name, record_id, values,
+                                       version=int(version) if isinstance(version, str)
+                                       and version.isdigit() else None)
+                flash(request, "Saved.")
+            return RedirectResponse(f"/o/{obj.name}/{saved['id']}", status_code=303)
+        except ValidationFailed as exc:
+            field_errors, general = _errors(ctx, obj, request.state.page["t"], exc)
+            status = 422
+        except Conflict:
+            conflict = True
+            status = 409
+    refs = References(ctx).load(obj, [current], names)
+    sections = build_widgets(ctx, obj, current, typed, field_errors, refs, fmt)
+    return render(request, [f"form-{obj.name}.html", "form.html"], {
+        "obj": obj, "record": current if record_id is not None else None,
+        "sections": sections, "general_errors": general, "has_errors": bool(
+            field_errors or general), "conflict": conflict,
+        "title": obj.title_of(current) if record_id is not None else None,
+    }, status=status)
+
+
+# --- delete, notes, files -----------------------------------------------------------------
+
+
+async def delete_page(request: Request) -> Response:
+    ctx = page_context(request)
+    obj = _object(ctx, request)
+    record_id = request.path_params["id"]
+    record = records.get(ctx, obj.name, record_id)
+    if request.method == "POST":
+        form = await auth.checked_form(request)
+        version = form.get("version")
+        records.delete(ctx, obj.name, record_id, version=int(version) if isinstance(
+            version, str) and version.isdigit() else None)
+        flash(request, "Deleted.")
+        return RedirectResponse(f"/o/{obj.name}", status_code=303)
+    return render(request, "confirm.html", {
+        "obj": obj, "record": record, "title": obj.title_of(record),
+        "action": f"/o/{obj.name}/{record_id}/delete", "cancel": f"/o/{obj.name}/{record_id}"})
+
+
+async def add_note(request: Request) -> Response:
+    ctx = page_context(request)
+    obj = _object(ctx, request)
+    form = await auth.checked_form(request)
+    try:
+        attachments.add_note(ctx, obj.name, request.path_params["id"],
+                             str(form.get("body") or ""))
+        flash(request, "Saved.")
+    except BadRequest as exc:
+        if exc.details.get("code") != "empty_note":
+            raise
+        flash(request, "A note cannot be empty.", "error")
+    return RedirectResponse(f"/o/{obj.name}/{request.path_params['id']}#timeline",
+                            status_code=303)
+
+
+async def add_file(request: Request) -> Response:
+    ctx = page_context(request)
+    obj = _object(ctx, request)
+    form: FormData = await auth.checked_form(request)
+    upload = form.get("file")
+    t = request.state.page["t"]
+    if upload is None or isinstance(upload, str) or not upload.filename:
+        flash(request, t("Choose a file first."), "error")
+    else:
+        data = await upload.read(attachments.MAX_FILE_SIZE + 1)
+        try:
+            attachments.add_file(ctx, obj.name, request.path_params["id"], upload.filename,
+                                 data)
+            flash(request, "Saved.")
+        except BadRequest as exc:
+            code = exc.details.get("code")
+            if code == "file_too_large":
+                flash(request, t("The file is larger than {size}.", size="10 MB"), "error")
+            elif code == "file_type":
+                flash(request, t("This kind of file is not accepted: {kind}.",
+                                 kind=exc.details.get("content_type")), "error")
+            else:
+                raise
+    return RedirectResponse(f"/o/{obj.name}/{request.path_params['id']}#timeline",
+                            status_code=303)
+
+
+async def download_file(request: Request) -> Response:
+    from starlette.responses import FileResponse
+
+    ctx = auth.web_context(request)
+    stored = attachments.get_file(ctx, request.path_params["file_id"])
+    inline = stored.content_type.startswith("image/") or stored.content_type == \
+        "application/pdf"
+    return FileResponse(stored.path, media_type=stored.content_type, filename=stored.name,
+                        content_disposition_type="inline" if inline else "attachment",
+                        headers={"X-Content-Type-Options": "nosniff",
+                                 "Content-Security-Policy": "sandbox"})
+
+
+def not_found(message: str) -> NotFound:
+    return NotFound(message)

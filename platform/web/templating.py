@@ -1,0 +1,33 @@
+"""Jinja2 templates from `layouts/`: the most specific template first (`list-contact.html`
+before `list.html`), autoescaped, with the helpers every screen needs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from ..metadata.loader import INSTALL_ROOT
+
+LAYOUTS = INSTALL_ROOT / "layouts"
+
+
+def make_environment(folder: Path = LAYOUTS) -> Environment:
+    env = Environment(loader=FileSystemLoader(str(folder)),
+                      autoescape=select_autoescape(["html"]), trim_blocks=True,
+                      lstrip_blocks=True)
+    return env
+
+
+def render(request: Request, names: str | list[str], context: dict[str, Any], *,
+           status: int = 200, headers: dict[str, str] | None = None) -> HTMLResponse:
+    """Render the first template of `names` that exists, with the page context of the
+    request (`page` from views.page_context) merged in."""
+    env: Environment = request.app.state.templates
+    template = env.select_template([names] if isinstance(names, str) else names)
+    base = getattr(request.state, "page", {})
+    html = template.render({**base, **context, "request": request})
+    return HTMLResponse(html, status_code=status, headers=headers)
