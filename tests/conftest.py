@@ -227,29 +227,44 @@ class ApiClient:
 
 
 @pytest.fixture
-def make_api(prepared_url: Callable[..., str]) -> Iterator[Callable[..., ApiClient]]:
-    """Factory of API clients: a real app over the test database, a user with a token."""
+def make_client(prepared_url: Callable[..., str],
+                tmp_path: Path) -> Iterator[Callable[..., TestClient]]:
+    """Factory of TestClients over the real app on an empty, migrated test database; the
+    runtime is `client.app.state.runtime`."""
     opened: list[TestClient] = []
 
-    def factory(app_dir: Path | str = DEFAULT_APP, *, username: str = "admin",
-                role: str = "admin") -> ApiClient:
+    def factory(app_dir: Path | str = DEFAULT_APP, **runtime_options) -> TestClient:
         url = prepared_url(app_dir)
         model = load_model(str(Path(app_dir).resolve()))
-        runtime = Runtime(model=model, db=Database(url), schema=build_schema(model))
+        runtime_options.setdefault("files_dir", tmp_path / "files")
+        runtime = Runtime(model=model, db=Database(url), schema=build_schema(model),
+                          **runtime_options)
         app = create_app(Settings(app_dir=str(app_dir), database_url=url, secret_key="test"),
                          runtime=runtime, migrate=False)
         client = TestClient(app, raise_server_exceptions=False)
         client.__enter__()
         opened.append(client)
-        rt: Runtime = app.state.runtime
+        return client
+
+    yield factory
+    for client in opened:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def make_api(make_client: Callable[..., TestClient]) -> Callable[..., ApiClient]:
+    """Factory of API clients: a real app over the test database, a user with a token."""
+
+    def factory(app_dir: Path | str = DEFAULT_APP, *, username: str = "admin",
+                role: str = "admin") -> ApiClient:
+        client = make_client(app_dir)
+        rt: Runtime = client.app.state.runtime
         with rt.db.write() as conn:
             user = create_user(conn, rt.schema, username, role=role)
             token = create_token(conn, rt.schema, user.id)
         return ApiClient(client, rt, token)
 
-    yield factory
-    for client in opened:
-        client.__exit__(None, None, None)
+    return factory
 
 
 @pytest.fixture

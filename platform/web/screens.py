@@ -368,9 +368,11 @@ async def add_file(request: Request) -> Response:
     upload = form.get("file")
     t = request.state.page["t"]
     if upload is None or isinstance(upload, str) or not upload.filename:
+        await form.close()
         flash(request, t("Choose a file first."), "error")
     else:
         data = await upload.read(attachments.MAX_FILE_SIZE + 1)
+        await form.close()
         try:
             attachments.add_file(ctx, obj.name, request.path_params["id"], upload.filename,
                                  data)

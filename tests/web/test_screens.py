@@ -1,0 +1,338 @@
+"""The generated screens over the real app: sign-in, CSRF, lists, forms, detail, delete,
+notes and files, permissions on every screen, escaping, and bounded query counts."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+import pytest
+import sqlalchemy as sa
+
+from metacrm.engine import records
+from metacrm.engine.users import create_user
+
+PASSWORD = "mat-khau-2026"
+
+
+class Site:
+    """A browser-like client: signs in through the login form and sends CSRF tokens."""
+
+    def __init__(self, client):
+        self.client = client
+        self.rt = client.app.state.runtime
+        self.token: str | None = None
+
+    def user(self, name: str, role: str = "admin", password: str = PASSWORD):
+        with self.rt.db.write() as conn:
+            return create_user(conn, self.rt.schema, name, role=role, password=password)
+
+    def ctx(self, name: str):
+        from metacrm.engine.users import find_user
+
+        with self.rt.db.read() as conn:
+            return self.rt.context(find_user(conn, self.rt.schema, name))
+
+    def csrf(self, path: str = "/login") -> str:
+        html = self.client.get(path).text
+        return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+    def login(self, name: str, password: str = PASSWORD):
+        token = self.csrf("/login")
+        self.token = None  # signing in starts a new session with a new token
+        return self.client.post("/login", data={"username": name, "password": password,
+                                                "csrf_token": token, "next": "/"},
+                                follow_redirects=False)
+
+    def post(self, path: str, data: dict, **kwargs):
+        if self.token is None:
+            self.token = self.csrf("/")
+        response = self.client.post(path, data={**data, "csrf_token": self.token},
+                                    follow_redirects=False, **kwargs)
+        if path == "/logout":
+            self.token = None
+        return response
+
+    def get(self, path: str, **kwargs):
+        return self.client.get(path, **kwargs)
+
+
+@pytest.fixture
+def site(make_client):
+    made = Site(make_client())
+    made.user("admin")
+    assert made.login("admin").status_code == 303
+    return made
+
+
+def test_pages_need_a_signed_in_user(make_client):
+    client = make_client()
+    response = client.get("/o/contact?city=Hu%E1%BA%BF", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login?next=/o/contact?city=Hu%E1%BA%BF"
+    assert client.get("/login").status_code == 200
+
+
+def test_sign_in_wrong_password_lock_out_and_sign_out(make_client):
+    site = Site(make_client())
+    site.user("lan", "sales_rep")
+    wrong = site.login("lan", "sai-mat-khau")
+    assert wrong.status_code == 401 and "Sai tên đăng nhập hoặc mật khẩu" in wrong.text
+    for _ in range(4):
+        site.login("lan", "sai-mat-khau")
+    locked = site.login("lan", PASSWORD)
+    assert locked.status_code == 401 and "thử lại sau 15 phút" in locked.text
+    users = site.rt.schema.system["mc_user"]
+    with site.rt.db.write() as conn:
+        conn.execute(users.update().values(locked_until=None))
+    assert site.login("lan", PASSWORD).status_code == 303
+    assert site.get("/").status_code == 200
+    assert site.post("/logout", {}).status_code == 303
+    assert site.get("/", follow_redirects=False).status_code == 303
+
+
+def test_open_redirect_after_sign_in_is_refused(make_client):
+    site = Site(make_client())
+    site.user("admin")
+    token = site.csrf()
+    response = site.client.post("/login", data={
+        "username": "admin", "password": PASSWORD, "csrf_token": token,
+        "next": "//evil.example/phish"}, follow_redirects=False)
+    assert response.headers["location"] == "/"
+
+
+def test_a_post_without_the_csrf_token_is_refused(site):
+    for path in ("/o/contact/new", "/logout", "/language"):
+        response = site.client.post(path, data={"last_name": "X"}, follow_redirects=False)
+        assert response.status_code == 403, path
+    forged = site.client.post("/o/contact/new", data={"last_name": "X", "csrf_token": "nope"})
+    assert forged.status_code == 403
+    with site.rt.db.read() as conn:  # nothing was saved
+        assert conn.execute(sa.text("select count(*) from contact")).scalar() == 0
+
+
+def test_create_with_an_error_keeps_what_was_typed_then_saves(site):
+    bad = site.post("/o/contact/new", {"first_name": "Văn Đức", "last_name": "",
+                                       "email": "duc@example", "income": "15.000.000"})
+    assert bad.status_code == 422
+    assert "Họ là bắt buộc" in bad.text
+    assert "không phải địa chỉ email hợp lệ" in bad.text
+    assert 'value="Văn Đức"' in bad.text and 'value="15.000.000"' in bad.text
+    good = site.post("/o/contact/new", {"first_name": "Văn Đức", "last_name": "Nguyễn",
+                                        "email": "duc@example.vn", "income": "15.000.000",
+                                        "birthdate": "1990-05-17",
+                                        "interests__present": "1", "interests": ["travel"]})
+    assert good.status_code == 303
+    detail = site.get(good.headers["location"]).text
+    assert "15.000.000\xa0₫" in detail and "17/05/1990" in detail and "Du lịch" in detail
+    record = records.get(site.ctx("admin"), "contact", int(good.headers["location"].split("/")[-1]))
+    assert record["income"] == 15_000_000 and record["interests"] == ["travel"]
+
+
+def test_list_search_without_accents_sort_filter_and_htmx_fragment(site):
+    ctx = site.ctx("admin")
+    for first, last, city in [("Văn Đức", "Nguyễn", "Huế"), ("Thị Hoa", "Trần", "Hà Nội"),
+                              ("Minh", "Lê", "Huế")]:
+        records.create(ctx, "contact", {"first_name": first, "last_name": last, "city": city,
+                                        "email": f"{last}@example.vn".lower()})
+    page = site.get("/o/contact", params={"search": "nguyen van duc"}).text
+    assert "Nguyễn" in page and "Trần" not in page
+    huế = site.get("/o/contact", params={"city": "Huế", "sort": "-last_name"}).text
+    assert huế.index("Nguyễn") < huế.index("Lê") and "Trần" not in huế
+    fragment = site.get("/o/contact", params={"sort": "last_name"},
+                        headers={"HX-Request": "true"}).text
+    assert "<html" not in fragment and "<table" in fragment
+    bad = site.get("/o/contact", params={"sort": "nonsense"})
+    assert bad.status_code == 400 and "<html" in bad.text
+
+
+def test_edit_with_a_stale_version_shows_a_conflict_and_keeps_input(site):
+    ctx = site.ctx("admin")
+    contact = records.create(ctx, "contact", {"last_name": "Phạm", "email": "p@example.vn"})
+    records.update(ctx, "contact", contact["id"], {"city": "Vinh"})
+    response = site.post(f"/o/contact/{contact['id']}/edit",
+                         {"last_name": "Phạm", "email": "p@example.vn", "city": "Huế",
+                          "version": "1"})
+    assert response.status_code == 409
+    assert "Người khác đã thay đổi bản ghi này" in response.text
+    assert 'value="Huế"' in response.text
+    assert records.get(ctx, "contact", contact["id"])["city"] == "Vinh"
+
+
+def test_delete_asks_first(site):
+    ctx = site.ctx("admin")
+    account = records.create(ctx, "account", {"name": "Công ty Bình Minh"})
+    ask = site.get(f"/o/account/{account['id']}/delete")
+    assert ask.status_code == 200 and "Xóa Công ty Bình Minh?" in ask.text
+    assert records.get(ctx, "account", account["id"])
+    done = site.post(f"/o/account/{account['id']}/delete", {"version": "1"})
+    assert done.status_code == 303
+    assert site.get(f"/o/account/{account['id']}").status_code == 404
+
+
+def test_notes_and_files_on_the_timeline(site):
+    ctx = site.ctx("admin")
+    contact = records.create(ctx, "contact", {"last_name": "Võ", "email": "vo@example.vn"})
+    path = f"/o/contact/{contact['id']}"
+    assert site.post(f"{path}/notes", {"body": "Gọi lại vào thứ Hai"}).status_code == 303
+    pdf = b"%PDF-1.4\n% test\n"
+    uploaded = site.post(f"{path}/files", {}, files={"file": ("báo giá.pdf", pdf,
+                                                              "application/pdf")})
+    assert uploaded.status_code == 303
+    page = site.get(path).text
+    assert "Gọi lại vào thứ Hai" in page and "báo giá.pdf" in page
+    file_id = re.search(r'href="/files/(\d+)"', page).group(1)
+    download = site.get(f"/files/{file_id}")
+    assert download.content == pdf and download.headers["content-type"] == "application/pdf"
+    fake = site.post(f"{path}/files", {}, files={"file": ("virus.pdf", b"MZ\x90\x00\x03",
+                                                           "application/pdf")})
+    assert fake.status_code == 303
+    assert "Không chấp nhận loại tệp này" in site.get(path).text
+
+
+def test_script_typed_into_a_field_is_shown_escaped(site):
+    ctx = site.ctx("admin")
+    evil = "<script>alert('x')</script>"
+    contact = records.create(ctx, "contact", {"last_name": evil, "first_name": evil,
+                                              "email": "xss@example.vn", "city": evil})
+    records.update(ctx, "contact", contact["id"], {"city": evil + "2"})
+    site.post(f"/o/contact/{contact['id']}/notes", {"body": evil})
+    for path in ("/o/contact", f"/o/contact/{contact['id']}",
+                 f"/o/contact/{contact['id']}/edit", "/", f"/o/contact/{contact['id']}/delete"):
+        html = site.get(path).text
+        assert "<script>alert" not in html, path
+        assert "&lt;script&gt;" in html, path
+    csv_text = site.get("/o/contact/export.csv").content.decode("utf-8-sig")
+    assert evil in csv_text  # CSV is data, not HTML
+
+
+def test_formula_looking_cells_are_defused_in_csv(site):
+    ctx = site.ctx("admin")
+    records.create(ctx, "contact", {"last_name": "=HYPERLINK(\"http://x\")",
+                                    "email": "f@example.vn"})
+    rows = list(csv.reader(io.StringIO(site.get("/o/contact/export.csv").content.decode(
+        "utf-8-sig"))))
+    assert rows[1][0].startswith("'=")
+
+
+@pytest.fixture
+def reps(site):
+    site.user("lan", "sales_rep")
+    site.user("minh", "sales_rep")
+    lan, minh = site.ctx("lan"), site.ctx("minh")
+    mine = records.create(lan, "opportunity", {"name": "Cơ hội của Lan", "amount": 100})
+    theirs = records.create(minh, "opportunity", {"name": "Cơ hội của Minh", "amount": 200})
+    records.create(site.ctx("admin"), "contact", {"last_name": "Đinh", "email": "d@x.vn",
+                                                  "income": 99_000_000})
+    site.post("/logout", {})
+    assert site.login("lan").status_code == 303
+    return mine, theirs
+
+
+def test_a_rep_never_sees_another_reps_opportunity(site, reps):
+    mine, theirs = reps
+    listing = site.get("/o/opportunity").text
+    assert "Cơ hội của Lan" in listing and "Cơ hội của Minh" not in listing
+    assert "Cơ hội của Minh" not in site.get("/o/opportunity?search=minh").text
+    assert site.get(f"/o/opportunity/{theirs['id']}").status_code == 404
+    assert site.get(f"/o/opportunity/{theirs['id']}/edit").status_code == 404
+    assert "Cơ hội của Minh" not in site.get("/o/opportunity/export.csv").text
+    assert "Cơ hội của Minh" not in site.get("/o/opportunity/kanban").text
+    assert "Cơ hội của Minh" not in site.get("/o/opportunity/lookup?q=minh").text
+    assert site.post(f"/o/opportunity/{theirs['id']}/delete", {}).status_code == 404
+
+
+def test_a_hidden_field_never_appears_in_html_or_csv(site, reps):
+    for path in ("/o/contact", "/o/contact/export.csv", "/o/contact/1", "/o/contact/1/edit",
+                 "/o/contact/new"):
+        body = site.get(path).text
+        assert "99.000.000" not in body and "99000000" not in body, path
+        assert "Mức thu nhập" not in body and "Income" not in body, path
+    assert site.get("/o/contact", params={"income__gt": "1"}).status_code == 400
+
+
+def test_a_filter_carrying_sql_gets_a_clean_400(site):
+    for params in ({"city": "x' OR '1'='1"}, {"sort": "last_name; DROP TABLE contact"},
+                   {"age__gt": "1 OR 1=1"}, {"filter": "1=1; --"}):
+        response = site.get("/o/contact", params=params)
+        assert response.status_code in (200, 400), params
+        assert "Traceback" not in response.text
+    assert site.get("/o/contact", params={"sort": "last_name; DROP TABLE contact"}
+                    ).status_code == 400
+    with site.rt.db.read() as conn:
+        assert conn.execute(sa.text("select count(*) from contact")).scalar() == 0
+
+
+def test_bulk_update_and_delete_with_confirmation(site):
+    ctx = site.ctx("admin")
+    ids = [records.create(ctx, "lead", {"last_name": f"Lead {i}", "email": f"l{i}@x.vn"})["id"]
+           for i in range(3)]
+    done = site.post("/o/lead/bulk", {"ids": [str(i) for i in ids[:2]], "action": "update",
+                                      "field": "status", "value": "Đã kết nối"})
+    assert done.status_code == 303
+    assert [records.get(ctx, "lead", i)["status"] for i in ids] == ["connected", "connected",
+                                                                    "new"]
+    ask = site.post("/o/lead/bulk", {"ids": [str(ids[0])], "action": "delete"})
+    assert ask.status_code == 200 and "confirm-delete" in ask.text
+    assert records.get(ctx, "lead", ids[0])
+    site.post("/o/lead/bulk", {"ids": [str(ids[0])], "action": "delete", "confirmed": "1"})
+    with pytest.raises(Exception, match="no lead"):
+        records.get(ctx, "lead", ids[0])
+
+
+def test_kanban_move_saves_the_stage(site):
+    ctx = site.ctx("admin")
+    deal = records.create(ctx, "opportunity", {"name": "Máy in", "stage": "proposal"})
+    moved = site.post(f"/o/opportunity/{deal['id']}/move", {"value": "won", "version": "1"},
+                      headers={"HX-Request": "true"})
+    assert moved.status_code == 200 and "Máy in" in moved.text
+    assert records.get(ctx, "opportunity", deal["id"])["stage"] == "won"
+    board = site.get("/o/opportunity/kanban").text
+    assert board.index("Máy in") > board.index("data-value=\"won\"")
+
+
+def test_language_switch(site):
+    assert "Đăng xuất" in site.get("/").text
+    site.post("/language", {"lang": "en", "next": "/o/contact"})
+    page = site.get("/o/contact").text
+    assert "Sign out" in page and "Contacts" in page
+    site.post("/language", {"lang": "vi", "next": "/"})
+    assert "Đăng xuất" in site.get("/").text
+
+
+def _count_queries(rt, fn) -> int:
+    counter = {"n": 0}
+
+    def count(*_args) -> None:
+        counter["n"] += 1
+
+    sa.event.listen(rt.db.engine, "before_cursor_execute", count)
+    try:
+        response = fn()
+        assert response.status_code == 200
+    finally:
+        sa.event.remove(rt.db.engine, "before_cursor_execute", count)
+    return counter["n"]
+
+
+def test_list_and_detail_pages_issue_a_bounded_number_of_queries(site):
+    ctx = site.ctx("admin")
+    accounts = [records.create(ctx, "account", {"name": f"Công ty {i}"})["id"] for i in range(3)]
+    contact = records.create(ctx, "contact", {"last_name": "Hub", "email": "hub@x.vn",
+                                              "account": accounts[0]})
+
+    def grow(n: int) -> None:
+        for i in range(n):
+            records.create(ctx, "contact", {"last_name": f"C{i}", "email": f"c{i}-{n}@x.vn",
+                                            "account": accounts[i % 3]})
+            records.create(ctx, "task", {"subject": f"T{i}", "related_contact": contact["id"]})
+            records.create(ctx, "opportunity", {"name": f"O{i}", "contact": contact["id"]})
+
+    grow(2)
+    small_list = _count_queries(site.rt, lambda: site.get("/o/contact"))
+    small_detail = _count_queries(site.rt, lambda: site.get(f"/o/contact/{contact['id']}"))
+    grow(30)
+    assert _count_queries(site.rt, lambda: site.get("/o/contact")) == small_list
+    assert _count_queries(site.rt, lambda: site.get(f"/o/contact/{contact['id']}")) == \
+        small_detail
