@@ -1,0 +1,104 @@
+"""A live MetaCRM server (uvicorn in a thread) over the test database, driven by Debian's
+Chromium through Playwright. Screenshots go to tests/artifacts/."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import uvicorn
+from starlette.testclient import TestClient
+
+from metacrm.engine.runtime import Runtime
+from metacrm.engine.users import create_user
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+PASSWORD = "mat-khau-2026"
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
+    return {**browser_type_launch_args, "executable_path": CHROMIUM,
+            "args": ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                     "--disable-component-update", "--disable-sync", "--no-first-run"]}
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args: dict) -> dict:
+    return {**browser_context_args, "viewport": {"width": 1280, "height": 860},
+            "locale": "vi-VN"}
+
+
+@dataclass
+class Live:
+    url: str
+    runtime: Runtime
+
+    def user(self, name: str, role: str) -> None:
+        with self.runtime.db.write() as conn:
+            create_user(conn, self.runtime.schema, name, role=role, password=PASSWORD)
+
+    def ctx(self, name: str):
+        from metacrm.engine.users import find_user
+
+        with self.runtime.db.read() as conn:
+            return self.runtime.context(find_user(conn, self.runtime.schema, name))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def live(make_client: Callable[..., TestClient]) -> Iterator[Live]:
+    client = make_client()  # the app, its runtime and database, as every web test has them
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(client.app, host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline:
+            pytest.fail("the live server did not start")
+        time.sleep(0.05)
+    yield Live(f"http://127.0.0.1:{port}", client.app.state.runtime)
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def shot(request: pytest.FixtureRequest) -> Callable:
+    """shot(page, "list") saves tests/artifacts/<test>-list.png."""
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    def save(page, name: str) -> Path:
+        test = request.node.name.replace("[", "-").replace("]", "")
+        path = ARTIFACTS / f"{test}-{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        assert path.stat().st_size > 1000
+        return path
+
+    return save
+
+
+@pytest.fixture
+def sign_in() -> Callable:
+    """sign_in(page, base_url, user name) through the login form."""
+
+    def go(page, base: str, name: str, password: str = PASSWORD) -> None:
+        page.goto(base + "/login")
+        page.fill("input[name=username]", name)
+        page.fill("input[name=password]", password)
+        page.click("button.primary")
+        page.wait_for_url(base + "/")
+
+    return go
