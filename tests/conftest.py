@@ -147,11 +147,14 @@ def templates(tmp_path_factory: pytest.TempPathFactory,
 def prepared_url(backend: str, templates: Templates, tmp_path: Path) -> Callable[..., str]:
     """prepared_url(app_dir) -> the URL of an empty database already migrated to the app."""
 
+    prepared: dict[str, str] = {}  # one database per app within a test, shared by clients
+
     def factory(app_dir: Path | str = DEFAULT_APP) -> str:
         key = str(Path(app_dir).resolve())
-        if backend == "sqlite":
-            return templates.sqlite_url(key, tmp_path / "crm.db")
-        return templates.pg_url(key)
+        if key not in prepared:
+            prepared[key] = (templates.sqlite_url(key, tmp_path / f"crm{len(prepared)}.db")
+                             if backend == "sqlite" else templates.pg_url(key))
+        return prepared[key]
 
     return factory
 

@@ -80,8 +80,8 @@ def add_note(ctx: Context, object_name: str, record_id: int, body: str) -> int:
             at=ctx.now())).inserted_primary_key[0]
 
 
-def add_file(ctx: Context, object_name: str, record_id: int, name: str, data: bytes) -> int:
-    obj = object_def(ctx, object_name)
+def check_file(name: str, data: bytes) -> str:
+    """The content type of an acceptable file; BadRequest (with a code) otherwise."""
     if not data:
         raise BadRequest("the file is empty", code="empty_file")
     if len(data) > MAX_FILE_SIZE:
@@ -92,6 +92,22 @@ def add_file(ctx: Context, object_name: str, record_id: int, name: str, data: by
         raise BadRequest(f"this kind of file is not accepted ({kind}); accepted: "
                          + ", ".join(sorted(set(ACCEPTED.values()))), code="file_type",
                          content_type=kind)
+    return kind
+
+
+def file_names(ctx: Context, ids: set[int]) -> dict[int, str]:
+    """Original names of stored files, by id (one query)."""
+    if not ids:
+        return {}
+    files = ctx.schema.system["mc_file"]
+    with ctx.db.read() as conn:
+        return {r.id: r.name for r in conn.execute(select(files.c.id, files.c.name).where(
+            files.c.id.in_(sorted(ids))))}
+
+
+def add_file(ctx: Context, object_name: str, record_id: int, name: str, data: bytes) -> int:
+    obj = object_def(ctx, object_name)
+    kind = check_file(name, data)
     safe_name = Path(name or "file").name[:200] or "file"
     files = ctx.schema.system["mc_file"]
     folder = ctx.runtime.files_dir / object_name / str(record_id)

@@ -11,6 +11,7 @@ from typing import Any
 from markupsafe import Markup, escape
 
 from ..engine import query
+from ..engine.attachments import file_names
 from ..engine.coerce import national_phone
 from ..engine.records import fetch
 from ..engine.runtime import Context
@@ -26,11 +27,13 @@ class References:
         self.ctx = ctx
         self.titles: dict[str, dict[int, str]] = {}
         self.users: dict[int, str] = {}
+        self.files: dict[int, str] = {}
 
     def load(self, obj: ObjectDef, records: Iterable[Mapping[str, Any]],
              fields: Iterable[str]) -> References:
         wanted: dict[str, set[int]] = defaultdict(set)
         user_ids: set[int] = set()
+        file_ids: set[int] = set()
         records = list(records)
         for name in fields:
             fdef = obj.fields.get(name)
@@ -44,6 +47,8 @@ class References:
                     wanted[fdef.to or ""].add(value)
                 elif fdef.type == "user":
                     user_ids.add(value)
+                elif fdef.type == "file" and file_id(value) is not None:
+                    file_ids.add(file_id(value))
         with self.ctx.db.read() as conn:
             for target, ids in wanted.items():
                 self.titles.setdefault(target, {}).update(
@@ -51,7 +56,15 @@ class References:
             missing = user_ids - set(self.users)
             if missing:
                 self.users.update(user_names(conn, self.ctx.schema, missing))
+        if file_ids:
+            self.files.update(file_names(self.ctx, file_ids))
         return self
+
+
+def file_id(value: Any) -> int | None:
+    """The id of a file field's value ("file:12"), or None for any other text."""
+    text = str(value)
+    return int(text[5:]) if text.startswith("file:") and text[5:].isdigit() else None
 
 
 def related_values(ctx: Context, obj: ObjectDef, records: Sequence[dict[str, Any]],
@@ -125,5 +138,9 @@ def display(fdef: FieldDef, value: Any, fmt: Formats, refs: References | None = 
         return Markup(f'<a href="{escape(value)}" rel="noopener noreferrer" target="_blank">'
                       f'{escape(value)}</a>')
     if fdef.type == "file":
-        return str(value)
+        stored = file_id(value)
+        if stored is None:
+            return str(value)
+        name = (refs.files.get(stored) if refs else None) or f"#{stored}"
+        return Markup(f'<a href="/files/{stored}">{escape(name)}</a>')
     return str(value)

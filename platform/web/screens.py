@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from ..engine import attachments, query, records
-from ..engine.errors import BadRequest, Conflict, NotFound, ValidationFailed
+from ..engine.errors import BadRequest, Conflict, FieldError, NotFound, ValidationFailed
 from ..engine.runtime import Context
 from ..metadata.model import ObjectDef
 from . import auth
@@ -249,11 +249,36 @@ def build_widgets(ctx: Context, obj: ObjectDef, values: dict[str, Any], typed: d
                                 if refs and name not in typed else None) or (
                     typed.get(name, "") if name in typed else "")
                 widget.value = str(chosen) if chosen not in (None, "") else ""
-            elif kind == "readonly":
+            elif kind in ("readonly", "file"):
                 widget.shown = display(fdef, values.get(name), fmt, refs, ctx.locale)
             widgets.append(widget)
         out.append((label, widgets))
     return out
+
+
+async def _uploads(ctx: Context, obj: ObjectDef, form: FormData, names: list[str],
+                   request: Request) -> tuple[dict[str, tuple[str, bytes]], dict[str, str]]:
+    """Files chosen for file fields, checked (size, kind) before anything is saved."""
+    t = request.state.page["t"]
+    found: dict[str, tuple[str, bytes]] = {}
+    errors: dict[str, str] = {}
+    for name in names:
+        fdef = obj.fields[name]
+        upload = form.get(name)
+        if fdef.type != "file" or upload is None or isinstance(upload, str) or \
+                not upload.filename or ctx.field_access(obj.name, name) != "edit":
+            continue
+        data = await upload.read(attachments.MAX_FILE_SIZE + 1)
+        try:
+            attachments.check_file(upload.filename, data)
+            found[name] = (upload.filename, data)
+        except BadRequest as exc:
+            errors[name] = (t("The file is larger than {size}.", size="10 MB")
+                            if exc.details.get("code") == "file_too_large" else
+                            t("This kind of file is not accepted: {kind}.",
+                              kind=exc.details.get("content_type", "?")))
+    await form.close()
+    return found, errors
 
 
 def _errors(ctx: Context, obj: ObjectDef, t, exc: ValidationFailed
@@ -298,7 +323,11 @@ async def form_page(request: Request) -> Response:
     if request.method == "POST":
         form = await auth.checked_form(request)
         values, typed = parse_form(ctx, obj, form, fmt, names)
+        uploads, upload_errors = await _uploads(ctx, obj, form, names, request)
         try:
+            if upload_errors:
+                raise ValidationFailed({k: [FieldError("file", v)] for k, v in
+                                        upload_errors.items()})
             if record_id is None:
                 saved = records.create(ctx, obj.name, values)
                 flash(request, "Created.")
@@ -308,6 +337,10 @@ async def form_page(request: Request) -> Response:
                                        version=int(version) if isinstance(version, str)
                                        and version.isdigit() else None)
                 flash(request, "Saved.")
+            if uploads:
+                attached = {name: f"file:{attachments.add_file(ctx, obj.name, saved['id'], *up)}"
+                            for name, up in uploads.items()}
+                records.update(ctx, obj.name, saved["id"], attached)
             return RedirectResponse(f"/o/{obj.name}/{saved['id']}", status_code=303)
         except ValidationFailed as exc:
             field_errors, general = _errors(ctx, obj, request.state.page["t"], exc)

@@ -205,3 +205,17 @@ def test_unknown_route_and_method_are_json(things):
     assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
     response = things.put("/api/v1/thing/1", json={})
     assert response.status_code == 405
+
+
+def test_a_hidden_field_never_appears_in_json(make_api):
+    admin = make_api()
+    rep = make_api(username="lan", role="sales_rep")
+    created = admin.post("/api/v1/contact", json={"last_name": "Lý", "email": "ly@x.vn",
+                                                   "income": 42_000_000}).json()
+    assert created["income"] == 42_000_000
+    assert "income" not in rep.get(f"/api/v1/contact/{created['id']}").json()
+    assert all("income" not in r for r in rep.get("/api/v1/contact").json()["items"])
+    assert rep.get("/api/v1/contact", params={"income__gt": "1"}).status_code == 400
+    refused = rep.post("/api/v1/contact", json={"last_name": "X", "email": "x@x.vn",
+                                                 "income": 1})
+    assert refused.status_code == 422 and "income" in refused.json()["error"]["fields"]

@@ -336,3 +336,27 @@ def test_list_and_detail_pages_issue_a_bounded_number_of_queries(site):
     assert _count_queries(site.rt, lambda: site.get("/o/contact")) == small_list
     assert _count_queries(site.rt, lambda: site.get(f"/o/contact/{contact['id']}")) == \
         small_detail
+
+
+def test_a_file_field_takes_an_upload_and_refuses_a_bad_one(make_client):
+    from pathlib import Path
+
+    alltypes = Path(__file__).resolve().parents[1] / "fixtures" / "apps" / "alltypes"
+    site = Site(make_client(alltypes))
+    site.user("admin")
+    site.login("admin")
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+    created = site.post("/o/thing/new", {"name": "Sổ tay"},
+                        files={"manual": ("so-tay.png", png, "image/png")})
+    assert created.status_code == 303, created.text
+    thing_id = int(created.headers["location"].split("/")[-1])
+    stored = records.get(site.ctx("admin"), "thing", thing_id)["manual"]
+    assert stored.startswith("file:")
+    detail = site.get(created.headers["location"]).text
+    assert f'href="/files/{stored[5:]}">so-tay.png</a>' in detail
+    assert site.get(f"/files/{stored[5:]}").content == png
+    refused = site.post("/o/thing/new", {"name": "Virus"},
+                        files={"manual": ("tool.exe", b"MZ\x90\x00" * 10, "image/png")})
+    assert refused.status_code == 422 and "This kind of file is not accepted" in refused.text
+    with site.rt.db.read() as conn:
+        assert conn.execute(sa.text("select count(*) from thing")).scalar() == 1
