@@ -197,28 +197,35 @@ def _read_only(save: Save, fdef: FieldDef, raw: Any) -> Any:
     raise Invalid("read_only", f"{fdef.name} is {kind} and cannot be set")
 
 
-def apply_defaults(save: Save) -> None:
+def apply_defaults(save: Save, *, computed: bool = False) -> None:
+    """Literal defaults (`computed=False`), or `=expression` defaults (`computed=True`,
+    run once lookups are resolved, since they may read through them)."""
     env = None
     for fdef in save.ctx.runtime.relations.defaulted[save.obj.name]:
         name = fdef.name
         if name in save.changes:
             continue
         default = fdef.default
+        is_expression = isinstance(default, str) and default.startswith("=")
+        if is_expression != computed:
+            continue
         if default is None:
             if fdef.type == "checkbox":
                 save.changes[name] = False
             continue
-        if isinstance(default, str) and default.startswith("="):
+        if is_expression:
             env = env or save.env()
             try:
                 default = evaluate(_parsed(default[1:]), env)
-            except EvalError:
+            except (EvalError, ArithmeticError, TypeError, ValueError):
+                continue
+            if default is None:
                 continue
         try:
             save.changes[name] = coerce(fdef, default, save.ctx.runtime.tz)
         except Invalid as exc:
             save.error(name, exc.code, f"default value: {exc.message}")
-    if save.changes.get("owner") is None:
+    if not computed and save.changes.get("owner") is None:
         save.changes["owner"] = save.ctx.user.id
 
 
@@ -399,6 +406,8 @@ def prepare(ctx: Context, conn: Connection, obj: ObjectDef, values: Mapping[str,
     if old is None:
         apply_defaults(save)
     resolve_references(save)
+    if old is None:
+        apply_defaults(save, computed=True)
     if old is not None:
         save.changes = {k: v for k, v in save.changes.items() if old.get(k) != v}
     if not save.errors:

@@ -200,9 +200,13 @@ def build_select(ctx: Context, obj: ObjectDef, query: ListQuery, *, scope: str =
     order = []
     for item in parse_sort(ctx, obj, query.sort):
         column, _ = joins.column(tuple(item.lstrip("-").split(".")))
-        # blanks last going up, first going down, on every database (PostgreSQL's order)
-        order.append(column.desc().nulls_first() if item.startswith("-")
-                     else column.asc().nulls_last())
+        # blanks first going up, last going down, on every database: SQLite's own order,
+        # and on PostgreSQL the order of the sort indexes sync creates (ASC NULLS FIRST)
+        if ctx.db.is_sqlite:  # SQLite's native order; a NULLS clause would defeat its indexes
+            order.append(column.desc() if item.startswith("-") else column.asc())
+        else:
+            order.append(column.desc().nulls_last() if item.startswith("-")
+                         else column.asc().nulls_first())
     order.append(table.c.id.desc() if query.sort and query.sort[-1].startswith("-")
                  else table.c.id.asc())
     columns = [table.c[name] for name in obj.fields if name not in hidden]

@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -56,7 +57,7 @@ class Runtime:
 
     def __post_init__(self) -> None:
         self.relations = Relations.of(self.model)
-        self.access = Access(self.model)
+        self.access = Access.for_model(self.model)
 
     @classmethod
     def open(cls, app_dir: str | Path, database_url: str, **kwargs: Any) -> Runtime:
@@ -138,6 +139,7 @@ class Relations:
     defaulted: dict[str, list[Any]]  # object -> writable fields with a default on create
 
     @classmethod
+    @lru_cache(maxsize=8)
     def of(cls, model: AppModel) -> Relations:
         from ..metadata.objects import formula_dependencies
 

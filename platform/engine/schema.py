@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeEngine
 
-from ..metadata.model import AppModel, FieldDef, ObjectDef
+from ..metadata.model import AppModel, FieldDef, Layout, ObjectDef
 from .types import ID, Money, UtcDateTime
 
 SEARCH_COLUMN = "_search"
@@ -81,19 +81,68 @@ def field_column(fdef: FieldDef) -> Column[Any]:
     return Column(fdef.name, column_type(fdef), nullable=True)
 
 
-def wanted_indexes(obj: ObjectDef) -> list[tuple[tuple[str, ...], bool]]:
-    """(columns, unique) of every index the object should have."""
-    out: dict[tuple[str, ...], bool] = {}
+@dataclass(frozen=True)
+class IndexSpec:
+    """An index the object should have. `columns` may start with "-" (descending); a `sort`
+    index follows a list view's order, so that the database reads a page straight from it."""
+
+    table: str
+    columns: tuple[str, ...]
+    unique: bool = False
+    sort: bool = False
+
+    @property
+    def plain(self) -> tuple[str, ...]:
+        return tuple(c.lstrip("-") for c in self.columns)
+
+    @property
+    def name(self) -> str:
+        if not self.sort:
+            return index_name(self.table, self.plain, self.unique)
+        parts = tuple(c[1:] + "_desc" if c.startswith("-") else c for c in self.columns)
+        return "s" + index_name(self.table, parts)[1:]
+
+    def describe(self) -> str:
+        text = f"{self.table}({', '.join(self.columns)})"
+        return text + (" unique" if self.unique else " for list order" if self.sort else "")
+
+
+SORTABLE = ("multipicklist", "textarea", "file")
+
+
+def list_order(obj: ObjectDef, layout: Layout | None) -> tuple[str, ...]:
+    """The default order of the object's list, with the id that breaks ties."""
+    sort = [s for s in (layout.list.sort if layout else ())
+            if s.lstrip("-") in obj.fields and obj.fields[s.lstrip("-")].type not in SORTABLE]
+    if not sort:
+        return ()
+    return (*sort, "-id" if sort[-1].startswith("-") else "id")
+
+
+def wanted_indexes(obj: ObjectDef, layout: Layout | None = None) -> list[IndexSpec]:
+    """Every index the object should have: declared ones, lookups and owner, unique fields,
+    and one per list filter in the layout's sort order (plus the sort order alone)."""
+    out: dict[tuple[str, ...], IndexSpec] = {}
     for fdef in obj.fields.values():
         if fdef.name == "id":
             continue
         if fdef.unique or fdef.type == "autonumber":
-            out[(fdef.name,)] = True
+            out[(fdef.name,)] = IndexSpec(obj.name, (fdef.name,), unique=True)
         elif fdef.index or fdef.type == "lookup" or fdef.name == "owner":
-            out.setdefault((fdef.name,), False)
+            out.setdefault((fdef.name,), IndexSpec(obj.name, (fdef.name,)))
     for columns in obj.indexes:
-        out.setdefault(tuple(columns), False)
-    return list(out.items())
+        out.setdefault(tuple(columns), IndexSpec(obj.name, tuple(columns)))
+    order = list_order(obj, layout)
+    if order and layout is not None:
+        leading = {c.lstrip("-") for c in order}
+        groups = [*layout.list.filters, *([layout.kanban.group_by] if layout.kanban else [])]
+        specs = [IndexSpec(obj.name, order, sort=True)]
+        specs += [IndexSpec(obj.name, (f, *order), sort=True) for f in dict.fromkeys(groups)
+                  if f in obj.fields and f not in leading
+                  and obj.fields[f].type not in SORTABLE]
+        for spec in specs:
+            out.setdefault(spec.columns, spec)
+    return list(out.values())
 
 
 def object_table(obj: ObjectDef, metadata: MetaData) -> Table:
@@ -103,8 +152,8 @@ def object_table(obj: ObjectDef, metadata: MetaData) -> Table:
     # AUTOINCREMENT on SQLite: an id is never reused, so a new record cannot inherit the
     # audit trail of a deleted one
     table = Table(obj.name, metadata, *columns, sqlite_autoincrement=True)
-    for cols, unique in wanted_indexes(obj):
-        Index(index_name(obj.name, cols, unique), *(table.c[c] for c in cols), unique=unique)
+    for spec in wanted_indexes(obj):
+        Index(spec.name, *(table.c[c] for c in spec.plain), unique=spec.unique)
     return table
 
 
@@ -229,5 +278,5 @@ def build_schema(model: AppModel) -> Schema:
     return Schema(metadata, MappingProxyType(tables), MappingProxyType(system))
 
 
-__all__ = ["SEARCH_COLUMN", "Schema", "build_schema", "column_type", "index_name",
-           "storage_kind", "wanted_indexes"]
+__all__ = ["SEARCH_COLUMN", "IndexSpec", "Schema", "build_schema", "column_type",
+           "index_name", "list_order", "storage_kind", "wanted_indexes"]

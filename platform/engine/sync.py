@@ -15,7 +15,7 @@ from typing import Any
 
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
-from sqlalchemy import Connection, func, inspect, select
+from sqlalchemy import Connection, func, inspect, select, text
 
 from ..metadata.model import AppModel, FieldDef
 from .db import Database
@@ -25,7 +25,6 @@ from .schema import (
     Schema,
     build_schema,
     column_type,
-    index_name,
     storage_kind,
     wanted_indexes,
 )
@@ -141,10 +140,8 @@ def _plan(conn: Connection, schema: Schema, model: AppModel) -> Plan:
         if name not in live.tables:
             result.steps.append(Step("create_table", name, None,
                                      f"{name} ({len(table.columns)} columns)"))
-            for cols, unique in wanted_indexes(obj):
-                result.steps.append(Step("create_index", name, ",".join(cols),
-                                         f"{name}({', '.join(cols)})"
-                                         + (" unique" if unique else "")))
+            for spec in wanted_indexes(obj, model.layouts.get(name)):
+                result.steps.append(Step("create_index", name, spec.name, spec.describe()))
             continue
         columns = live.columns(name)
         for fdef in obj.fields.values():
@@ -180,20 +177,19 @@ def _plan(conn: Connection, schema: Schema, model: AppModel) -> Plan:
                                          f"{name}.{fname} leaves the model; its column and "
                                          f"values are kept (archived)"))
         have = live.indexes(name)
-        for cols, unique in wanted_indexes(obj):
-            if index_name(name, cols, unique) in have:
+        for spec in wanted_indexes(obj, model.layouts.get(name)):
+            if spec.name in have:
                 continue
-            if unique:
-                dupes = _duplicates(conn, schema, name, cols)
+            if spec.unique:
+                dupes = _duplicates(conn, schema, name, spec.plain)
                 if dupes:
-                    result.refused.append(Refusal(name, cols[0], (
-                        f"{name}.{', '.join(cols)} cannot become unique: "
+                    result.refused.append(Refusal(name, spec.plain[0], (
+                        f"{name}.{', '.join(spec.plain)} cannot become unique: "
                         f"{len(dupes)} value(s) are used more than once "
                         f"(e.g. {', '.join(repr(d) for d in dupes[:3])}); merge or fix those "
                         "records first")))
                     continue
-            result.steps.append(Step("create_index", name, ",".join(cols),
-                                     f"{name}({', '.join(cols)})" + (" unique" if unique else "")))
+            result.steps.append(Step("create_index", name, spec.name, spec.describe()))
     for (obj_name, fname), record in live.fields.items():
         if obj_name not in model.objects and record["status"] == "active":
             result.steps.append(Step("archive_column", obj_name, fname,
@@ -264,13 +260,25 @@ def _apply(conn: Connection, ops: Operations, schema: Schema, model: AppModel, s
             ops.alter_column(step.object, step.field, type_=column_type(fdef),
                              postgresql_using=f'"{step.field}"::numeric')
     elif step.action == "create_index":
-        cols = tuple(step.field.split(",")) if step.field else ()
         obj = model.objects[step.object]
-        unique = dict(wanted_indexes(obj)).get(cols, False)
-        name = index_name(step.object, cols, unique)
-        if name not in {i["name"] for i in inspect(conn).get_indexes(step.object)}:
-            ops.create_index(name, step.object, list(cols), unique=unique)
+        spec = next(s for s in wanted_indexes(obj, model.layouts.get(step.object))
+                    if s.name == step.field)
+        if spec.name in {i["name"] for i in inspect(conn).get_indexes(step.object)}:
+            return  # made with its table
+        if spec.sort:
+            ops.create_index(spec.name, step.object, [_ordered(c, sqlite) for c in spec.columns])
+        else:
+            ops.create_index(spec.name, step.object, list(spec.plain), unique=spec.unique)
     # restore_column, archive_column and update_field only change mc_field (below)
+
+
+def _ordered(column: str, sqlite: bool) -> Any:
+    """An index column in a list's order. PostgreSQL puts blanks where SQLite does (first
+    going up), so one index serves the same ORDER BY on both. Names come from the model."""
+    name = column.lstrip("-")
+    if column.startswith("-"):
+        return text(f'"{name}" DESC' if sqlite else f'"{name}" DESC NULLS LAST')
+    return text(f'"{name}"' if sqlite else f'"{name}" ASC NULLS FIRST')
 
 
 def _record_fields(conn: Connection, schema: Schema, model: AppModel) -> None:

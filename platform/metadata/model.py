@@ -119,6 +119,8 @@ class FieldDef:
         if self.type == "formula":
             return self.returns or "text"
         if self.type == "rollup":
+            if self.returns:  # min/max of a date: a date
+                return self.returns
             return "integer" if self.rollup and self.rollup.measure == "count" else "number"
         return self.type
 
@@ -143,7 +145,7 @@ class FieldDef:
                 data[key] = True
         for key in ("default", "max_length", "min", "max", "scale", "to", "returns", "format"):
             value = getattr(self, key)
-            if value is not None:
+            if value is not None and not (key == "returns" and self.type == "rollup"):
                 data[key] = value
         if self.type == "lookup":
             data["on_delete"] = self.on_delete

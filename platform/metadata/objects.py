@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import expressions
@@ -327,6 +327,7 @@ def build_objects(drafts: dict[str, ObjectDraft], problems: list[Problem]) -> di
                 built[fname] = fdef
         built.update(system)
         fields_by_object[name] = built
+    _type_rollups(fields_by_object)
     objects: dict[str, ObjectDef] = {}
     for name, draft in drafts.items():
         fields = fields_by_object[name]
@@ -337,6 +338,18 @@ def build_objects(drafts: dict[str, ObjectDraft], problems: list[Problem]) -> di
         _check_formula_cycles(name, fields, sources, problems)
         objects[name] = _object(draft, fields, scope, problems)
     return objects
+
+
+def _type_rollups(fields_by_object: dict[str, dict[str, FieldDef]]) -> None:
+    """A rollup's min or max of a date field holds a date (the last purchase, ...)."""
+    for fields in fields_by_object.values():
+        for fname, fdef in list(fields.items()):
+            rollup = fdef.rollup
+            if rollup is None or rollup.measure not in ("min", "max"):
+                continue
+            measured = fields_by_object.get(rollup.source, {}).get(rollup.measure_field or "")
+            if measured is not None and measured.value_type in ("date", "datetime"):
+                fields[fname] = replace(fdef, returns=measured.value_type, scale=None)
 
 
 def _check_field(fdef: FieldDef, scope: ObjectScope,

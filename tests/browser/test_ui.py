@@ -11,7 +11,6 @@ from metacrm.engine import records
 from metacrm.engine.users import create_token, find_user
 
 
-
 def test_a_new_users_day(live, page, shot, sign_in, tmp_path):
     live.user("mai", "admin")
     sign_in(page, live.url, "mai")
