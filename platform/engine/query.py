@@ -21,11 +21,12 @@ from .coerce import Invalid, filter_value, parse_bool
 from .errors import BadRequest
 from .records import from_row, object_def, require
 from .runtime import Context
-from .schema import SEARCH_COLUMN
+from .search import search_condition
 from .sqlexpr import Joins, SqlCompiler
 from .text import like_escape, search_terms
 
 MAX_PAGE_SIZE = 500
+DEFERRED_JOIN_FROM = 500  # an offset from which a page reads its ids first
 OPERATORS = ("eq", "ne", "lt", "le", "gt", "ge", "in", "contains", "starts_with", "is_blank")
 _COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 
@@ -195,8 +196,7 @@ def build_select(ctx: Context, obj: ObjectDef, query: ListQuery, *, scope: str =
             where.extend(or_(*(func.lower(c).like(f"%{like_escape(t)}%", escape="\\")
                                for c in fields)) for t in search_terms(query.search))
         else:
-            column = table.c[SEARCH_COLUMN]
-            where.extend(column.like(f"%{like_escape(t)}%", escape="\\") for t in terms)
+            where.extend(search_condition(ctx.db.dialect, obj, table, terms))
     order = []
     for item in parse_sort(ctx, obj, query.sort):
         column, _ = joins.column(tuple(item.lstrip("-").split(".")))
@@ -217,7 +217,18 @@ def build_select(ctx: Context, obj: ObjectDef, query: ListQuery, *, scope: str =
         page = page.where(condition_)
         count = count.where(condition_) if count is not None else None
     page_size = max(1, min(query.page_size, MAX_PAGE_SIZE))
-    page = page.order_by(*order).limit(page_size).offset((max(1, query.page) - 1) * page_size)
+    offset = (max(1, query.page) - 1) * page_size
+    if offset >= DEFERRED_JOIN_FROM and not joins.order:
+        # a deep page: find its ids first (the database walks an index, not the rows it
+        # skips), then read the page's rows alone
+        ids = select(table.c.id).select_from(joins.select_from())
+        if condition_ is not None:
+            ids = ids.where(condition_)
+        wanted = ids.order_by(*order).limit(page_size).offset(offset).subquery("page_ids")
+        page = (select(*columns).select_from(table.join(wanted, table.c.id == wanted.c.id))
+                .order_by(*order))
+        return page, count
+    page = page.order_by(*order).limit(page_size).offset(offset)
     return page, count
 
 
@@ -234,13 +245,28 @@ def list_records(ctx: Context, object_name: str, query: ListQuery = ListQuery(),
 
     def run(c: Connection) -> Page:
         items = [from_row(obj, row) for row in c.execute(page_query).mappings()]
-        total = c.execute(count_query).scalar_one() if count_query is not None else None
+        total = None
+        if count_query is not None:
+            total = _count(ctx, c, count_query)
         return Page(items, total, query.page, query.page_size)
 
     if conn is not None:
         return run(conn)
     with ctx.db.read() as own:
         return run(own)
+
+
+def _count(ctx: Context, conn: Connection, count_query: Select[Any]) -> int:
+    """The total of a list, from the count cache while nothing was written since."""
+    cache = ctx.runtime.counts
+    writes = cache.writes
+    compiled = count_query.compile(dialect=conn.dialect)
+    key = (compiled.string, tuple(sorted((k, repr(v)) for k, v in compiled.params.items())))
+    total = cache.get(key)
+    if total is None:
+        total = conn.execute(count_query).scalar_one()
+        cache.put(key, writes, total)
+    return total
 
 
 def titles(ctx: Context, object_name: str, ids: set[int] | list[int], *,

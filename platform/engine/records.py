@@ -155,6 +155,7 @@ def insert(save: Save) -> dict[str, Any]:
             "unique", "another record was just saved with the same value in a unique field; "
                       "check the values and save again")]}) from None
     record["id"] = record_id
+    ctx.runtime.counts.written()
     record = fetch(conn, table, obj, record_id) or record
     write_audit(ctx, conn, obj.name, record_id, "create", _created_audit(obj, record))
     update_rollups(ctx, conn, obj, None, record)
@@ -196,6 +197,7 @@ def bulk_create(ctx: Context, object_name: str, rows: Iterable[Mapping[str, Any]
             for record_id, (_, row) in zip(ids, built, strict=True):
                 row["id"] = record_id
             c.execute(table.insert(), [row for _, row in built])
+            ctx.runtime.counts.written()
             now = ctx.now()
             audit_rows = []
             for record_id, (record, _) in zip(ids, built, strict=True):
@@ -273,6 +275,7 @@ def write_update(save: Save) -> dict[str, Any]:
         if current is None:
             raise NotFound(f"{obj.name} #{old['id']} was deleted meanwhile")
         raise _conflict(obj, old["id"], old["version"], current)
+    ctx.runtime.counts.written()
     write_audit(ctx, conn, obj.name, old["id"], "update",
                 {k: [old.get(k), v] for k, v in save.changes.items()})
     update_rollups(ctx, conn, obj, old, record)
@@ -303,6 +306,7 @@ def _delete(ctx: Context, conn: Connection, obj: ObjectDef, old: dict[str, Any],
                                                table.c.version == old["version"]))
     if result.rowcount != 1:
         raise _conflict(obj, record_id, old["version"], -1)
+    ctx.runtime.counts.written()
     write_audit(ctx, conn, obj.name, record_id, "delete",
                 {k: [v, None] for k, v in old.items() if v not in (None, [], "")})
     update_rollups(ctx, conn, obj, old, None)

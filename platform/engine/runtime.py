@@ -3,6 +3,8 @@ and the per-request :class:`Context` (who acts, in which language, at what time)
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -54,10 +56,12 @@ class Runtime:
     files_dir: Path = Path("var/files")
     relations: Relations = field(init=False)
     access: Access = field(init=False)
+    counts: CountCache = field(init=False)
 
     def __post_init__(self) -> None:
         self.relations = Relations.of(self.model)
         self.access = Access.for_model(self.model)
+        self.counts = CountCache()
 
     @classmethod
     def open(cls, app_dir: str | Path, database_url: str, **kwargs: Any) -> Runtime:
@@ -75,6 +79,38 @@ class Runtime:
         with self.db.write() as conn:
             user = system_user(conn, self.schema)
         return self.context(user)
+
+
+class CountCache:
+    """Total counts of list queries, kept until this process writes any record, and at most
+    `ttl` seconds (writes by other processes show up within that time). A list page then
+    reads its 50 rows without counting the whole filtered table again."""
+
+    def __init__(self, ttl: float = 10.0, size: int = 2000):
+        self.ttl = ttl
+        self.size = size
+        self.writes = 0
+        self._entries: dict[Any, tuple[int, float, int]] = {}
+        self._lock = threading.Lock()
+
+    def written(self) -> None:
+        with self._lock:
+            self.writes += 1
+
+    def get(self, key: Any) -> int | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        writes, at, value = entry
+        if writes != self.writes or time.monotonic() - at > self.ttl:
+            return None
+        return value
+
+    def put(self, key: Any, writes: int, value: int) -> None:
+        with self._lock:
+            if len(self._entries) >= self.size:
+                self._entries.clear()
+            self._entries[key] = (writes, time.monotonic(), value)
 
 
 @dataclass(frozen=True)

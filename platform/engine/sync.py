@@ -17,7 +17,7 @@ from alembic.migration import MigrationContext
 from alembic.operations import Operations
 from sqlalchemy import Connection, func, inspect, select, text
 
-from ..metadata.model import AppModel, FieldDef
+from ..metadata.model import AppModel, FieldDef, ObjectDef
 from .db import Database
 from .errors import SchemaChangeRefused
 from .schema import (
@@ -28,6 +28,7 @@ from .schema import (
     storage_kind,
     wanted_indexes,
 )
+from .search import create_search_index, search_index_exists
 from .types import now_utc
 
 
@@ -142,6 +143,7 @@ def _plan(conn: Connection, schema: Schema, model: AppModel) -> Plan:
                                      f"{name} ({len(table.columns)} columns)"))
             for spec in wanted_indexes(obj, model.layouts.get(name)):
                 result.steps.append(Step("create_index", name, spec.name, spec.describe()))
+            _plan_search(conn, result, live, name, obj.search, exists=False)
             continue
         columns = live.columns(name)
         for fdef in obj.fields.values():
@@ -171,8 +173,10 @@ def _plan(conn: Connection, schema: Schema, model: AppModel) -> Plan:
         if obj.search and SEARCH_COLUMN not in columns:
             result.steps.append(Step("add_column", name, SEARCH_COLUMN,
                                      f"{name}.{SEARCH_COLUMN} (quick search text)"))
+        _plan_search(conn, result, live, name, obj.search, exists=True)
         for (obj_name, fname), record in live.fields.items():
-            if obj_name == name and fname not in obj.fields and record["status"] == "active":
+            if obj_name == name and fname not in obj.fields and record["status"] == "active" \
+                    and not fname.startswith("_"):
                 result.steps.append(Step("archive_column", name, fname,
                                          f"{name}.{fname} leaves the model; its column and "
                                          f"values are kept (archived)"))
@@ -191,11 +195,27 @@ def _plan(conn: Connection, schema: Schema, model: AppModel) -> Plan:
                     continue
             result.steps.append(Step("create_index", name, spec.name, spec.describe()))
     for (obj_name, fname), record in live.fields.items():
-        if obj_name not in model.objects and record["status"] == "active":
+        if obj_name not in model.objects and record["status"] == "active" and \
+                not fname.startswith("_"):
             result.steps.append(Step("archive_column", obj_name, fname,
                                      f"{obj_name}.{fname} leaves the model with its object; the "
                                      "table and values are kept (archived)"))
     return result
+
+
+def _plan_search(conn: Connection, result: Plan, live: Inspection, name: str,
+                 search: tuple[str, ...], *, exists: bool) -> None:
+    """The quick-search index, and a refresh of the search text when its fields change."""
+    if not search:
+        return
+    if not exists or not search_index_exists(conn, name):
+        result.steps.append(Step("create_search_index", name, SEARCH_COLUMN,
+                                 f"{name} quick-search index ({', '.join(search)})"))
+    record = live.fields.get((name, SEARCH_COLUMN))
+    if exists and record is not None and record["signature"] != ",".join(search):
+        result.steps.append(Step("refresh_search", name, SEARCH_COLUMN,
+                                 f"{name}: quick search now covers {', '.join(search)}; every "
+                                 "record's search text is rebuilt"))
 
 
 def _describe_change(obj: str, fdef: FieldDef, old_signature: str) -> str:
@@ -269,6 +289,10 @@ def _apply(conn: Connection, ops: Operations, schema: Schema, model: AppModel, s
             ops.create_index(spec.name, step.object, [_ordered(c, sqlite) for c in spec.columns])
         else:
             ops.create_index(spec.name, step.object, list(spec.plain), unique=spec.unique)
+    elif step.action == "create_search_index":
+        create_search_index(conn, step.object)
+    elif step.action == "refresh_search":
+        _refresh_search(conn, schema, model.objects[step.object])
     # restore_column, archive_column and update_field only change mc_field (below)
 
 
@@ -279,6 +303,23 @@ def _ordered(column: str, sqlite: bool) -> Any:
     if column.startswith("-"):
         return text(f'"{name}" DESC' if sqlite else f'"{name}" DESC NULLS LAST')
     return text(f'"{name}"' if sqlite else f'"{name}" ASC NULLS FIRST')
+
+
+def _refresh_search(conn: Connection, schema: Schema, obj: ObjectDef) -> None:
+    from .pipeline import search_text
+
+    table = schema.table(obj.name)
+    columns = [table.c.id, *(table.c[f] for f in obj.search)]
+    last = 0
+    while True:
+        rows = conn.execute(select(*columns).where(table.c.id > last).order_by(table.c.id)
+                            .limit(1000)).mappings().all()
+        if not rows:
+            return
+        for row in rows:
+            conn.execute(table.update().where(table.c.id == row["id"]).values(
+                {SEARCH_COLUMN: search_text(obj, row)}))
+        last = rows[-1]["id"]
 
 
 def _record_fields(conn: Connection, schema: Schema, model: AppModel) -> None:
@@ -300,6 +341,17 @@ def _record_fields(conn: Connection, schema: Schema, model: AppModel) -> None:
                 conn.execute(mc_field.update().where(
                     mc_field.c.object == name, mc_field.c.field == fdef.name
                 ).values(changed_at=now, **values))
+        search = ",".join(obj.search)
+        old = existing.pop((name, SEARCH_COLUMN), None)
+        if search and old is None:
+            conn.execute(mc_field.insert().values(object=name, field=SEARCH_COLUMN, kind="search",
+                                                  signature=search, status="active",
+                                                  changed_at=now))
+        elif old is not None and (old.signature != search or old.status != "active"):
+            conn.execute(mc_field.update().where(
+                mc_field.c.object == name, mc_field.c.field == SEARCH_COLUMN
+            ).values(signature=search, status="active" if search else "archived",
+                     changed_at=now))
     for (obj_name, fname), old in existing.items():
         if old.status == "active":
             conn.execute(mc_field.update().where(

@@ -290,3 +290,30 @@ def test_bad_request_names_the_parameter(crm):
     assert excinfo.value.details["parameter"] == "sort"
     with pytest.raises(BadRequest):
         run(crm, on="account", sort=("description",))  # a textarea does not sort
+
+
+def test_deep_pages_read_the_same_rows_as_shallow_ones(make_runtime, make_app_dir):
+    from metacrm.engine import records
+    from metacrm.engine.query import DEFERRED_JOIN_FROM, ListQuery, list_records
+    from metacrm.engine.users import create_user
+
+    app = make_app_dir({"app.yaml": "app: deep\n", "objects/item.yaml": (
+        "object: item\nsearch: [name]\nfields:\n  name: {type: text}\n  rank: {type: integer}\n")})
+    rt = make_runtime(app)
+    with rt.db.write() as conn:
+        ctx = rt.context(create_user(conn, rt.schema, "admin", role="admin"))
+    count = DEFERRED_JOIN_FROM + 60
+    records.bulk_create(ctx, "item", ({"name": f"món {i % 7}", "rank": i % 13}
+                                      for i in range(count)))
+    everything = [r for page in (1, 2, 3) for r in list_records(ctx, "item", ListQuery(
+        sort=("rank", "-name"), page=page, page_size=(count + 2) // 3)).items]
+    assert len(everything) == count
+    size = 25
+    deep_page = DEFERRED_JOIN_FROM // size + 2  # beyond the deferred-join threshold
+    deep = list_records(ctx, "item", ListQuery(sort=("rank", "-name"), page=deep_page,
+                                               page_size=size))
+    start = (deep_page - 1) * size
+    assert [r["id"] for r in deep.items] == [r["id"] for r in everything[start:start + size]]
+    assert deep.total == count
+    found = list_records(ctx, "item", ListQuery(search="mon 3", page_size=5))
+    assert found.total == len([r for r in everything if r["name"] == "món 3"])

@@ -148,3 +148,41 @@ def test_removed_object_keeps_its_table_and_records(db, make_app_dir, database_u
         assert conn.execute(sa.text("select label from shelf")).scalar() == "A1"
     plan = sync.migrate(db, model)  # the object comes back
     assert [s.action for s in plan.steps] == ["restore_column"]
+
+
+def test_quick_search_index_and_a_change_of_search_fields(db, make_app_dir):
+    from metacrm.engine import query
+    from metacrm.engine.runtime import Runtime
+    from metacrm.engine.schema import build_schema
+    from metacrm.engine.search import search_index_exists
+
+    def app(search: str):
+        return load(make_app_dir({"app.yaml": APP, "objects/item.yaml": (
+            f"object: item\nsearch: [{search}]\nfields:\n  name: {{type: text}}\n"
+            "  code: {type: text}\n")}))
+
+    model = app("name")
+    plan = sync.migrate(db, model)
+    assert "item quick-search index (name)" in str(plan)
+    with db.read() as conn:
+        assert search_index_exists(conn, "item")
+    rt = Runtime(model=model, db=db, schema=build_schema(model))
+    with db.write() as conn:
+        ctx = rt.context(create_user(conn, rt.schema, "u", role="admin"))
+    records.create(ctx, "item", {"name": "Bình lọc nước Kangaroo", "code": "KG-100"})
+    records.create(ctx, "item", {"name": "Quạt điều hòa", "code": "QD-7"})
+
+    def found(runtime, text):
+        context = runtime.context(ctx.user)
+        return [r["name"] for r in query.list_records(context, "item",
+                                                      query.ListQuery(search=text)).items]
+
+    assert found(rt, "binh loc") == ["Bình lọc nước Kangaroo"]
+    assert found(rt, "ho") == ["Quạt điều hòa"]  # shorter than a trigram: still found
+    assert found(rt, "kg-100") == []
+    wider = app("name, code")
+    plan = sync.migrate(db, wider)
+    assert "item: quick search now covers name, code" in str(plan)
+    rt2 = Runtime(model=wider, db=db, schema=build_schema(wider))
+    assert found(rt2, "kg-100") == ["Bình lọc nước Kangaroo"]
+    assert sync.plan(db, wider).empty
