@@ -87,6 +87,7 @@ class Access:
                           for name, role in model.roles.items()}
         self.scope = cache(self._scope)
         self.hidden_fields = cache(self._hidden_fields)
+        self.visible_fields = cache(self._visible_fields)
         self._fields = cache(self._field_levels)
 
     @classmethod
@@ -123,3 +124,12 @@ class Access:
         obj = self.model.objects[object_name]
         return frozenset(name for name in obj.fields
                          if self.field_access(role, object_name, name) == "hidden")
+
+    def _visible_fields(self, role: str | None) -> dict[str, dict[str, object]]:
+        """Every object the role may read, with the fields it may see (None: everything)."""
+        if role is None:
+            return {name: dict(obj.fields) for name, obj in self.model.objects.items()}
+        return {name: {f: d for f, d in obj.fields.items()
+                       if f not in self.hidden_fields(role, name)}
+                for name, obj in self.model.objects.items()
+                if self.scope(role, name, "read") != "none"}

@@ -93,6 +93,8 @@ def normalize_phone(text: str, region: str = DEFAULT_REGION) -> str | None:
 
 def national_phone(e164: str, region: str = DEFAULT_REGION) -> str:
     """'+84912345678' -> '0912345678' (digits only, as dialled at home)."""
+    if region == "VN" and e164.startswith("+84") and e164[3:].isdigit():
+        return "0" + e164[3:]  # the common case, without parsing
     try:
         number = phonenumbers.parse(e164, region)
     except phonenumbers.NumberParseException:

@@ -117,8 +117,7 @@ def combine(nodes: Sequence[ex.Node], op: str = "and") -> ex.Node | None:
 
 def visible_scope(ctx: Context, obj: ObjectDef) -> ObjectScope:
     """The names a user's filters may use: the fields their role lets them read."""
-    return ObjectScope({name: {f: d for f, d in other.fields.items() if ctx.can_see(name, f)}
-                        for name, other in ctx.model.objects.items()}, obj.name)
+    return ObjectScope(ctx.visible_fields(), obj.name)
 
 
 def parse_filter_expression(ctx: Context, obj: ObjectDef, text: str) -> ex.Expression:

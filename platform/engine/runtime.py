@@ -158,6 +158,11 @@ class Context:
             return frozenset()
         return self.runtime.access.hidden_fields(self.user.role, object_name)
 
+    def visible_fields(self) -> dict[str, dict[str, Any]]:
+        """Object -> field -> definition, for what this user may read (cached per role)."""
+        role = None if self.user.role == SYSTEM_ROLE else self.user.role
+        return self.runtime.access.visible_fields(role)
+
     def can_see(self, object_name: str, field_name: str) -> bool:
         """May this user read `field_name` of the object (used for filters, sorts, paths)?"""
         return (self.scope(object_name, "read") != "none"

@@ -30,7 +30,7 @@ class References:
         self.files: dict[int, str] = {}
 
     def load(self, obj: ObjectDef, records: Iterable[Mapping[str, Any]],
-             fields: Iterable[str]) -> References:
+             fields: Iterable[str], *, conn: Any = None) -> References:
         wanted: dict[str, set[int]] = defaultdict(set)
         user_ids: set[int] = set()
         file_ids: set[int] = set()
@@ -49,13 +49,17 @@ class References:
                     user_ids.add(value)
                 elif fdef.type == "file" and file_id(value) is not None:
                     file_ids.add(file_id(value))
-        with self.ctx.db.read() as conn:
-            for target, ids in wanted.items():
-                self.titles.setdefault(target, {}).update(
-                    query.titles(self.ctx, target, ids, conn=conn))
-            missing = user_ids - set(self.users)
-            if missing:
-                self.users.update(user_names(conn, self.ctx.schema, missing))
+        if not wanted and not user_ids - set(self.users) and not file_ids:
+            return self
+        if conn is None:
+            with self.ctx.db.read() as own:
+                return self.load(obj, records, fields, conn=own)
+        for target, ids in wanted.items():
+            self.titles.setdefault(target, {}).update(
+                query.titles(self.ctx, target, ids, conn=conn))
+        missing = user_ids - set(self.users)
+        if missing:
+            self.users.update(user_names(conn, self.ctx.schema, missing))
         if file_ids:
             self.files.update(file_names(self.ctx, file_ids))
         return self

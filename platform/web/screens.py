@@ -76,6 +76,22 @@ def column_field(ctx: Context, obj: ObjectDef, column: str):
     return ctx.model.resolve_path(obj.name, tuple(column.split(".")))
 
 
+def table_rows(ctx: Context, obj: ObjectDef, columns: list[str], items: list[dict[str, Any]],
+               refs: References, fmt) -> tuple[list[tuple[str, str]], list[tuple[dict, list]]]:
+    """Headers (column, label) and rows (record, cells) of a table, each cell rendered once
+    here rather than through template calls."""
+    fields = [column_field(ctx, obj, c) for c in columns]
+    headers = [(c, f.label.get(ctx.locale)) for c, f in zip(columns, fields, strict=True)]
+    rows = []
+    for record in items:
+        cells = [display(f, record.get(c), fmt, refs, ctx.locale)
+                 for c, f in zip(columns, fields, strict=True)]
+        if cells and not cells[0]:
+            cells[0] = obj.title_of(record)
+        rows.append((record, cells))
+    return headers, rows
+
+
 def _query_string(state: dict[str, Any], **changes: Any) -> str:
     params = list(state["filters"].items())
     values = {"search": state["search"], "sort": state["sort"], "page": state["page"],
@@ -95,10 +111,11 @@ async def list_page(request: Request) -> Response:
     related_values(ctx, obj, page.items, columns)
     refs = References(ctx).load(obj, page.items, [c for c in columns if "." not in c])
     views = saved_views(ctx, obj.name)
+    headers, rows = table_rows(ctx, obj, columns, page.items, refs, request.state.page["fmt"])
     context = {
-        "obj": obj, "layout": layout, "page": page, "columns": columns, "state": state,
-        "refs": refs, "display": display, "column_field": lambda c: column_field(ctx, obj, c),
-        "qs": lambda **kw: _query_string(state, **kw), "filters": _filter_widgets(ctx, obj),
+        "obj": obj, "layout": layout, "page": page, "headers": headers, "rows": rows,
+        "state": state, "qs": lambda **kw: _query_string(state, **kw),
+        "filters": _filter_widgets(ctx, obj),
         "can_create": ctx.scope(obj.name, "create") != "none",
         "can_edit": ctx.scope(obj.name, "edit") != "none",
         "can_delete": ctx.scope(obj.name, "delete") != "none",
@@ -176,22 +193,24 @@ async def detail_page(request: Request) -> Response:
     shown = [n for _, names in sections for n in names]
     refs = References(ctx).load(obj, [record], [*shown, "owner", "created_by", "updated_by"])
     related = []
-    for item in layout.related:
-        if ctx.scope(item.object, "read") == "none":
-            continue
-        child = ctx.model.objects[item.object]
-        if not ctx.can_see(child.name, item.via):
-            continue
-        page = query.list_records(ctx, child.name, query.ListQuery(
+    with ctx.db.read() as conn:  # one connection for every related list
+        lists = [(item, ctx.model.objects[item.object]) for item in layout.related
+                 if ctx.scope(item.object, "read") != "none"
+                 and ctx.can_see(item.object, item.via)]
+        pages = [query.list_records(ctx, child.name, query.ListQuery(
             where=query.condition(ctx, child, item.via, "eq", record_id),
-            sort=("-created_at",), page_size=10))
+            sort=("-created_at",), page_size=10), conn=conn) for item, child in lists]
+        child_refs = [References(ctx).load(
+            child, page.items, [c for c in visible_columns(ctx, child, item.columns)
+                                if "." not in c], conn=conn)
+            for (item, child), page in zip(lists, pages, strict=True)]
+    for (item, child), page, refs_ in zip(lists, pages, child_refs, strict=True):
         cols = visible_columns(ctx, child, item.columns)
         related_values(ctx, child, page.items, cols)
-        child_refs = References(ctx).load(child, page.items, [c for c in cols if "." not in c])
-        related.append({"item": item, "obj": child, "page": page, "columns": cols,
-                        "refs": child_refs,
-                        "column_field": lambda c, child=child: column_field(ctx, child, c),
-                        "label": (item.label or child.plural).get(ctx.locale),
+        headers, rows = table_rows(ctx, child, cols, page.items, refs_,
+                                   request.state.page["fmt"])
+        related.append({"item": item, "obj": child, "page": page, "headers": headers,
+                        "rows": rows, "label": (item.label or child.plural).get(ctx.locale),
                         "can_create": ctx.scope(child.name, "create") != "none"})
     events = attachments.timeline(ctx, obj.name, record_id)
     names = [f"detail-{obj.name}.html", "detail.html"]
