@@ -61,8 +61,10 @@ class Database:
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Connection) -> None:
-            mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-            conn.exec_driver_sql(f"BEGIN {mode}")
+            options = conn.get_execution_options()
+            if options.get("isolation_level") == "AUTOCOMMIT":
+                return  # reads: each statement on its own
+            conn.exec_driver_sql(f"BEGIN {options.get('sqlite_begin', 'DEFERRED')}")
 
         return engine
 
@@ -81,7 +83,16 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        """A connection for reads, in one transaction (a consistent snapshot)."""
+        """A connection for reads. Statements run on their own (no BEGIN/COMMIT round trips);
+        a list's page and its count may therefore see different moments, never half a
+        write."""
+        with self.engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+            yield conn
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        """A connection for reads that must agree with each other (one transaction)."""
         with self.engine.connect() as conn, conn.begin():
             yield conn
 

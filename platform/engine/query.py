@@ -19,7 +19,7 @@ from ..metadata.model import ObjectDef
 from ..metadata.objects import ObjectScope
 from .coerce import Invalid, filter_value, parse_bool
 from .errors import BadRequest
-from .records import from_row, object_def, require
+from .records import object_def, require
 from .runtime import Context
 from .search import search_condition
 from .sqlexpr import Joins, SqlCompiler
@@ -39,6 +39,7 @@ class ListQuery:
     page: int = 1
     page_size: int = 50
     with_total: bool = True
+    fields: tuple[str, ...] | None = None  # only these (with id, owner, version); None: all
 
 
 @dataclass(frozen=True)
@@ -208,7 +209,10 @@ def build_select(ctx: Context, obj: ObjectDef, query: ListQuery, *, scope: str =
                          else column.asc().nulls_first())
     order.append(table.c.id.desc() if query.sort and query.sort[-1].startswith("-")
                  else table.c.id.asc())
-    columns = [table.c[name] for name in obj.fields if name not in hidden]
+    wanted = obj.fields if query.fields is None else {
+        "id", "owner", "version", *obj.title_fields,
+        *(f for f in query.fields if f in obj.fields)}
+    columns = [table.c[name] for name in obj.fields if name not in hidden and name in wanted]
     condition_ = and_(*where) if where else None
     page = select(*columns).select_from(joins.select_from())
     count = select(func.count()).select_from(joins.select_from()) if query.with_total else None
@@ -243,7 +247,13 @@ def list_records(ctx: Context, object_name: str, query: ListQuery = ListQuery(),
     page_query, count_query = build_select(ctx, obj, query, scope=scope)
 
     def run(c: Connection) -> Page:
-        items = [from_row(obj, row) for row in c.execute(page_query).mappings()]
+        result = c.execute(page_query)
+        keys = list(result.keys())
+        items = [dict(zip(keys, row, strict=True)) for row in result]
+        for name in obj.multipicklists:
+            for item in items:
+                if name in item:
+                    item[name] = item[name].split(";") if item[name] else []
         total = None
         if count_query is not None:
             total = _count(ctx, c, count_query)
@@ -259,8 +269,9 @@ def _count(ctx: Context, conn: Connection, count_query: Select[Any]) -> int:
     """The total of a list, from the count cache while nothing was written since."""
     cache = ctx.runtime.counts
     writes = cache.writes
-    compiled = count_query.compile(dialect=conn.dialect)
-    key = (compiled.string, tuple(sorted((k, repr(v)) for k, v in compiled.params.items())))
+    # the statement's shape and its values: what SQLAlchemy's own statement cache keys on
+    shape = count_query._generate_cache_key()
+    key = (shape.key, tuple(repr(p.effective_value) for p in shape.bindparams))
     total = cache.get(key)
     if total is None:
         total = conn.execute(count_query).scalar_one()

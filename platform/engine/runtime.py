@@ -57,11 +57,13 @@ class Runtime:
     relations: Relations = field(init=False)
     access: Access = field(init=False)
     counts: CountCache = field(init=False)
+    recent: TtlCache = field(init=False)
 
     def __post_init__(self) -> None:
         self.relations = Relations.of(self.model)
         self.access = Access.for_model(self.model)
         self.counts = CountCache()
+        self.recent = TtlCache(ttl=2.0)
 
     @classmethod
     def open(cls, app_dir: str | Path, database_url: str, **kwargs: Any) -> Runtime:
@@ -79,6 +81,33 @@ class Runtime:
         with self.db.write() as conn:
             user = system_user(conn, self.schema)
         return self.context(user)
+
+
+class TtlCache:
+    """A few seconds' memory of small, often-read answers (a session's user, the list of
+    users for a select). Entries expire after `ttl` seconds or when cleared."""
+
+    def __init__(self, ttl: float, size: int = 1000):
+        self.ttl = ttl
+        self.size = size
+        self._entries: dict[Any, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Any, make: Callable[[], Any]) -> Any:
+        entry = self._entries.get(key)
+        now = time.monotonic()
+        if entry is not None and now - entry[0] <= self.ttl:
+            return entry[1]
+        value = make()
+        with self._lock:
+            if len(self._entries) >= self.size:
+                self._entries.clear()
+            self._entries[key] = (now, value)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
 
 
 class CountCache:

@@ -60,16 +60,20 @@ def session_user(request: Request) -> User | None:
     user = None
     uid = request.session.get("uid")
     if isinstance(uid, int):
-        with rt.db.read() as conn:
-            try:
-                found = get_user(conn, rt.schema, uid)
-            except CrmError:
-                found = None
+        found = rt.recent.get(("user", uid), lambda: _load_user(rt, uid))
         if found is not None and found.is_active and request.session.get(
                 "stamp") == _stamp(found):
             user = found
     request.state.user = user
     return user
+
+
+def _load_user(rt: Runtime, uid: int) -> User | None:
+    with rt.db.read() as conn:
+        try:
+            return get_user(conn, rt.schema, uid)
+        except CrmError:
+            return None
 
 
 def _stamp(user: User) -> str:

@@ -143,8 +143,11 @@ async def error_page(request: Request, exc: CrmError) -> Response:
 def user_choices(ctx: Context) -> list[tuple[int, str]]:
     from ..engine.users import active_users
 
-    with ctx.db.read() as conn:
-        return active_users(conn, ctx.schema)
+    def load() -> list[tuple[int, str]]:
+        with ctx.db.read() as conn:
+            return active_users(conn, ctx.schema)
+
+    return ctx.runtime.recent.get("users", load)
 
 
 __all__ = ["error_page", "flash", "home", "login_page", "logout", "page_context",

@@ -16,7 +16,7 @@ LAYOUTS = INSTALL_ROOT / "layouts"
 
 
 def make_environment(folder: Path = LAYOUTS) -> Environment:
-    env = Environment(loader=FileSystemLoader(str(folder)),
+    env = Environment(loader=FileSystemLoader(str(folder)), auto_reload=False,
                       autoescape=select_autoescape(["html"]), trim_blocks=True,
                       lstrip_blocks=True)
     return env

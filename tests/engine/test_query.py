@@ -317,3 +317,32 @@ def test_deep_pages_read_the_same_rows_as_shallow_ones(make_runtime, make_app_di
     assert deep.total == count
     found = list_records(ctx, "item", ListQuery(search="mon 3", page_size=5))
     assert found.total == len([r for r in everything if r["name"] == "món 3"])
+
+
+def test_list_counts_are_reused_until_a_write(ctx):
+    import sqlalchemy as sa
+
+    from metacrm.engine import records
+    from metacrm.engine.query import ListQuery, list_records, parse_params
+
+    obj = ctx.model.objects["contact"]
+    for i in range(3):
+        records.create(ctx, "contact", {"last_name": f"Đỗ {i}", "city": "Huế",
+                                        "email": f"do{i}@x.vn"})
+    counted: list[str] = []
+
+    def watch(conn, cursor, statement, *args) -> None:
+        if "count(" in statement.lower():
+            counted.append(statement)
+
+    sa.event.listen(ctx.db.engine, "before_cursor_execute", watch)
+    try:
+        wanted = ListQuery(where=parse_params(ctx, obj, {"city": "Huế"}))
+        assert list_records(ctx, "contact", wanted).total == 3
+        assert list_records(ctx, "contact", wanted).total == 3
+        assert len(counted) == 1  # the second page view reused the count
+        records.create(ctx, "contact", {"last_name": "Mới", "city": "Huế", "email": "m@x.vn"})
+        assert list_records(ctx, "contact", wanted).total == 4
+        assert len(counted) == 2
+    finally:
+        sa.event.remove(ctx.db.engine, "before_cursor_execute", watch)
