@@ -1,4 +1,4 @@
-"""The `metacrm` command: check, plan, migrate, serve, createuser, token, load-data.
+"""The `metacrm` command: check, plan, migrate, serve, createuser, token, team, load-data.
 
 Settings come from the environment: METACRM_APP (default apps/default_crm), DATABASE_URL
 (default sqlite:///var/metacrm.db), METACRM_SECRET_KEY.
@@ -108,6 +108,37 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_team(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlalchemy import select
+
+    from .engine.users import add_to_team, create_team, find_user
+
+    rt = _runtime(settings)
+    sync.migrate(rt.db, rt.model)
+    teams = rt.schema.system["mc_team"]
+    with rt.db.write() as conn:
+        people = {}
+        for name in [*(args.member or []), *([args.manager] if args.manager else [])]:
+            user = find_user(conn, rt.schema, name)
+            if user is None:
+                print(f"error: no user named '{name}'; nothing was changed", file=sys.stderr)
+                return 1
+            people[name] = user
+        team_id = conn.execute(select(teams.c.id).where(teams.c.name == args.name)).scalar()
+        if team_id is None:
+            team_id = create_team(conn, rt.schema, args.name, manager_id=people[
+                args.manager].id if args.manager else None)
+        elif args.manager:
+            conn.execute(teams.update().where(teams.c.id == team_id).values(
+                manager_id=people[args.manager].id))
+        for name in args.member or []:
+            add_to_team(conn, rt.schema, team_id, people[name].id)
+    members = ", ".join(args.member or []) or "no new members"
+    print(f"Team '{args.name}': {members}" + (f"; manager {args.manager}" if args.manager
+                                              else "") + ".")
+    return 0
+
+
 def cmd_load_data(args: argparse.Namespace, settings: Settings) -> int:
     from .engine.loaddata import load_data
 
@@ -144,6 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("name")
     token.add_argument("--label")
     token.set_defaults(func=cmd_token)
+    team = sub.add_parser("team", help="create a team or add members to it")
+    team.add_argument("name")
+    team.add_argument("--manager", help="the team's manager (a user name)")
+    team.add_argument("--member", action="append", help="a user name (repeat for several)")
+    team.set_defaults(func=cmd_team)
     data = sub.add_parser("load-data", help="load the app's data/ files through the "
                                             "record service")
     data.add_argument("folder", nargs="?", help="a data folder (default: the app's data/)")

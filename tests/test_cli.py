@@ -67,6 +67,10 @@ def test_plan_migrate_createuser_token_load_data(database_url):
     token = run(["token", "lan"], database_url, check=True).stdout.strip().splitlines()[-1]
     assert token.startswith("mcrm_")
     assert run(["token", "nobody"], database_url).returncode == 1
+    team = run(["team", "Miền Bắc", "--manager", "lan", "--member", "lan"], database_url,
+               check=True)
+    assert "Team 'Miền Bắc': lan; manager lan." in team.stdout
+    assert run(["team", "X", "--member", "ghost"], database_url).returncode == 1
     loaded = run(["load-data"], database_url, check=True)
     assert "10_accounts.yaml: 3 added, 0 updated" in loaded.stdout
     reloaded = run(["load-data"], database_url, check=True)
