@@ -53,6 +53,7 @@ class Database:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA cache_size=-65536")  # 64 MB: indexes of big tables fit
             cursor.execute("PRAGMA foreign_keys=OFF")
             cursor.close()
             # SQLite's own lower()/upper() fold ASCII only; ours fold every letter (Đ, Ô, ...)

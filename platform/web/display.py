@@ -4,11 +4,12 @@ target object, so a list of 50 rows costs the same as a list of 5."""
 
 from __future__ import annotations
 
+import html
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from ..engine import query
 from ..engine.attachments import file_names
@@ -104,47 +105,68 @@ def option_label(fdef: FieldDef, value: str, language: str) -> str:
     return option.label.get(language) if option else value
 
 
-def display(fdef: FieldDef, value: Any, fmt: Formats, refs: References | None = None,
-            language: str = "en") -> Markup | str:
-    """A field's value as HTML for lists and detail pages."""
-    if value is None or value == "" or value == []:
-        return ""
+def renderer(fdef: FieldDef, fmt: Formats, refs: References | None = None,
+             language: str = "en") -> Callable[[Any], str]:
+    """A function that turns one field's values into HTML (escaped): the type is looked at
+    once per column, not once per cell."""
     vtype = fdef.value_type
+    esc = html.escape
+
+    def blank_or(render: Callable[[Any], str]) -> Callable[[Any], str]:
+        def cell(value: Any) -> str:
+            if value is None or value == "" or value == []:
+                return ""
+            return render(value)
+        return cell
+
     if fdef.type == "lookup":
-        title = (refs.titles.get(fdef.to or "", {}).get(value) if refs else None)
-        if title is None:
-            return Markup('<span class="muted">—</span>')
-        return Markup(f'<a href="/o/{escape(fdef.to)}/{int(value)}">{escape(title)}</a>')
+        titles = refs.titles.get(fdef.to or "", {}) if refs else {}
+        target = esc(fdef.to or "")
+
+        def lookup(value: Any) -> str:
+            title = titles.get(value)
+            if title is None:
+                return '<span class="muted">—</span>'
+            return f'<a href="/o/{target}/{int(value)}">{esc(title)}</a>'
+        return blank_or(lookup)
     if vtype == "user":
-        return (refs.users.get(value) if refs else None) or f"#{value}"
+        users = refs.users if refs else {}
+        return blank_or(lambda v: esc(users.get(v) or f"#{v}"))
     if vtype == "picklist":
-        return option_label(fdef, value, language)
+        labels = {o.value: esc(o.label.get(language)) for o in fdef.options}
+        return blank_or(lambda v: labels.get(v) or esc(str(v)))
     if vtype == "multipicklist":
-        return ", ".join(option_label(fdef, v, language) for v in value)
+        labels = {o.value: esc(o.label.get(language)) for o in fdef.options}
+        return blank_or(lambda vs: ", ".join(labels.get(v) or esc(str(v)) for v in vs))
     if vtype == "checkbox":
-        return Markup('<span class="check" title="✓">✓</span>') if value else ""
-    if vtype == "currency":
-        return fmt.money(value)
-    if vtype == "percent":
-        return fmt.percent(value)
-    if vtype in ("number", "integer"):
-        return fmt.number(value)
-    if vtype == "date":
-        return fmt.date(value)
-    if vtype == "datetime":
-        return fmt.datetime(value)
+        return lambda v: '<span class="check" title="✓">✓</span>' if v else ""
+    simple: dict[str, Callable[[Any], str]] = {
+        "currency": fmt.money, "percent": fmt.percent, "number": fmt.number,
+        "integer": fmt.number, "date": fmt.date, "datetime": fmt.datetime}
+    if vtype in simple:
+        make = simple[vtype]
+        return blank_or(lambda v: esc(make(v)))
     if vtype == "email":
-        return Markup(f'<a href="mailto:{escape(value)}">{escape(value)}</a>')
+        return blank_or(lambda v: f'<a href="mailto:{esc(v)}">{esc(v)}</a>')
     if vtype == "phone":
-        shown = national_phone(value) if str(value).startswith("+84") else value
-        return Markup(f'<a href="tel:{escape(value)}">{escape(shown)}</a>')
+        return blank_or(lambda v: f'<a href="tel:{esc(v)}">'
+                                  f'{esc(national_phone(v) if v.startswith("+84") else v)}</a>')
     if vtype == "url":
-        return Markup(f'<a href="{escape(value)}" rel="noopener noreferrer" target="_blank">'
-                      f'{escape(value)}</a>')
+        return blank_or(lambda v: f'<a href="{esc(v)}" rel="noopener noreferrer" '
+                                  f'target="_blank">{esc(v)}</a>')
     if fdef.type == "file":
-        stored = file_id(value)
-        if stored is None:
-            return str(value)
-        name = (refs.files.get(stored) if refs else None) or f"#{stored}"
-        return Markup(f'<a href="/files/{stored}">{escape(name)}</a>')
-    return str(value)
+        files = refs.files if refs else {}
+
+        def stored_file(value: Any) -> str:
+            stored = file_id(value)
+            if stored is None:
+                return esc(str(value))
+            return f'<a href="/files/{stored}">{esc(files.get(stored) or f"#{stored}")}</a>'
+        return blank_or(stored_file)
+    return blank_or(lambda v: esc(str(v)))
+
+
+def display(fdef: FieldDef, value: Any, fmt: Formats, refs: References | None = None,
+            language: str = "en") -> Markup:
+    """A field's value as HTML for lists and detail pages."""
+    return Markup(renderer(fdef, fmt, refs, language)(value))
