@@ -14,6 +14,7 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 engine = create_engine(os.environ["DATABASE_URL"])
+TABLE = os.environ.get("HAND_TABLE", "contact")
 env = Environment(autoescape=True)
 LIST = env.from_string("""<!doctype html><html><head><meta charset="utf-8">
 <title>Contacts</title></head><body><h1>Contacts</h1><p>{{ total }} records</p>
@@ -43,17 +44,17 @@ async def contacts(request: Request) -> HTMLResponse:
             params[f"w{i}"] = f"%{word}%"
     clause = (" WHERE " + " AND ".join(where)) if where else ""
     with engine.connect() as conn:
-        total = conn.execute(text(f"SELECT count(*) FROM contact{clause}"), params).scalar()
+        total = conn.execute(text(f"SELECT count(*) FROM {TABLE}{clause}"), params).scalar()
         rows = conn.execute(text(
             "SELECT id, last_name, first_name, email, account, lifecycle_stage, owner "
-            f"FROM contact{clause} ORDER BY last_name, first_name, id "
+            f"FROM {TABLE}{clause} ORDER BY last_name, first_name, id "
             f"LIMIT 50 OFFSET {(page - 1) * 50}"), params).mappings().all()
     return HTMLResponse(LIST.render(rows=rows, total=total, page=page))
 
 
 async def contact(request: Request) -> HTMLResponse:
     with engine.connect() as conn:
-        row = conn.execute(text("SELECT * FROM contact WHERE id = :id"),
+        row = conn.execute(text(f"SELECT * FROM {TABLE} WHERE id = :id"),
                            {"id": request.path_params["id"]}).mappings().first()
     return HTMLResponse(DETAIL.render(row=dict(row)))
 

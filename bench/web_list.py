@@ -79,9 +79,19 @@ def prepare(url: str, rows: int) -> int:
     started = time.perf_counter()
     records.bulk_create(ctx, "contact", contacts(rows), batch_size=2000)
     print(f"  loaded {rows:,} contacts in {time.perf_counter() - started:.0f} s", flush=True)
+    # the hand-written page gets the table with the indexes a developer would declare
+    # (those of the metadata: city, last name + first name, email, account, owner), not
+    # the list-order indexes and the search index MetaCRM derives from the layouts
+    started = time.perf_counter()
     with rt.db.engine.connect() as conn:
+        conn.exec_driver_sql("CREATE TABLE hand_contact AS SELECT * FROM contact")
+        for columns in ("id", "city", "last_name, first_name", "email", "account", "owner"):
+            name = "hand_ix_" + columns.replace(", ", "_")
+            conn.exec_driver_sql(f"CREATE INDEX {name} ON hand_contact ({columns})")
         conn.exec_driver_sql("ANALYZE")
         conn.commit()
+    print(f"  copied the table for the hand-written page in {time.perf_counter() - started:.0f}"
+          " s", flush=True)
     with rt.db.read() as conn:
         contact_id = conn.exec_driver_sql("SELECT min(id) FROM contact").scalar()
     rt.db.dispose()
@@ -94,7 +104,7 @@ def run(backend: str, rows: int, seconds: int, workdir: Path) -> list[list[objec
         print(f"{backend}: preparing", flush=True)
         contact_id = prepare(url, rows)
         env = {"DATABASE_URL": url, "METACRM_SECRET_KEY": "bench", "METACRM_APP":
-               str(ROOT / "apps" / "default_crm")}
+               str(ROOT / "apps" / "default_crm"), "HAND_TABLE": "hand_contact"}
         crm_port, hand_port = free_port(), free_port()
         crm = start(["metacrm.web.app:create_app", "--factory"], env, crm_port, ROOT)
         hand = start(["handwritten:app"], env, hand_port, ROOT / "bench")

@@ -221,9 +221,9 @@ def build_select(ctx: Context, obj: ObjectDef, query: ListQuery, *, scope: str =
         count = count.where(condition_) if count is not None else None
     page_size = max(1, min(query.page_size, MAX_PAGE_SIZE))
     offset = (max(1, query.page) - 1) * page_size
-    if offset >= DEFERRED_JOIN_FROM and not joins.order:
-        # a deep page: find its ids first (the database walks an index, not the rows it
-        # skips), then read the page's rows alone
+    if offset >= DEFERRED_JOIN_FROM and not joins.order and not ctx.db.is_sqlite:
+        # a deep page on PostgreSQL: find its ids first (an index-only walk, not the rows it
+        # skips), then read the page's rows alone. SQLite already defers reading skipped rows.
         ids = select(table.c.id).select_from(joins.select_from())
         if condition_ is not None:
             ids = ids.where(condition_)

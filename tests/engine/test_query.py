@@ -309,7 +309,7 @@ def test_deep_pages_read_the_same_rows_as_shallow_ones(make_runtime, make_app_di
         sort=("rank", "-name"), page=page, page_size=(count + 2) // 3)).items]
     assert len(everything) == count
     size = 25
-    deep_page = DEFERRED_JOIN_FROM // size + 2  # beyond the deferred-join threshold
+    deep_page = DEFERRED_JOIN_FROM // size + 2  # beyond the deferred-join threshold (PG)
     deep = list_records(ctx, "item", ListQuery(sort=("rank", "-name"), page=deep_page,
                                                page_size=size))
     start = (deep_page - 1) * size
