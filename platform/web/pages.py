@@ -113,18 +113,39 @@ async def home(request: Request) -> Response:
                       Binary("!=", Name(("status",)), Literal("completed")))
         tasks = query.list_records(ctx, "task", query.ListQuery(
             where=mine, sort=("due_date",), page_size=10, with_total=False)).items
-    recent = []
-    for name in model.navigation:
-        if name in model.objects and ctx.scope(name, "read") != "none":
-            page = query.list_records(ctx, name, query.ListQuery(
-                sort=("-updated_at",), page_size=3, with_total=False))
-            recent += [(model.objects[name], r) for r in page.items]
-    recent.sort(key=lambda pair: pair[1]["updated_at"], reverse=True)
+    recent = recently_changed(ctx)
     if task_obj is not None:
         refs.load(task_obj, tasks, ["related_contact", "related_lead"])
     return render(request, "home.html", {"tasks": tasks, "task_obj": task_obj,
                                          "recent": recent[:10], "refs": refs,
                                          "display": display})
+
+
+def recently_changed(ctx: Context, limit: int = 10) -> list[tuple[Any, int, str, Any]]:
+    """(object, id, title, when) of the records changed last that the user may read, from
+    the newest rows of the audit trail (its primary key is in time order)."""
+    audit = ctx.schema.system["mc_audit"]
+    readable = [name for name in ctx.model.objects if ctx.scope(name, "read") != "none"]
+    if not readable:
+        return []
+    with ctx.db.read() as conn:
+        rows = conn.execute(select(audit.c.object, audit.c.record_id, audit.c.at).where(
+            audit.c.object.in_(readable), audit.c.action != "delete"
+        ).order_by(audit.c.id.desc()).limit(limit * 5)).all()
+        seen: dict[tuple[str, int], Any] = {}
+        for row in rows:
+            seen.setdefault((row.object, row.record_id), row.at)
+        by_object: dict[str, set[int]] = {}
+        for name, record_id in seen:
+            by_object.setdefault(name, set()).add(record_id)
+        titles = {name: query.titles(ctx, name, ids, conn=conn)
+                  for name, ids in by_object.items()}
+    out = []
+    for (name, record_id), at in seen.items():
+        title = titles[name].get(record_id)
+        if title is not None:
+            out.append((ctx.model.objects[name], record_id, title, at))
+    return out[:limit]
 
 
 async def error_page(request: Request, exc: CrmError) -> Response:

@@ -363,3 +363,14 @@ def test_a_file_field_takes_an_upload_and_refuses_a_bad_one(make_client):
     assert refused.status_code == 422 and "This kind of file is not accepted" in refused.text
     with site.rt.db.read() as conn:
         assert conn.execute(sa.text("select count(*) from thing")).scalar() == 1
+
+
+def test_home_shows_my_open_tasks_and_what_changed_that_i_may_read(site, reps):
+    admin = site.ctx("admin")
+    lan = site.ctx("lan")
+    records.create(lan, "task", {"subject": "Gọi khách hàng Đinh", "due_date": "2026-12-01"})
+    records.create(admin, "task", {"subject": "Việc của admin"})
+    home = site.get("/").text
+    assert "Gọi khách hàng Đinh" in home and "Việc của admin" not in home
+    assert "Cơ hội của Lan" in home  # changed recently, and hers
+    assert "Cơ hội của Minh" not in home  # changed recently, but not hers to read
