@@ -103,12 +103,6 @@ def system_user(conn: Connection, schema: Schema) -> User:
     return get_user(conn, schema, result.inserted_primary_key[0])
 
 
-def set_password(conn: Connection, schema: Schema, user_id: int, password: str) -> None:
-    table = schema.system["mc_user"]
-    conn.execute(table.update().where(table.c.id == user_id).values(
-        password_hash=hash_password(password)))
-
-
 def authenticate(conn: Connection, schema: Schema, username: str, password: str) -> User | None:
     table = schema.system["mc_user"]
     row = conn.execute(select(table).where(table.c.username == username)).first()

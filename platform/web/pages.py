@@ -169,7 +169,3 @@ def user_choices(ctx: Context) -> list[tuple[int, str]]:
             return active_users(conn, ctx.schema)
 
     return ctx.runtime.recent.get("users", load)
-
-
-__all__ = ["error_page", "flash", "home", "login_page", "logout", "page_context",
-           "set_language", "select", "user_choices"]

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from ..engine import attachments, query, records
-from ..engine.errors import BadRequest, Conflict, FieldError, NotFound, ValidationFailed
+from ..engine.errors import BadRequest, Conflict, FieldError, ValidationFailed
 from ..engine.runtime import Context
 from ..metadata.model import ObjectDef
 from . import auth
@@ -477,6 +477,3 @@ async def download_file(request: Request) -> Response:
                         headers={"X-Content-Type-Options": "nosniff",
                                  "Content-Security-Policy": "sandbox"})
 
-
-def not_found(message: str) -> NotFound:
-    return NotFound(message)
