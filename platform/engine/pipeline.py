@@ -64,8 +64,7 @@ def to_row(obj: ObjectDef, record: Mapping[str, Any]) -> dict[str, Any]:
 
 def from_row(obj: ObjectDef, row: Mapping[str, Any]) -> dict[str, Any]:
     """A record from a row of the object's table (multipicklists become lists)."""
-    record = dict(row)
-    record.pop(SEARCH_COLUMN, None)
+    record = {k: v for k, v in row.items() if not k.startswith("_")}  # no hidden columns
     for name in obj.multipicklists:
         if name in record:
             value = record[name]
@@ -143,6 +142,7 @@ class Save:
     old: dict[str, Any] | None
     changes: dict[str, Any] = field(default_factory=dict)
     errors: dict[str, list[FieldError]] = field(default_factory=dict)
+    notes: dict[str, Any] = field(default_factory=dict)  # hooks' scratch space for this save
 
     @property
     def creating(self) -> bool:
@@ -234,9 +234,33 @@ def _parsed(text: str):
     return parse(text)
 
 
-def resolve_references(save: Save) -> None:
+def apply_values(save: Save, values: Mapping[str, Any]) -> None:
+    """Values set by automation (a workflow's `set`): coerced and resolved like input, but
+    without the user's field access (automation acts for the business, not the user)."""
+    tz = save.ctx.runtime.tz
+    resolved: dict[str, Any] = {}
+    for name, raw in values.items():
+        fdef = save.obj.fields.get(name)
+        if fdef is None or not fdef.writable:
+            save.error(name, "read_only", f"automation cannot set {save.obj.name}.{name}")
+            continue
+        try:
+            resolved[name] = coerce(fdef, raw, tz)
+        except Invalid as exc:
+            save.error(name, exc.code, exc.message, **exc.params)
+    before = dict(save.changes)
+    save.changes.update(resolved)
+    resolve_references(save, only=set(resolved))
+    for name in resolved:
+        if name in save.errors and name in before:
+            save.changes[name] = before[name]
+
+
+def resolve_references(save: Save, only: set[str] | None = None) -> None:
     """Lookups given by id or by key, and users given by id or name, to checked ids."""
     for name, value in list(save.changes.items()):
+        if only is not None and name not in only:
+            continue
         fdef = save.obj.fields[name]
         if value is None or fdef.type not in ("lookup", "user"):
             continue
@@ -410,9 +434,13 @@ def prepare(ctx: Context, conn: Connection, obj: ObjectDef, values: Mapping[str,
         apply_defaults(save, computed=True)
     if old is not None:
         save.changes = {k: v for k, v in save.changes.items() if old.get(k) != v}
-    if not save.errors:
-        ctx.runtime.hooks.run(obj.name, "before_save", save)
     compute_formulas(save)
+    if not save.errors and ctx.runtime.hooks.has(obj.name, "before_save"):
+        # hooks (workflow rules) see the values as they will be saved, formulas included
+        ctx.runtime.hooks.run(obj.name, "before_save", save)
+        if old is not None:
+            save.changes = {k: v for k, v in save.changes.items() if old.get(k) != v}
+        compute_formulas(save)
     check_values(save)
     check_rules(save)
     if unique:
@@ -435,7 +463,14 @@ def new_row(save: Save) -> tuple[dict[str, Any], dict[str, Any]]:
     row.update(to_row(obj, record))  # every column, so that rows of a batch share one shape
     if obj.search:
         row[SEARCH_COLUMN] = search_text(obj, record)
+    for column, date_field in ctx.runtime.relations.anniversaries[obj.name].items():
+        row[column] = month_day(record.get(date_field))
     return record, row
+
+
+def month_day(value: Any) -> int | None:
+    """Month * 100 + day of a date (a birthday's place in the year), for yearly rules."""
+    return None if value is None else value.month * 100 + value.day
 
 
 def _created_audit(obj: ObjectDef, record: Mapping[str, Any]) -> dict[str, list[Any]]:

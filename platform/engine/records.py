@@ -31,13 +31,14 @@ from .pipeline import (
     fetch,
     from_row,
     jsonable,
+    month_day,
     new_row,
     prepare,
     search_text,
     to_row,
 )
 from .rollups import update_rollups
-from .runtime import Context
+from .runtime import Change, Context
 from .schema import SEARCH_COLUMN
 
 __all__ = ["RECORD", "Save", "bulk_create", "create", "delete", "fetch", "from_row", "get",
@@ -139,7 +140,8 @@ def create(ctx: Context, object_name: str, values: Mapping[str, Any], *,
         if save.errors:
             raise ValidationFailed(save.errors)
         record = insert(save)
-        ctx.runtime.hooks.run(obj.name, "after_create", ctx, c, obj, record)
+        ctx.runtime.hooks.run(obj.name, "after_create",
+                              Change(ctx, c, obj, "created", record, None, save.notes))
         return visible(ctx, obj, record)
 
 
@@ -209,10 +211,11 @@ def bulk_create(ctx: Context, object_name: str, rows: Iterable[Mapping[str, Any]
                                           ensure_ascii=False, default=str),
                     "user_id": ctx.user.id, "at": now})
             c.execute(audit.insert(), audit_rows)
-            for record, _ in built:
+            for save, (record, _) in zip(saves, built, strict=True):
                 if rollups:
                     update_rollups(ctx, c, obj, None, record)
-                ctx.runtime.hooks.run(obj.name, "after_create", ctx, c, obj, record)
+                ctx.runtime.hooks.run(obj.name, "after_create",
+                                      Change(ctx, c, obj, "created", record, None, save.notes))
             count += len(built)
     return count
 
@@ -247,7 +250,8 @@ def update(ctx: Context, object_name: str, record_id: int, values: Mapping[str, 
         if not save.changes:
             return visible(ctx, obj, old)
         record = write_update(save)
-        ctx.runtime.hooks.run(obj.name, "after_update", ctx, c, obj, record, old)
+        ctx.runtime.hooks.run(obj.name, "after_update",
+                              Change(ctx, c, obj, "updated", record, old, save.notes))
         return visible(ctx, obj, record)
 
 
@@ -268,6 +272,9 @@ def write_update(save: Save) -> dict[str, Any]:
                                               "version")})
     if obj.search and any(f in save.changes for f in obj.search):
         row[SEARCH_COLUMN] = search_text(obj, record)
+    for column, date_field in ctx.runtime.relations.anniversaries[obj.name].items():
+        if date_field in save.changes:
+            row[column] = month_day(record.get(date_field))
     result = conn.execute(table.update().where(table.c.id == old["id"],
                                                table.c.version == old["version"]).values(row))
     if result.rowcount != 1:
@@ -310,7 +317,8 @@ def _delete(ctx: Context, conn: Connection, obj: ObjectDef, old: dict[str, Any],
     write_audit(ctx, conn, obj.name, record_id, "delete",
                 {k: [v, None] for k, v in old.items() if v not in (None, [], "")})
     update_rollups(ctx, conn, obj, old, None)
-    ctx.runtime.hooks.run(obj.name, "after_delete", ctx, conn, obj, old)
+    ctx.runtime.hooks.run(obj.name, "after_delete",
+                          Change(ctx, conn, obj, "deleted", old, old, {}))
 
 
 def _release_references(ctx: Context, conn: Connection, obj: ObjectDef, record_id: int,

@@ -17,12 +17,27 @@ from zoneinfo import ZoneInfo
 from ..metadata import AppModel, load
 from .access import Access
 from .db import Database
-from .schema import Schema, build_schema
+from .schema import Schema, anniversary_columns, build_schema
 from .types import now_utc
 from .users import SYSTEM_ROLE, User, system_user
 
 Hook = Callable[..., None]
 EVENTS = ("before_save", "after_create", "after_update", "after_delete")
+
+
+@dataclass
+class Change:
+    """What an after-hook is told: a record was created, updated or deleted, inside the
+    saving transaction (`conn`). `notes` is the save's scratch space, shared with the
+    before_save hooks of the same save."""
+
+    ctx: Context
+    conn: Any
+    obj: Any
+    event: str  # created | updated | deleted
+    record: dict[str, Any]  # after the save; for a delete, the values it had
+    old: dict[str, Any] | None
+    notes: dict[str, Any]
 
 
 class Hooks:
@@ -44,6 +59,9 @@ class Hooks:
         for key in ((object_name, event), ("*", event)):
             for hook in self._hooks.get(key, ()):
                 hook(*args)
+
+    def has(self, object_name: str, event: str) -> bool:
+        return bool(self._hooks.get((object_name, event)) or self._hooks.get(("*", event)))
 
 
 @dataclass
@@ -144,11 +162,13 @@ class CountCache:
 
 @dataclass(frozen=True)
 class Context:
-    """Who acts and how: passed to every engine call."""
+    """Who acts and how: passed to every engine call. `depth` counts how deep automation
+    has nested saves (a rule whose action saves a record that triggers a rule, ...)."""
 
     runtime: Runtime
     user: User
     locale: str
+    depth: int = 0
 
     @property
     def model(self) -> AppModel:
@@ -187,6 +207,13 @@ class Context:
             return frozenset()
         return self.runtime.access.hidden_fields(self.user.role, object_name)
 
+    def automation(self) -> Context:
+        """The context automation acts in: the same user (so the audit trail says whose save
+        set it off) with the system's rights, one level deeper."""
+        from dataclasses import replace
+
+        return replace(self, user=replace(self.user, role=SYSTEM_ROLE), depth=self.depth + 1)
+
     def visible_fields(self) -> dict[str, dict[str, Any]]:
         """Object -> field -> definition, for what this user may read (cached per role)."""
         role = None if self.user.role == SYSTEM_ROLE else self.user.role
@@ -207,6 +234,7 @@ class Relations:
     formula_order: dict[str, list[str]]  # object -> formula fields, dependencies first
     checked: dict[str, list[Any]]  # object -> fields with a per-value check
     defaulted: dict[str, list[Any]]  # object -> writable fields with a default on create
+    anniversaries: dict[str, dict[str, str]]  # object -> hidden month-day column -> field
 
     @classmethod
     @lru_cache(maxsize=8)
@@ -243,4 +271,5 @@ class Relations:
         defaulted = {name: [f for f in obj.fields.values() if f.writable and not f.system
                             and (f.default is not None or f.type == "checkbox")]
                      for name, obj in model.objects.items()}
-        return cls(dict(references), dict(rollups), order, checked, defaulted)
+        anniversaries = {name: anniversary_columns(model, name) for name in model.objects}
+        return cls(dict(references), dict(rollups), order, checked, defaulted, anniversaries)

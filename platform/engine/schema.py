@@ -119,9 +119,32 @@ def list_order(obj: ObjectDef, layout: Layout | None) -> tuple[str, ...]:
     return (*sort, "-id" if sort[-1].startswith("-") else "id")
 
 
-def wanted_indexes(obj: ObjectDef, layout: Layout | None = None) -> list[IndexSpec]:
-    """Every index the object should have: declared ones, lookups and owner, unique fields,
-    and one per list filter in the layout's sort order (plus the sort order alone)."""
+ANNIVERSARY = "_md_"  # a hidden column: month * 100 + day of a date field (birthdays)
+
+
+def scheduled_fields(model: AppModel, object_name: str) -> dict[str, bool]:
+    """Date fields that scheduled rules read, and whether one repeats every year."""
+    out: dict[str, bool] = {}
+    for workflow in model.workflows.values():
+        if workflow.object == object_name and workflow.schedule is not None:
+            field_name = workflow.schedule.date_field
+            out[field_name] = out.get(field_name, False) or workflow.schedule.every == "year"
+    return out
+
+
+def anniversary_columns(model: AppModel, object_name: str) -> dict[str, str]:
+    """Hidden column -> date field, for the yearly rules of the object."""
+    return {ANNIVERSARY + name: name
+            for name, yearly in scheduled_fields(model, object_name).items() if yearly}
+
+
+def wanted_indexes(model: AppModel, object_name: str, *, derived: bool = True
+                   ) -> list[IndexSpec]:
+    """Every index the object should have: declared ones, lookups and owner, unique fields;
+    and, derived from the metadata, one per list filter in the layout's sort order (plus the
+    sort order alone) and those that scheduled rules search by."""
+    obj = model.objects[object_name]
+    layout = model.layouts.get(object_name) if derived else None
     out: dict[tuple[str, ...], IndexSpec] = {}
     for fdef in obj.fields.values():
         if fdef.name == "id":
@@ -142,17 +165,24 @@ def wanted_indexes(obj: ObjectDef, layout: Layout | None = None) -> list[IndexSp
                   and obj.fields[f].type not in SORTABLE]
         for spec in specs:
             out.setdefault(spec.columns, spec)
+    if derived:
+        for name, yearly in scheduled_fields(model, object_name).items():
+            column = ANNIVERSARY + name if yearly else name
+            out.setdefault((column,), IndexSpec(obj.name, (column,)))
     return list(out.values())
 
 
-def object_table(obj: ObjectDef, metadata: MetaData) -> Table:
+def object_table(model: AppModel, object_name: str, metadata: MetaData) -> Table:
+    obj = model.objects[object_name]
     columns = [field_column(f) for f in obj.fields.values()]
     if obj.search:
         columns.append(Column(SEARCH_COLUMN, Text(), nullable=True))
+    columns += [Column(name, Integer(), nullable=True)
+                for name in anniversary_columns(model, object_name)]
     # AUTOINCREMENT on SQLite: an id is never reused, so a new record cannot inherit the
     # audit trail of a deleted one
     table = Table(obj.name, metadata, *columns, sqlite_autoincrement=True)
-    for spec in wanted_indexes(obj):
+    for spec in wanted_indexes(model, object_name, derived=False):
         Index(spec.name, *(table.c[c] for c in spec.plain), unique=spec.unique)
     return table
 
@@ -255,8 +285,72 @@ def system_tables(metadata: MetaData) -> dict[str, Table]:
         Column("at", UtcDateTime(), nullable=False),
         Index("ix_mc_view_object", "object"),
     )
+    outbox = Table(
+        "mc_outbox", metadata,
+        Column("id", ID, primary_key=True, autoincrement=True),
+        Column("kind", String(20), nullable=False),  # email | webhook
+        Column("payload", Text(), nullable=False),
+        Column("status", String(20), nullable=False),  # pending | sent | dead
+        Column("attempts", Integer(), nullable=False, default=0),
+        Column("next_attempt_at", UtcDateTime(), nullable=False),
+        Column("claimed_by", String(100)),
+        Column("claimed_until", UtcDateTime()),
+        Column("last_error", Text()),
+        Column("workflow", String(63)),
+        Column("object", String(63)),
+        Column("record_id", BigInteger()),
+        Column("created_at", UtcDateTime(), nullable=False),
+        Column("sent_at", UtcDateTime()),
+        Index("ix_mc_outbox_due", "status", "next_attempt_at"),
+    )
+    run = Table(
+        "mc_workflow_run", metadata,
+        Column("id", ID, primary_key=True, autoincrement=True),
+        Column("workflow", String(63), nullable=False),
+        Column("object", String(63), nullable=False),
+        Column("record_id", BigInteger()),
+        Column("trigger", String(20), nullable=False),  # created | updated | ... | schedule
+        Column("status", String(20), nullable=False),  # done | failed
+        Column("actions", Text(), nullable=False),  # JSON: what each action did
+        Column("error", Text()),
+        Column("user_id", BigInteger()),
+        Column("at", UtcDateTime(), nullable=False),
+        Index("ix_mc_workflow_run_record", "object", "record_id"),
+        Index("ix_mc_workflow_run_workflow", "workflow", "at"),
+    )
+    fired = Table(
+        "mc_schedule_fired", metadata,
+        Column("workflow", String(63), nullable=False),
+        Column("record_id", BigInteger(), nullable=False),
+        Column("occurrence", Date(), nullable=False),
+        Column("at", UtcDateTime(), nullable=False),
+        PrimaryKeyConstraint("workflow", "record_id", "occurrence"),
+    )
+    schedule_state = Table(
+        "mc_schedule_state", metadata,
+        Column("workflow", String(63), primary_key=True),
+        Column("last_day", Date(), nullable=False),
+    )
+    switch = Table(
+        "mc_workflow_switch", metadata,
+        Column("workflow", String(63), primary_key=True),
+        Column("active", Boolean(), nullable=False),
+        Column("user_id", BigInteger()),
+        Column("at", UtcDateTime(), nullable=False),
+    )
+    notification = Table(
+        "mc_notification", metadata,
+        Column("id", ID, primary_key=True, autoincrement=True),
+        Column("user_id", BigInteger(), nullable=False),
+        Column("message", Text(), nullable=False),
+        Column("link", Text()),
+        Column("created_at", UtcDateTime(), nullable=False),
+        Column("read_at", UtcDateTime()),
+        Index("ix_mc_notification_user", "user_id", "read_at"),
+    )
     return {t.name: t for t in (user, team, team_member, token, audit, sequence, field, note,
-                                file, view)}
+                                file, view, outbox, run, fired, schedule_state, switch,
+                                notification)}
 
 
 @dataclass(frozen=True)
@@ -274,9 +368,10 @@ class Schema:
 def build_schema(model: AppModel) -> Schema:
     metadata = MetaData()
     system = system_tables(metadata)
-    tables = {name: object_table(obj, metadata) for name, obj in model.objects.items()}
+    tables = {name: object_table(model, name, metadata) for name in model.objects}
     return Schema(metadata, MappingProxyType(tables), MappingProxyType(system))
 
 
-__all__ = ["SEARCH_COLUMN", "IndexSpec", "Schema", "build_schema", "column_type",
+__all__ = ["ANNIVERSARY", "SEARCH_COLUMN", "IndexSpec", "anniversary_columns",
+           "scheduled_fields", "Schema", "build_schema", "column_type",
            "index_name", "list_order", "storage_kind", "wanted_indexes"]

@@ -15,7 +15,7 @@ from typing import Any
 
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
-from sqlalchemy import Connection, func, inspect, select, text
+from sqlalchemy import Connection, Integer, cast, func, inspect, select, text
 
 from ..metadata.model import AppModel, FieldDef, ObjectDef
 from .db import Database
@@ -23,6 +23,7 @@ from .errors import SchemaChangeRefused
 from .schema import (
     SEARCH_COLUMN,
     Schema,
+    anniversary_columns,
     build_schema,
     column_type,
     storage_kind,
@@ -141,7 +142,7 @@ def _plan(conn: Connection, schema: Schema, model: AppModel) -> Plan:
         if name not in live.tables:
             result.steps.append(Step("create_table", name, None,
                                      f"{name} ({len(table.columns)} columns)"))
-            for spec in wanted_indexes(obj, model.layouts.get(name)):
+            for spec in wanted_indexes(model, name):
                 result.steps.append(Step("create_index", name, spec.name, spec.describe()))
             _plan_search(conn, result, live, name, obj.search, exists=False)
             continue
@@ -174,6 +175,11 @@ def _plan(conn: Connection, schema: Schema, model: AppModel) -> Plan:
             result.steps.append(Step("add_column", name, SEARCH_COLUMN,
                                      f"{name}.{SEARCH_COLUMN} (quick search text)"))
         _plan_search(conn, result, live, name, obj.search, exists=True)
+        for column, date_field in anniversary_columns(model, name).items():
+            if column not in columns:
+                result.steps.append(Step("add_anniversary", name, column,
+                                         f"{name}.{column}: month and day of {date_field}, "
+                                         "for yearly rules"))
         for (obj_name, fname), record in live.fields.items():
             if obj_name == name and fname not in obj.fields and record["status"] == "active" \
                     and not fname.startswith("_"):
@@ -181,7 +187,7 @@ def _plan(conn: Connection, schema: Schema, model: AppModel) -> Plan:
                                          f"{name}.{fname} leaves the model; its column and "
                                          f"values are kept (archived)"))
         have = live.indexes(name)
-        for spec in wanted_indexes(obj, model.layouts.get(name)):
+        for spec in wanted_indexes(model, name):
             if spec.name in have:
                 continue
             if spec.unique:
@@ -280,20 +286,32 @@ def _apply(conn: Connection, ops: Operations, schema: Schema, model: AppModel, s
             ops.alter_column(step.object, step.field, type_=column_type(fdef),
                              postgresql_using=f'"{step.field}"::numeric')
     elif step.action == "create_index":
-        obj = model.objects[step.object]
-        spec = next(s for s in wanted_indexes(obj, model.layouts.get(step.object))
-                    if s.name == step.field)
+        spec = next(s for s in wanted_indexes(model, step.object) if s.name == step.field)
         if spec.name in {i["name"] for i in inspect(conn).get_indexes(step.object)}:
             return  # made with its table
         if spec.sort:
             ops.create_index(spec.name, step.object, [_ordered(c, sqlite) for c in spec.columns])
         else:
             ops.create_index(spec.name, step.object, list(spec.plain), unique=spec.unique)
+    elif step.action == "add_anniversary":
+        table = schema.table(step.object)
+        ops.add_column(step.object, table.c[step.field]._copy())
+        date_field = anniversary_columns(model, step.object)[step.field]
+        conn.execute(table.update().where(table.c[date_field].is_not(None)).values(
+            {step.field: month_day_sql(table.c[date_field], sqlite)}))
     elif step.action == "create_search_index":
         create_search_index(conn, step.object)
     elif step.action == "refresh_search":
         _refresh_search(conn, schema, model.objects[step.object])
     # restore_column, archive_column and update_field only change mc_field (below)
+
+
+def month_day_sql(column: Any, sqlite: bool) -> Any:
+    """month * 100 + day of a date column, in SQL (to fill an anniversary column)."""
+    if sqlite:
+        return (cast(func.strftime("%m", column), Integer) * 100
+                + cast(func.strftime("%d", column), Integer))
+    return cast(func.extract("month", column) * 100 + func.extract("day", column), Integer)
 
 
 def _ordered(column: str, sqlite: bool) -> Any:

@@ -501,8 +501,8 @@ def test_history_of_a_deleted_record_ends_with_its_delete(ctx, lan):
 
 
 def test_a_save_that_fails_after_the_insert_leaves_no_trace(ctx):
-    def refuse(ctx_, conn, obj, record):
-        if record["name"] == "boom":
+    def refuse(change):
+        if change.record["name"] == "boom":
             raise RuntimeError("refused by a hook")
 
     ctx.runtime.hooks.register("contract", "after_create", refuse)
