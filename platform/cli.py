@@ -1,4 +1,5 @@
-"""The `metacrm` command: check, plan, migrate, serve, createuser, token, team, load-data.
+"""The `metacrm` command: check, plan, migrate, serve, createuser, token, team, load-data,
+worker, workflow, outbox.
 
 Settings come from the environment: METACRM_APP (default apps/default_crm), DATABASE_URL
 (default sqlite:///var/metacrm.db), METACRM_SECRET_KEY.
@@ -139,6 +140,85 @@ def cmd_team(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    """Scheduled rules, the daily refresh of date formulas, and the outbox, in a loop."""
+    import os
+    import socket
+    import time
+
+    from .engine.outbox import Delivery, deliver
+    from .engine.scheduler import refresh_formulas, run_schedules
+
+    rt = _runtime(settings)
+    sync.migrate(rt.db, rt.model)
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    delivery = Delivery.from_env()
+    print(f"worker {worker} on {rt.db.url.render_as_string(hide_password=True)}", flush=True)
+    while True:
+        fired = run_schedules(rt)
+        refreshed = refresh_formulas(rt)
+        sent = {"sent": 0, "failed": 0, "dead": 0}
+        while True:  # batch after batch while the outbox has more that is due
+            batch = deliver(rt, worker, delivery, limit=args.batch)
+            sent = {k: sent[k] + batch[k] for k in sent}
+            if sum(batch.values()) < args.batch:
+                break
+        if any(fired.values()) or any(refreshed.values()) or any(sent.values()):
+            print(f"fired {fired or '{}'}; formulas refreshed {refreshed or '{}'}; "
+                  f"outbox {sent}", flush=True)
+        if args.once:
+            return 0
+        time.sleep(args.interval)
+
+
+def cmd_workflow(args: argparse.Namespace, settings: Settings) -> int:
+    from .engine import workflows
+    from .engine.scheduler import simulate
+
+    rt = _runtime(settings)
+    sync.migrate(rt.db, rt.model)
+    if args.action in ("test", "on", "off") and not args.name:
+        print(f"error: workflow {args.action} needs a rule name (rules: "
+              f"{', '.join(sorted(rt.model.workflows)) or 'none'})", file=sys.stderr)
+        return 1
+    if args.action == "test":
+        result = simulate(rt, args.name)
+        print(f"Workflow '{args.name}' on {result['object']}: checked {result['checked']} "
+              f"records; it would fire for {result['would_fire']}"
+              + (f" ({result['errors']} could not be evaluated)" if result["errors"] else "")
+              + ". Nothing was changed.")
+        for record_id, title in result["examples"]:
+            print(f"  #{record_id} {title}")
+        return 0
+    if args.action in ("on", "off"):
+        workflows.switch(rt, args.name, args.action == "on")
+        print(f"Workflow '{args.name}' is {args.action}.")
+        return 0
+    ctx = rt.system_context()
+    for run in workflows.runs(ctx, workflow=args.name, status=args.status, limit=args.limit):
+        what = run["error"] or "; ".join(
+            a.get("action", "?") + (f" {a['object']}#{a['id']}" if a.get("id") else "")
+            for a in run["actions"])
+        print(f"{run['at']:%Y-%m-%d %H:%M} {run['status']:<6} {run['workflow']} "
+              f"{run['object']}#{run['record_id']} ({run['trigger']}): {what}")
+    return 0
+
+
+def cmd_outbox(args: argparse.Namespace, settings: Settings) -> int:
+    from .engine import outbox
+
+    rt = _runtime(settings)
+    sync.migrate(rt.db, rt.model)
+    if args.retry:
+        outbox.retry(rt, args.retry)
+        print(f"Message {args.retry} is queued again.")
+        return 0
+    for row in outbox.messages(rt, status=args.status, limit=args.limit):
+        print(f"#{row['id']} {row['kind']:<7} {row['status']:<7} attempts {row['attempts']}"
+              + (f" — {row['last_error']}" if row["last_error"] else ""))
+    return 0
+
+
 def cmd_load_data(args: argparse.Namespace, settings: Settings) -> int:
     from .engine.loaddata import load_data
 
@@ -180,6 +260,22 @@ def build_parser() -> argparse.ArgumentParser:
     team.add_argument("--manager", help="the team's manager (a user name)")
     team.add_argument("--member", action="append", help="a user name (repeat for several)")
     team.set_defaults(func=cmd_team)
+    worker = sub.add_parser("worker", help="run scheduled rules and send the outbox")
+    worker.add_argument("--once", action="store_true", help="one round, then stop")
+    worker.add_argument("--interval", type=float, default=30.0, help="seconds between rounds")
+    worker.add_argument("--batch", type=int, default=100)
+    worker.set_defaults(func=cmd_worker)
+    flow = sub.add_parser("workflow", help="test a rule, switch it, or read the run log")
+    flow.add_argument("action", choices=["test", "on", "off", "log"])
+    flow.add_argument("name", nargs="?")
+    flow.add_argument("--status", choices=["done", "failed"])
+    flow.add_argument("--limit", type=int, default=50)
+    flow.set_defaults(func=cmd_workflow)
+    box = sub.add_parser("outbox", help="list queued, sent and failed emails and webhooks")
+    box.add_argument("--status", choices=["pending", "sent", "dead"])
+    box.add_argument("--retry", type=int, metavar="ID", help="queue a failed message again")
+    box.add_argument("--limit", type=int, default=50)
+    box.set_defaults(func=cmd_outbox)
     data = sub.add_parser("load-data", help="load the app's data/ files through the "
                                             "record service")
     data.add_argument("folder", nargs="?", help="a data folder (default: the app's data/)")

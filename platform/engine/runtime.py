@@ -82,6 +82,9 @@ class Runtime:
         self.access = Access.for_model(self.model)
         self.counts = CountCache()
         self.recent = TtlCache(ttl=2.0)
+        from .workflows import install  # automation hooks itself into this runtime
+
+        install(self)
 
     @classmethod
     def open(cls, app_dir: str | Path, database_url: str, **kwargs: Any) -> Runtime:

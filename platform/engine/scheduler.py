@@ -1,0 +1,221 @@
+"""Scheduled rules: `when: {schedule: {date_field, offset, every: year, at}}`.
+
+The worker calls `run_schedules` every few minutes. For each active scheduled rule it walks
+the days since it last ran (catching up after downtime, at most CATCH_UP_DAYS), finds the
+records whose date (plus the offset) falls on that day with an indexed query - a yearly
+rule by the hidden month-day column, so a birthday scan does not read the table - and fires
+once per record per occurrence. The row in mc_schedule_fired, inserted with the rule's
+actions in one transaction, is what makes a restart or a second worker skip what is done.
+A 29 February anniversary fires on 28 February in common years.
+"""
+
+from __future__ import annotations
+
+import calendar
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from ..metadata.expressions import EvalError, evaluate, truthy
+from ..metadata.model import Schedule, Workflow
+from .errors import CrmError
+from .pipeline import RecordEnv, fetch
+from .runtime import Context, Runtime
+from .schema import ANNIVERSARY
+from .workflows import is_active, log_failure, log_run, run_action
+
+CATCH_UP_DAYS = 31
+
+
+def month_days(day: date) -> list[int]:
+    """The month-day values (MMDD) whose anniversary falls on `day`."""
+    values = [day.month * 100 + day.day]
+    if day.month == 2 and day.day == 28 and not calendar.isleap(day.year):
+        values.append(229)
+    return values
+
+
+def due_ids(ctx: Context, conn: Connection, workflow: Workflow, day: date) -> list[int]:
+    """Ids of the records whose occurrence of `workflow` falls on `day`."""
+    schedule: Schedule = workflow.schedule  # type: ignore[assignment]
+    obj = ctx.model.objects[workflow.object]
+    table = ctx.schema.table(obj.name)
+    target = day - timedelta(days=schedule.offset_days)
+    if schedule.every == "year":
+        column = table.c[ANNIVERSARY + schedule.date_field]
+        condition = column.in_(month_days(target))
+    elif obj.fields[schedule.date_field].value_type == "datetime":
+        start = datetime.combine(target, time.min, ctx.runtime.tz)
+        column = table.c[schedule.date_field]
+        condition = (column >= start) & (column < start + timedelta(days=1))
+    else:
+        condition = table.c[schedule.date_field] == target
+    return list(conn.scalars(select(table.c.id).where(condition).order_by(table.c.id)))
+
+
+def _claim(conn: Connection, ctx: Context, workflow: Workflow, record_id: int,
+           occurrence: date) -> bool:
+    """Mark this occurrence as fired; False when someone fired it already."""
+    fired = ctx.schema.system["mc_schedule_fired"]
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    result = conn.execute(insert(fired).values(
+        workflow=workflow.name, record_id=record_id, occurrence=occurrence, at=ctx.now()
+    ).on_conflict_do_nothing())
+    return result.rowcount == 1
+
+
+def fire(ctx: Context, workflow: Workflow, record_id: int, occurrence: date) -> bool:
+    """Run the rule for one record and occurrence, once. True when it ran now."""
+    obj = ctx.model.objects[workflow.object]
+    try:
+        with ctx.db.write() as conn:
+            record = fetch(conn, ctx.schema.table(obj.name), obj, record_id)
+            if record is None:
+                return False
+            env = RecordEnv(ctx, conn, obj, record, None)
+            if workflow.condition is not None and not truthy(evaluate(workflow.condition,
+                                                                      env)):
+                return False
+            if not _claim(conn, ctx, workflow, record_id, occurrence):
+                return False
+            done = [run_action(ctx, conn, obj, record, env, workflow, action)
+                    for action in workflow.actions]
+            log_run(ctx, conn, workflow, obj.name, record_id, "schedule", done)
+            return True
+    except (CrmError, EvalError, ArithmeticError, TypeError, ValueError) as exc:
+        message = getattr(exc, "message", None) or str(exc)
+        log_failure(ctx, workflow.name, obj.name, record_id, "schedule", message)
+        return False
+
+
+def _days(ctx: Context, conn: Connection, workflow: Workflow, now: datetime) -> list[date]:
+    local = now.astimezone(ctx.runtime.tz)
+    today = local.date()
+    schedule: Schedule = workflow.schedule  # type: ignore[assignment]
+    if schedule.at:
+        hour, minute = (int(x) for x in schedule.at.split(":"))
+        if local.time() < time(hour, minute):
+            today -= timedelta(days=1)  # not yet time today
+    state = ctx.schema.system["mc_schedule_state"]
+    last = conn.execute(select(state.c.last_day).where(state.c.workflow == workflow.name)
+                        ).scalar()
+    start = today if last is None else max(last + timedelta(days=1),
+                                           today - timedelta(days=CATCH_UP_DAYS - 1))
+    return [start + timedelta(days=i) for i in range((today - start).days + 1)]
+
+
+def _done(ctx: Context, workflow: Workflow, day: date) -> None:
+    state = ctx.schema.system["mc_schedule_state"]
+    with ctx.db.write() as conn:
+        updated = conn.execute(state.update().where(state.c.workflow == workflow.name)
+                               .values(last_day=day))
+        if updated.rowcount == 0:
+            conn.execute(state.insert().values(workflow=workflow.name, last_day=day))
+
+
+def run_schedules(rt: Runtime, *, now: datetime | None = None) -> dict[str, int]:
+    """Fire every scheduled rule that is due; {rule: how many records it fired for}."""
+    ctx = rt.system_context()
+    now = now or rt.clock()
+    fired: dict[str, int] = {}
+    for workflow in rt.model.workflows.values():
+        if workflow.schedule is None or not is_active(ctx, workflow):
+            continue
+        with rt.db.read() as conn:
+            days = _days(ctx, conn, workflow, now)
+        for day in days:
+            with rt.db.read() as conn:
+                ids = due_ids(ctx, conn, workflow, day)
+            fired[workflow.name] = fired.get(workflow.name, 0) + sum(
+                fire(ctx, workflow, record_id, day) for record_id in ids)
+            _done(ctx, workflow, day)
+    return fired
+
+
+def simulate(rt: Runtime, name: str, *, examples: int = 5) -> dict[str, Any]:
+    """How many existing records a rule would fire for, with examples, changing nothing.
+    A record-triggered rule is tested as if each record were saved as it is; a scheduled
+    rule against its condition (the dates decide when, not whether)."""
+    workflow = rt.model.workflows.get(name)
+    if workflow is None:
+        raise CrmError(f"no workflow named '{name}' (workflows: "
+                       f"{', '.join(sorted(rt.model.workflows)) or 'none'})")
+    ctx = rt.system_context()
+    obj = ctx.model.objects[workflow.object]
+    table = ctx.schema.table(obj.name)
+    matched, checked, errors, sample = 0, 0, 0, []
+    with rt.db.read() as conn:
+        last = 0
+        while True:
+            rows = conn.execute(select(table).where(table.c.id > last).order_by(table.c.id)
+                                .limit(1000)).mappings().all()
+            if not rows:
+                break
+            for row in rows:
+                record = {k: v for k, v in row.items() if not k.startswith("_")}
+                checked += 1
+                env = RecordEnv(ctx, conn, obj, record, None)  # as if just created
+                try:
+                    ok = workflow.condition is None or truthy(evaluate(workflow.condition, env))
+                except (EvalError, ArithmeticError, TypeError, ValueError):
+                    errors += 1
+                    continue
+                if ok:
+                    matched += 1
+                    if len(sample) < examples:
+                        sample.append((record["id"], obj.title_of(record)))
+            last = rows[-1]["id"]
+    return {"workflow": name, "object": obj.name, "checked": checked, "would_fire": matched,
+            "errors": errors, "examples": sample}
+
+
+def _reads_the_clock(expression: Any) -> bool:
+    return any(call.func in ("today", "now") for call in expression.calls())
+
+
+def refresh_formulas(rt: Runtime, *, now: datetime | None = None) -> dict[str, int]:
+    """Once a day, recompute stored formulas that read today() or now() (an age goes up on
+    a birthday). Only changed values are written; no version bump, no audit row (nobody
+    changed the record). {object: records changed}."""
+    from .pipeline import Save, compute_formulas, to_row
+
+    ctx = rt.system_context()
+    today = (now or rt.clock()).astimezone(rt.tz).date()
+    state = rt.schema.system["mc_schedule_state"]
+    changed: dict[str, int] = {}
+    for obj in rt.model.objects.values():
+        if not any(f.expression is not None and _reads_the_clock(f.expression)
+                   for f in obj.fields.values() if f.type == "formula"):
+            continue
+        key = f"formulas:{obj.name}"[:63]
+        with rt.db.read() as conn:
+            last = conn.execute(select(state.c.last_day).where(state.c.workflow == key)
+                                ).scalar()
+        if last is not None and last >= today:
+            continue
+        table = rt.schema.table(obj.name)
+        count, after = 0, 0
+        while True:
+            with rt.db.write() as conn:
+                rows = conn.execute(select(table).where(table.c.id > after)
+                                    .order_by(table.c.id).limit(1000)).mappings().all()
+                for row in rows:
+                    old = {k: v for k, v in row.items() if not k.startswith("_")}
+                    save = Save(ctx, conn, obj, old)
+                    compute_formulas(save)
+                    if save.changes:
+                        conn.execute(table.update().where(table.c.id == row["id"])
+                                     .values(to_row(obj, save.changes)))
+                        count += 1
+            if not rows:
+                break
+            after = rows[-1]["id"]
+        changed[obj.name] = count
+        with rt.db.write() as conn:
+            if conn.execute(state.update().where(state.c.workflow == key)
+                            .values(last_day=today)).rowcount == 0:
+                conn.execute(state.insert().values(workflow=key, last_day=today))
+    return changed
