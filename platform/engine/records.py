@@ -21,7 +21,14 @@ from sqlalchemy import Connection, Table, func, select
 from sqlalchemy.exc import IntegrityError
 
 from ..metadata.model import ObjectDef
-from .errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
+from .errors import (
+    Conflict,
+    CrmError,
+    FieldError,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
 from .pipeline import (
     RECORD,
     Save,
@@ -117,9 +124,17 @@ def transaction(ctx: Context, conn: Connection | None) -> Iterator[Connection]:
     """Join the caller's transaction, or open a write transaction of our own."""
     if conn is not None:
         yield conn
-    else:
+        return
+    try:
         with ctx.db.write() as own:
             yield own
+    except CrmError as exc:
+        entry = getattr(exc, "run_log", None)
+        if entry is not None:  # a refused automation: its log entry outlives the rollback
+            from .workflows import log_failure
+
+            log_failure(ctx, *entry, exc.message)
+        raise
 
 
 def get(ctx: Context, object_name: str, record_id: int, *,

@@ -38,11 +38,34 @@ def month_days(day: date) -> list[int]:
     return values
 
 
+FIXED_HOLIDAYS = {"valentine": (14, 2), "women": (8, 3), "vietnamese_women": (20, 10),
+                  "teachers": (20, 11)}
+
+
+def is_holiday(name: str, day: date) -> bool:
+    """Tết (the Lunar New Year, from the holidays package's Vietnamese calendar), the fixed
+    days Vietnamese businesses greet customers on, or any "DD/MM"."""
+    if name == "tet":
+        import holidays
+
+        names = holidays.country_holidays("VN", years=day.year).get_list(day)
+        return any(n == "Lunar New Year" for n in names)
+    day_month = FIXED_HOLIDAYS.get(name)
+    if day_month is None:
+        first, second = name.split("/")
+        day_month = (int(first), int(second))
+    return (day.day, day.month) == day_month
+
+
 def due_ids(ctx: Context, conn: Connection, workflow: Workflow, day: date) -> list[int]:
     """Ids of the records whose occurrence of `workflow` falls on `day`."""
     schedule: Schedule = workflow.schedule  # type: ignore[assignment]
     obj = ctx.model.objects[workflow.object]
     table = ctx.schema.table(obj.name)
+    if schedule.holiday is not None:  # every record, on the holiday (the `if` chooses)
+        if not is_holiday(schedule.holiday, day):
+            return []
+        return list(conn.scalars(select(table.c.id).order_by(table.c.id)))
     target = day - timedelta(days=schedule.offset_days)
     if schedule.every == "year":
         column = table.c[ANNIVERSARY + schedule.date_field]
@@ -63,8 +86,8 @@ def _claim(conn: Connection, ctx: Context, workflow: Workflow, record_id: int,
     insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     result = conn.execute(insert(fired).values(
         workflow=workflow.name, record_id=record_id, occurrence=occurrence, at=ctx.now()
-    ).on_conflict_do_nothing())
-    return result.rowcount == 1
+    ).on_conflict_do_nothing().returning(fired.c.record_id))
+    return result.first() is not None  # (rowcount is not reliable here on psycopg)
 
 
 def fire(ctx: Context, workflow: Workflow, record_id: int, occurrence: date) -> bool:

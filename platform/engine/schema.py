@@ -126,7 +126,8 @@ def scheduled_fields(model: AppModel, object_name: str) -> dict[str, bool]:
     """Date fields that scheduled rules read, and whether one repeats every year."""
     out: dict[str, bool] = {}
     for workflow in model.workflows.values():
-        if workflow.object == object_name and workflow.schedule is not None:
+        if workflow.object == object_name and workflow.schedule is not None \
+                and workflow.schedule.date_field is not None:
             field_name = workflow.schedule.date_field
             out[field_name] = out.get(field_name, False) or workflow.schedule.every == "year"
     return out

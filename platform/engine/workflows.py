@@ -131,11 +131,12 @@ class Automation:
             values = {"owner": assignee(save.ctx, save.conn, workflow, action)}
         errors_before = set(save.errors)
         apply_values(save, values)
-        failed = {k: save.errors[k] for k in set(save.errors) - errors_before}
-        if failed:
-            detail = "; ".join(f"{k}: {e.message}" for k, errs in failed.items() for e in errs)
-            raise WorkflowFailed(f"workflow '{workflow.name}' could not {action.kind} "
-                                 f"{detail}", workflow=workflow.name)
+        refused = {k: save.errors[k] for k in set(save.errors) - errors_before}
+        if refused:
+            detail = "; ".join(f"{k}: {e.message}" for k, errs in refused.items() for e in errs)
+            raise failed(workflow, save.obj, save.record.get("id"),
+                         "created" if save.creating else "updated",
+                         f"workflow '{workflow.name}' could not {action.kind} {detail}")
         return {"action": action.kind, "values": {k: jsonable(v) for k, v in values.items()}}
 
     def after_save(self, change: Change) -> None:
@@ -166,9 +167,11 @@ class Automation:
                     continue
                 done.append(run_action(change.ctx, change.conn, change.obj, record, env,
                                        workflow, action))
+        except WorkflowLoop:
+            raise
         except (ValidationFailed, WorkflowFailed) as exc:
-            raise WorkflowFailed(f"workflow '{workflow.name}' failed: {exc.message}",
-                                 workflow=workflow.name) from None
+            raise failed(workflow, change.obj, record.get("id"), trigger,
+                         f"workflow '{workflow.name}' failed: {exc.message}") from None
         log_run(change.ctx, change.conn, workflow, change.obj.name, record.get("id"),
                 trigger, done)
 
@@ -177,8 +180,9 @@ def _holds(workflow: Workflow, env: RecordEnv, save: Save) -> bool:
     try:
         return truthy(evaluate(workflow.condition, env))
     except (EvalError, ArithmeticError, TypeError, ValueError) as exc:
-        raise WorkflowFailed(f"workflow '{workflow.name}': its condition could not be "
-                             f"checked: {exc}", workflow=workflow.name) from None
+        raise failed(workflow, save.obj, save.record.get("id"), "condition",
+                     f"workflow '{workflow.name}': its condition could not be checked: "
+                     f"{exc}") from None
 
 
 def _loop(ctx: Context, workflow: Workflow, obj: ObjectDef, record_id: Any) -> WorkflowLoop:
@@ -186,7 +190,16 @@ def _loop(ctx: Context, workflow: Workflow, obj: ObjectDef, record_id: Any) -> W
         f"workflow '{workflow.name}' was set off {MAX_DEPTH} levels deep (rules that trigger "
         f"each other, or a rule that triggers itself); the save was refused",
         workflow=workflow.name)
-    log_failure(ctx, workflow.name, obj.name, record_id, "loop", error.message)
+    error.run_log = (workflow.name, obj.name, record_id, "loop")
+    return error
+
+
+def failed(workflow: Workflow, obj: ObjectDef, record_id: Any, trigger: str,
+           message: str) -> WorkflowFailed:
+    """A refused save's error, carrying the run-log entry the record service writes once
+    the transaction has rolled back."""
+    error = WorkflowFailed(message, workflow=workflow.name)
+    error.run_log = (workflow.name, obj.name, record_id, trigger)
     return error
 
 

@@ -283,10 +283,11 @@ class Role:
 
 @dataclass(frozen=True)
 class Schedule:
-    date_field: str
+    date_field: str | None  # a date of the record (a birthday, an end date), or None ...
     offset_days: int = 0
     every: str | None = None  # "year" or None (once per date value)
     at: str | None = None  # "HH:MM" in the app's time zone
+    holiday: str | None = None  # ... a holiday for every record: tet, women (8/3), "DD/MM"
 
 
 @dataclass(frozen=True)

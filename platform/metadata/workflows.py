@@ -25,7 +25,7 @@ def _substitute(value: Any, params: Mapping[str, Any]) -> Any:
     if isinstance(value, list):
         return [_substitute(v, params) for v in value]
     if isinstance(value, dict):
-        return {k: _substitute(v, params) for k, v in value.items()}
+        return {str(_substitute(k, params)): _substitute(v, params) for k, v in value.items()}
     return value
 
 
@@ -95,19 +95,23 @@ def build_workflow(doc: Document, objects: Mapping[str, ObjectDef],
     event, schedule = (when, None) if isinstance(when, str) else (None, None)
     if isinstance(when, dict):
         sched = when["schedule"]
-        date_field = obj.fields.get(sched["date_field"])
-        if date_field is None or date_field.value_type not in ("date", "datetime"):
-            problems.append(src.problem(
-                f"'{sched['date_field']}' must be a date field of {obj_name}"
-                + did_you_mean(sched["date_field"], obj.fields), "when", "schedule",
-                "date_field"))
+        if ("date_field" in sched) == ("holiday" in sched):
+            problems.append(src.problem("a schedule needs either date_field (a date of the "
+                                        "record) or holiday, not both", "when", "schedule"))
+        elif "date_field" in sched:
+            date_field = obj.fields.get(sched["date_field"])
+            if date_field is None or date_field.value_type not in ("date", "datetime"):
+                problems.append(src.problem(
+                    f"'{sched['date_field']}' must be a date field of {obj_name}"
+                    + did_you_mean(sched["date_field"], obj.fields), "when", "schedule",
+                    "date_field"))
         offset = sched.get("offset")
         if offset is not None and not re.fullmatch(r"[+-]?\d+d", str(offset)):
             problems.append(src.problem(f"'{offset}' is not an offset in days (write -30d "
                                         "or 2d)", "when", "schedule", "offset"))
             offset = None
-        schedule = Schedule(sched["date_field"], _offset_days(offset), sched.get("every"),
-                            sched.get("at"))
+        schedule = Schedule(sched.get("date_field"), _offset_days(offset), sched.get("every"),
+                            sched.get("at"), sched.get("holiday"))
     condition = None
     if "if" in data:
         condition = parse_expression(data["if"], src, ("if",), problems)
