@@ -139,7 +139,7 @@ def deliver(rt: Runtime, worker: str, delivery: Delivery, *, limit: int = 100,
                     conn.execute(outbox.update().where(outbox.c.id == row["id"]).values(
                         attempts=attempts, status="dead" if dead else "pending",
                         last_error=f"{type(exc).__name__}: {exc}"[:2000],
-                        next_attempt_at=now_utc() + delay, claimed_by=None,
+                        next_attempt_at=now + delay, claimed_by=None,
                         claimed_until=None))
                 counts["dead" if dead else "failed"] += 1
                 continue
