@@ -154,7 +154,7 @@ class Event:
     """One entry of a record's timeline."""
 
     at: datetime
-    kind: str  # create | update | delete | note | file
+    kind: str  # create | update | delete | note | file | workflow
     user: str
     changes: dict[str, list[Any]] | None = None
     body: str | None = None
@@ -170,10 +170,13 @@ def timeline(ctx: Context, object_name: str, record_id: int) -> list[Event]:
     audit = ctx.schema.system["mc_audit"]
     notes = ctx.schema.system["mc_note"]
     files = ctx.schema.system["mc_file"]
+    runs = ctx.schema.system["mc_workflow_run"]
     with ctx.db.read() as conn:
         _load(ctx, conn, obj, record_id, "read")
         changes = conn.execute(select(audit).where(audit.c.object == object_name,
                                                    audit.c.record_id == record_id)).all()
+        run_rows = conn.execute(select(runs).where(runs.c.object == object_name,
+                                                   runs.c.record_id == record_id)).all()
         note_rows = conn.execute(select(notes).where(notes.c.object == object_name,
                                                      notes.c.record_id == record_id)).all()
         file_rows = conn.execute(select(files).where(files.c.object == object_name,
@@ -191,5 +194,8 @@ def timeline(ctx: Context, object_name: str, record_id: int) -> list[Event]:
     events += [Event(r.at, "note", names.get(r.user_id, "?"), body=r.body) for r in note_rows]
     events += [Event(r.at, "file", names.get(r.user_id, "?"), file_id=r.id, file_name=r.name,
                      size=r.size) for r in file_rows]
+    events += [Event(r.at, "workflow", r.workflow, body=r.error if r.status == "failed" else
+                     ", ".join(a.get("action", "?") for a in json.loads(r.actions)),
+                     file_name=r.status) for r in run_rows]
     events.sort(key=lambda e: e.at, reverse=True)
     return events

@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..engine import sync
 from ..engine.errors import CrmError
 from ..engine.runtime import Runtime
-from . import api, auth, lists, pages, screens
+from . import api, auth, lists, notices, pages, screens
 from .jsonio import JSON
 from .settings import Settings
 from .templating import LAYOUTS, make_environment
@@ -100,6 +100,7 @@ def routes() -> list[Any]:
         Route("/logout", pages.logout, methods=["POST"]),
         Route("/language", pages.set_language, methods=["POST"]),
         Route("/files/{file_id:int}", screens.download_file, methods=["GET"]),
+        Route("/notifications", notices.notifications_page, methods=["GET", "POST"]),
         Route(obj, screens.list_page, methods=["GET"]),
         Route(obj + "/new", screens.form_page, methods=["GET", "POST"]),
         Route(obj + "/kanban", lists.kanban_page, methods=["GET"]),

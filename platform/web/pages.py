@@ -23,6 +23,12 @@ SPECIAL_LABELS = {"home": "Home", "reports": "Reports", "dashboards": "Dashboard
                   "setup": "Setup"}
 
 
+def unread_count(ctx: Context) -> int:
+    from .notices import unread_count as count
+
+    return count(ctx)
+
+
 def flash(request: Request, message: str, kind: str = "ok") -> None:
     request.session.setdefault("flash", []).append([kind, message])
 
@@ -48,6 +54,7 @@ def setup_page(request: Request, ctx: Context | None) -> Context | None:
         "fmt": Formats(lang, rt.model.currency, rt.tz), "nav": nav,
         "app_label": rt.model.label.get(lang), "csrf": auth.csrf_token(request),
         "flashes": request.session.pop("flash", []),
+        "unread": unread_count(ctx) if ctx is not None else 0,
         "current_path": request.url.path,
     }
     return ctx

@@ -374,3 +374,21 @@ def test_home_shows_my_open_tasks_and_what_changed_that_i_may_read(site, reps):
     assert "Gọi khách hàng Đinh" in home and "Việc của admin" not in home
     assert "Cơ hội của Lan" in home  # changed recently, and hers
     assert "Cơ hội của Minh" not in home  # changed recently, but not hers to read
+
+
+def test_notifications_count_in_the_header_and_automation_on_the_timeline(site):
+    ctx = site.ctx("admin")
+    lead = records.create(ctx, "lead", {"last_name": "Vũ", "email": "vu@x.vn"})
+    site.post(f"/o/lead/{lead['id']}/edit", {"last_name": "Vũ", "email": "vu@x.vn",
+                                             "status": "connected", "version": "1"})
+    detail = site.get(f"/o/lead/{lead['id']}").text
+    assert "Tự động hóa: hot_lead_follow_up" in detail
+    table = site.rt.schema.system["mc_notification"]
+    with site.rt.db.write() as conn:
+        conn.execute(table.insert().values(user_id=ctx.user.id, message="Vụ việc VV-1 quá hạn",
+                                           link="/o/lead/1", created_at=ctx.now()))
+    site.rt.recent.clear()
+    assert '<span class="badge">1</span>' in site.get("/").text
+    assert "Vụ việc VV-1 quá hạn" in site.get("/notifications").text
+    site.post("/notifications", {})
+    assert '<span class="badge">' not in site.get("/").text
