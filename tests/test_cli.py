@@ -77,6 +77,22 @@ def test_plan_migrate_createuser_token_load_data(database_url):
     assert "10_accounts.yaml: 0 added, 3 updated" in reloaded.stdout
 
 
+def test_workflow_test_switch_log_and_outbox(database_url):
+    run(["migrate"], database_url, check=True)
+    run(["load-data"], database_url, check=True)
+    tested = run(["workflow", "test", "hot_lead_follow_up"], database_url, check=True)
+    assert "Workflow 'hot_lead_follow_up' on lead: checked 0 records" in tested.stdout
+    assert "Nothing was changed." in tested.stdout
+    assert run(["workflow", "test", "nope"], database_url).returncode == 1
+    assert "is off" in run(["workflow", "off", "birthday_greeting"], database_url,
+                           check=True).stdout
+    assert run(["workflow", "log", "--status", "failed"], database_url,
+               check=True).stdout == ""
+    assert run(["outbox", "--retry", "99"], database_url).returncode == 1
+    once = run(["worker", "--once"], database_url, check=True)
+    assert "worker" in once.stdout
+
+
 def test_load_data_reports_the_bad_row_and_loads_nothing(database_url, tmp_path):
     data = tmp_path / "data"
     data.mkdir()
