@@ -42,7 +42,7 @@ def start(args: list[str], env: dict[str, str], port: int, cwd: Path) -> subproc
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", *args, "--port", str(port),
                              "--workers", "1", "--log-level", "warning"], cwd=cwd,
                             env={**os.environ, **env})
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 300  # start-up migrates: a new index on a big table
     while time.monotonic() < deadline:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
