@@ -34,8 +34,9 @@ class Database:
         elif self.dialect == "postgresql":
             if self.url.drivername == "postgresql":
                 self.url = self.url.set(drivername="postgresql+psycopg")
+            # no pre-ping (a round trip on every checkout); connections are recycled hourly
             self.engine = create_engine(self.url, pool_size=pool_size, max_overflow=10,
-                                        pool_pre_ping=True)
+                                        pool_recycle=3600)
         else:
             raise ValueError(f"unsupported database '{self.dialect}' in DATABASE_URL "
                              "(use sqlite:///path or postgresql+psycopg://...)")

@@ -208,8 +208,12 @@ def build_select(ctx: Context, obj: ObjectDef, query: ListQuery, *, scope: str =
         else:
             order.append(column.desc().nulls_last() if item.startswith("-")
                          else column.asc().nulls_first())
-    order.append(table.c.id.desc() if query.sort and query.sort[-1].startswith("-")
-                 else table.c.id.asc())
+    last = table.c.id.desc() if query.sort and query.sort[-1].startswith("-") else \
+        table.c.id.asc()
+    if not ctx.db.is_sqlite:  # ids are never blank; the clause matches the sort indexes'
+        last = last.nulls_last() if query.sort and query.sort[-1].startswith("-") else \
+            last.nulls_first()
+    order.append(last)
     wanted = obj.fields if query.fields is None else {
         "id", "owner", "version", *obj.title_fields,
         *(f for f in query.fields if f in obj.fields)}

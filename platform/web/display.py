@@ -50,6 +50,9 @@ class References:
                     user_ids.add(value)
                 elif fdef.type == "file" and file_id(value) is not None:
                     file_ids.add(file_id(value))
+        if user_ids - set(self.users):  # most names come from the cached list of users
+            known = dict(self.ctx.runtime.recent.get("users", lambda: _active_users(self.ctx)))
+            self.users.update({i: known[i] for i in user_ids if i in known})
         if not wanted and not user_ids - set(self.users) and not file_ids:
             return self
         if conn is None:
@@ -70,6 +73,13 @@ def file_id(value: Any) -> int | None:
     """The id of a file field's value ("file:12"), or None for any other text."""
     text = str(value)
     return int(text[5:]) if text.startswith("file:") and text[5:].isdigit() else None
+
+
+def _active_users(ctx: Context) -> list[tuple[int, str]]:
+    from ..engine.users import active_users
+
+    with ctx.db.read() as conn:
+        return active_users(conn, ctx.schema)
 
 
 def related_values(ctx: Context, obj: ObjectDef, records: Sequence[dict[str, Any]],

@@ -169,10 +169,6 @@ async def error_page(request: Request, exc: CrmError) -> Response:
 
 
 def user_choices(ctx: Context) -> list[tuple[int, str]]:
-    from ..engine.users import active_users
+    from .display import _active_users
 
-    def load() -> list[tuple[int, str]]:
-        with ctx.db.read() as conn:
-            return active_users(conn, ctx.schema)
-
-    return ctx.runtime.recent.get("users", load)
+    return ctx.runtime.recent.get("users", lambda: _active_users(ctx))

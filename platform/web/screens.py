@@ -53,8 +53,9 @@ def list_state(ctx: Context, obj: ObjectDef, params: Any) -> dict[str, Any]:
 
 
 def run_list(ctx: Context, obj: ObjectDef, state: dict[str, Any], *,
-             with_total: bool = True, fields: list[str] | None = None) -> query.Page:
-    return query.list_records(ctx, obj.name, query.ListQuery(
+             with_total: bool = True, fields: list[str] | None = None,
+             conn: Any = None) -> query.Page:
+    return query.list_records(ctx, obj.name, conn=conn, query=query.ListQuery(
         where=query.parse_params(ctx, obj, state["filters"]), search=state["search"] or None,
         sort=query.parse_sort(ctx, obj, state["sort"]), page=state["page"],
         page_size=state["page_size"], with_total=with_total,
@@ -123,9 +124,11 @@ async def list_page(request: Request) -> Response:
     layout = ctx.model.layouts[obj.name]
     state = list_state(ctx, obj, request.query_params)
     columns = visible_columns(ctx, obj, layout.list.columns)
-    page = run_list(ctx, obj, state, fields=columns)
+    with ctx.db.read() as conn:  # one connection for the page, its count and its links
+        page = run_list(ctx, obj, state, fields=columns, conn=conn)
+        refs = References(ctx).load(obj, page.items, [c for c in columns if "." not in c],
+                                    conn=conn)
     related_values(ctx, obj, page.items, columns)
-    refs = References(ctx).load(obj, page.items, [c for c in columns if "." not in c])
     views = saved_views(ctx, obj.name)
     can_edit = ctx.scope(obj.name, "edit") != "none"
     can_delete = ctx.scope(obj.name, "delete") != "none"
