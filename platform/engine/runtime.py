@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ..metadata import AppModel, load
+from ..metadata import AppModel
 from .access import Access
 from .db import Database
 from .schema import Schema, anniversary_columns, build_schema
@@ -60,6 +60,11 @@ class Hooks:
             for hook in self._hooks.get(key, ()):
                 hook(*args)
 
+    def remove_owner(self, owner: Any) -> None:
+        """Forget every hook that is a method of `owner` (automation of a replaced model)."""
+        for key, hooks in self._hooks.items():
+            self._hooks[key] = [h for h in hooks if getattr(h, "__self__", None) is not owner]
+
     def has(self, object_name: str, event: str) -> bool:
         return bool(self._hooks.get((object_name, event)) or self._hooks.get(("*", event)))
 
@@ -72,24 +77,78 @@ class Runtime:
     hooks: Hooks = field(default_factory=Hooks)
     clock: Callable[[], datetime] = now_utc
     files_dir: Path = Path("var/files")
+    overlay: Any = None  # the metadata version (overlays.Version) the model was built from
+    check_interval: float = 0.5  # seconds between two looks at the metadata version
     relations: Relations = field(init=False)
     access: Access = field(init=False)
     counts: CountCache = field(init=False)
     recent: TtlCache = field(init=False)
 
     def __post_init__(self) -> None:
+        from .overlays import NO_OVERLAYS
+
+        self.overlay = self.overlay or NO_OVERLAYS
+        self.recent = TtlCache(ttl=2.0)
+        self._automation: Any = None
+        self._checked = time.monotonic()
+        self._reload_lock = threading.Lock()
+        self._derive()
+
+    def _derive(self) -> None:
+        from .workflows import install  # automation hooks itself into this runtime
+
         self.relations = Relations.of(self.model)
         self.access = Access.for_model(self.model)
         self.counts = CountCache()
-        self.recent = TtlCache(ttl=2.0)
-        from .workflows import install  # automation hooks itself into this runtime
-
-        install(self)
+        self.recent.clear()
+        if self._automation is not None:
+            self.hooks.remove_owner(self._automation)
+        self._automation = install(self)
 
     @classmethod
     def open(cls, app_dir: str | Path, database_url: str, **kwargs: Any) -> Runtime:
-        model = load(app_dir)
-        return cls(model=model, db=Database(database_url), schema=build_schema(model), **kwargs)
+        """The app at `app_dir` with the Setup changes stored in the database."""
+        from .overlays import build, latest
+
+        db = Database(database_url)
+        version = latest(db)
+        model = build(str(app_dir), version.documents)
+        return cls(model=model, db=db, schema=build_schema(model), overlay=version, **kwargs)
+
+    @property
+    def app_dir(self) -> str:
+        return self.model.root
+
+    @property
+    def version(self) -> int:
+        return self.overlay.number
+
+    def adopt(self, model: AppModel, version: Any) -> None:
+        """Serve `model` (built from metadata `version`) from now on."""
+        with self._reload_lock:
+            self.schema = build_schema(model)
+            self.model = model
+            self.overlay = version
+            self._derive()
+
+    def refresh(self, *, force: bool = False) -> bool:
+        """Adopt a metadata version saved by another process, if there is one. Looks at the
+        version number at most every `check_interval` seconds (one indexed read)."""
+        from .overlays import build, get, latest_number
+
+        now = time.monotonic()
+        if not force and now - self._checked < self.check_interval:
+            return False
+        self._checked = now
+        with self.db.read() as conn:
+            number = latest_number(conn)
+        if number == self.version:
+            return False
+        version = get(self.db, number)
+        model = build(self.app_dir, version.documents)
+        if number != self.version:
+            self.adopt(model, version)
+        return True
 
     @property
     def tz(self) -> ZoneInfo:

@@ -349,9 +349,17 @@ def system_tables(metadata: MetaData) -> dict[str, Table]:
         Column("read_at", UtcDateTime()),
         Index("ix_mc_notification_user", "user_id", "read_at"),
     )
+    versions = Table(  # the admin's metadata changes (Setup), one row per saved version
+        "mc_metadata", metadata,
+        Column("version", BigInteger(), primary_key=True, autoincrement=False),
+        Column("documents", Text(), nullable=False),  # JSON: path -> YAML text
+        Column("summary", Text(), nullable=False),
+        Column("user_id", BigInteger()),
+        Column("created_at", UtcDateTime(), nullable=False),
+    )
     return {t.name: t for t in (user, team, team_member, token, audit, sequence, field, note,
                                 file, view, outbox, run, fired, schedule_state, switch,
-                                notification)}
+                                notification, versions)}
 
 
 @dataclass(frozen=True)

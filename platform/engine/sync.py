@@ -15,7 +15,7 @@ from typing import Any
 
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
-from sqlalchemy import Connection, Integer, cast, func, inspect, select, text
+from sqlalchemy import Connection, Integer, MetaData, Table, cast, func, inspect, select, text
 
 from ..metadata.model import AppModel, FieldDef, ObjectDef
 from .db import Database
@@ -27,9 +27,10 @@ from .schema import (
     build_schema,
     column_type,
     storage_kind,
+    system_tables,
     wanted_indexes,
 )
-from .search import create_search_index, search_index_exists
+from .search import create_search_index, fts_table, search_index_exists
 from .types import now_utc
 
 
@@ -250,20 +251,24 @@ def _duplicates(conn: Connection, schema: Schema, table: str, cols: Iterable[str
     return [row[0] if len(row) == 1 else tuple(row) for row in conn.execute(query)]
 
 
-def migrate(db: Database, model: AppModel) -> Plan:
-    """Apply the plan. Raises SchemaChangeRefused (changing nothing) if any step is refused."""
+def migrate(db: Database, model: AppModel, conn: Connection | None = None) -> Plan:
+    """Apply the plan. Raises SchemaChangeRefused (changing nothing) if any step is refused.
+
+    With `conn`, the steps run in that (write) transaction and commit with it."""
+    if conn is None:
+        with db.write() as own:
+            return migrate(db, model, own)
     schema = build_schema(model)
-    with db.write() as conn:
-        result = _plan(conn, schema, model)
-        if result.refused:
-            raise SchemaChangeRefused(
-                "the metadata change could lose data: " + "; ".join(r.reason for r in
-                                                                    result.refused),
-                refused=[r.reason for r in result.refused])
-        ops = Operations(MigrationContext.configure(conn))
-        for step in result.steps:
-            _apply(conn, ops, schema, model, step, db.is_sqlite)
-        _record_fields(conn, schema, model)
+    result = _plan(conn, schema, model)
+    if result.refused:
+        raise SchemaChangeRefused(
+            "the metadata change could lose data: " + "; ".join(r.reason for r in
+                                                                result.refused),
+            refused=[r.reason for r in result.refused])
+    ops = Operations(MigrationContext.configure(conn))
+    for step in result.steps:
+        _apply(conn, ops, schema, model, step, db.is_sqlite)
+    _record_fields(conn, schema, model)
     return result
 
 
@@ -375,3 +380,77 @@ def _record_fields(conn: Connection, schema: Schema, model: AppModel) -> None:
             conn.execute(mc_field.update().where(
                 mc_field.c.object == obj_name, mc_field.c.field == fname
             ).values(status="archived", changed_at=now))
+
+
+# --- archived data: listed in Setup, restorable, purged only when an admin confirms ---------
+
+
+@dataclass(frozen=True)
+class Archived:
+    object: str
+    field: str | None  # None: the whole object (its table) left the model
+    kind: str
+    since: Any
+    signature: str
+
+
+def archived(db: Database, model: AppModel) -> list[Archived]:
+    """Columns and tables that left the model with their data kept."""
+    mc_field = system_tables(MetaData())["mc_field"]
+    with db.read() as conn:
+        if not inspect(conn).has_table("mc_field"):
+            return []
+        rows = conn.execute(select(mc_field).where(mc_field.c.status == "archived")
+                            .order_by(mc_field.c.object, mc_field.c.field)).all()
+    out: list[Archived] = []
+    gone = {r.object for r in rows if r.object not in model.objects}
+    for obj in sorted(gone):
+        first = min((r.changed_at for r in rows if r.object == obj), default=None)
+        out.append(Archived(obj, None, "table", first, ""))
+    for r in rows:
+        if r.object in model.objects and not r.field.startswith("_"):
+            out.append(Archived(r.object, r.field, r.kind, r.changed_at, r.signature))
+    return out
+
+
+def count_values(db: Database, obj: str, field_name: str | None) -> int:
+    """How many values purging would destroy: filled values of a column, rows of a table."""
+    with db.read() as conn:
+        t = Table(obj, MetaData(), autoload_with=conn)
+        if field_name is None:
+            return conn.execute(select(func.count()).select_from(t)).scalar() or 0
+        return conn.execute(select(func.count(t.c[field_name]))).scalar() or 0
+
+
+def purge(db: Database, model: AppModel, obj: str, field_name: str | None) -> int:
+    """Destroy an archived column (or, with field_name None, an archived object's table) and
+    its values. Refused for anything the model still uses. Returns how many values went."""
+    mc_field = system_tables(MetaData())["mc_field"]
+    if field_name is None and obj in model.objects:
+        raise SchemaChangeRefused(f"'{obj}' is still an object of the model; remove it first")
+    if field_name is not None and obj in model.objects and field_name in model.objects[obj].fields:
+        raise SchemaChangeRefused(f"{obj}.{field_name} is still a field; remove it first")
+    with db.write() as conn:
+        rows = conn.execute(select(mc_field).where(
+            mc_field.c.object == obj, mc_field.c.status == "archived",
+            *(() if field_name is None else (mc_field.c.field == field_name,)))).all()
+        if not rows:
+            raise SchemaChangeRefused(f"{obj}{'.' + field_name if field_name else ''} is not "
+                                      "archived data")
+        t = Table(obj, MetaData(), autoload_with=conn)
+        ops = Operations(MigrationContext.configure(conn))
+        if field_name is None:
+            count = conn.execute(select(func.count()).select_from(t)).scalar() or 0
+            if db.is_sqlite:
+                conn.execute(text(f'DROP TABLE IF EXISTS "{fts_table(obj)}"'))
+            ops.drop_table(obj)
+            conn.execute(mc_field.delete().where(mc_field.c.object == obj))
+            return count
+        count = conn.execute(select(func.count(t.c[field_name]))).scalar() or 0
+        for index in inspect(conn).get_indexes(obj):
+            if field_name in index["column_names"]:
+                ops.drop_index(index["name"], table_name=obj)
+        ops.drop_column(obj, field_name)
+        conn.execute(mc_field.delete().where(mc_field.c.object == obj,
+                                             mc_field.c.field == field_name))
+        return count

@@ -8,6 +8,7 @@ the whole load is collected and raised together in one :class:`MetadataError`.
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -77,8 +78,39 @@ def _kind_of(doc: Document, allowed: Sequence[str]) -> tuple[str | None, Problem
                                  + did_you_mean(str(first), allowed))
 
 
+_LAYERS: dict[Path, tuple[tuple, Layer, list[Problem]]] = {}
+
+
+def _fingerprint(root: Path) -> tuple:
+    files = [root / "app.yaml", root / "roles.yaml"]
+    for folder in _FOLDERS:
+        files.extend(_yaml_files(root / folder))
+    out = []
+    for path in files:
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        out.append((str(path), st.st_mtime_ns, st.st_size))
+    return tuple(out)
+
+
 def read_layer(root: Path, problems: list[Problem]) -> Layer:
-    """Every document of the app folder `root`, schema-validated and classified."""
+    """Every document of the app folder `root`, schema-validated and classified.
+
+    Remembered while no file of the folder changes: a Setup change reloads the model with
+    the app's files as they were, and only the overlays are read again."""
+    key = _fingerprint(root)
+    cached = _LAYERS.get(root)
+    if cached is None or cached[0] != key:
+        found: list[Problem] = []
+        cached = (key, _read_layer(root, found), found)
+        _LAYERS[root] = cached
+    problems.extend(cached[2])
+    return copy.deepcopy(cached[1])
+
+
+def _read_layer(root: Path, problems: list[Problem]) -> Layer:
     layer = Layer(name=root.name, root=root)
     app_file = root / "app.yaml"
     if not app_file.is_file():
@@ -163,7 +195,11 @@ def overlay_layer(documents: Sequence[tuple[str, str]], problems: list[Problem])
     for name, text in documents:
         docs, found = parse_documents(text, name)
         problems.extend(found)
-        _classify(layer, docs, kinds, problems)
+        apps = [d for d in docs if isinstance(d.data, dict) and "app" in d.data]
+        for doc in apps:
+            problems.extend(validate(doc, "app"))
+            layer.app = doc
+        _classify(layer, [d for d in docs if d not in apps], kinds, problems)
     return layer
 
 

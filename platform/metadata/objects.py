@@ -136,6 +136,11 @@ def _extend(drafts: dict[str, ObjectDraft], doc: Document, problems: list[Proble
             else:
                 merged[key] = value
         draft.fields[fname] = (merged, src)
+    for i, fname in enumerate(doc.data.get("remove_fields", [])):
+        if draft.fields.pop(fname, None) is None:
+            problems.append(doc.problem(("remove_fields", i), (
+                f"cannot remove '{fname}': '{name}' has no such field"
+                + did_you_mean(fname, draft.fields))))
     for key in ("validations", "indexes", "duplicates"):
         draft.lists.setdefault(key, []).extend(
             (item, Src(doc, (key, i))) for i, item in enumerate(doc.data.get(key, [])))

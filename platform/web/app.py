@@ -4,11 +4,13 @@ database) on `app.state.runtime`, created before the first request."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
@@ -91,6 +93,21 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+class MetadataRefresh:
+    """Before a request, adopt the metadata a Setup change in another process saved: the
+    runtime looks at the version number at most every `check_interval` seconds."""
+
+    def __init__(self, app: ASGIApp, runtime: Runtime):
+        self.app = app
+        self.runtime = runtime
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        rt = self.runtime
+        if scope["type"] == "http" and time.monotonic() - rt._checked >= rt.check_interval:
+            await run_in_threadpool(rt.refresh)
+        await self.app(scope, receive, send)
+
+
 def routes() -> list[Any]:
     obj = "/o/{object}"
     record = obj + "/{id:int}"
@@ -139,6 +156,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         routes=routes(),
         middleware=[
             Middleware(SecurityHeaders),
+            Middleware(MetadataRefresh, runtime=rt),
             Middleware(SessionMiddleware, secret_key=settings.secret_key,
                        session_cookie="metacrm_session", max_age=14 * 24 * 3600,
                        same_site="lax", https_only=settings.secure_cookies),

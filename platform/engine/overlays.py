@@ -1,0 +1,194 @@
+"""The admin's metadata changes, stored in the database as versioned overlay documents.
+
+Every Setup change writes a whole new set of overlay documents (path -> YAML text, the same
+documents a consultant would write) as the next version, with who, when and a summary. A
+save loads the app with the new overlays through the one loader (a broken change raises
+MetadataError and stores nothing), migrates the database and records the version in one
+transaction, and the process adopts the new model at once. Other processes notice the new
+version number on their next request (:meth:`Runtime.refresh`) and reload.
+
+A version is never edited: reverting to version N saves N's documents as a new version.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, MetaData, Table, func, inspect, select
+from sqlalchemy.exc import IntegrityError
+
+from ..metadata import AppModel, load
+from ..metadata.documents import differences, dump, overlay_texts
+from ..metadata.source import parse_documents
+from . import sync
+from .db import Database
+from .errors import Conflict, NotFound
+from .schema import system_tables
+from .types import now_utc
+
+if TYPE_CHECKING:
+    from .runtime import Runtime
+
+
+@cache
+def versions_table() -> Table:
+    return system_tables(MetaData())["mc_metadata"]
+
+
+@dataclass(frozen=True)
+class Version:
+    number: int  # 0: the app as written, no overlays
+    documents: Mapping[str, str]  # path -> YAML text
+    summary: str = ""
+    user_id: int | None = None
+    created_at: datetime | None = None
+
+    def data(self) -> dict[str, Any]:
+        """The overlay documents as plain data, by path."""
+        out = {}
+        for name, text in self.documents.items():
+            docs, _ = parse_documents(text, name)
+            if docs:
+                out[name] = docs[0].data
+        return out
+
+
+NO_OVERLAYS = Version(0, {})
+
+
+def _has_table(conn: Connection) -> bool:
+    return inspect(conn).has_table("mc_metadata")
+
+
+def latest_number(conn: Connection) -> int:
+    """The newest version number (0 when Setup has changed nothing). One indexed read."""
+    try:
+        return conn.execute(select(func.max(versions_table().c.version))).scalar() or 0
+    except Exception:  # the table does not exist yet (a database never migrated)
+        if _has_table(conn):
+            raise
+        return 0
+
+
+def _version(row: Any) -> Version:
+    return Version(row.version, json.loads(row.documents), row.summary, row.user_id,
+                   row.created_at)
+
+
+def latest(db: Database) -> Version:
+    with db.read() as conn:
+        if not _has_table(conn):
+            return NO_OVERLAYS
+        t = versions_table()
+        row = conn.execute(select(t).order_by(t.c.version.desc()).limit(1)).first()
+    return _version(row) if row else NO_OVERLAYS
+
+
+def get(db: Database, number: int) -> Version:
+    if number == 0:
+        return NO_OVERLAYS
+    t = versions_table()
+    with db.read() as conn:
+        row = conn.execute(select(t).where(t.c.version == number)).first() \
+            if _has_table(conn) else None
+    if row is None:
+        raise NotFound(f"there is no metadata version {number}")
+    return _version(row)
+
+
+def history(db: Database, limit: int = 200) -> list[Version]:
+    """The saved versions, newest first (documents included)."""
+    t = versions_table()
+    with db.read() as conn:
+        if not _has_table(conn):
+            return []
+        rows = conn.execute(select(t).order_by(t.c.version.desc()).limit(limit)).all()
+    return [_version(r) for r in rows]
+
+
+def texts(documents: Mapping[str, Any]) -> dict[str, str]:
+    """Overlay documents (data or YAML text) as YAML texts, by path."""
+    return {name: data if isinstance(data, str) else dump(data)
+            for name, data in sorted(documents.items()) if data is not None}
+
+
+def build(app_dir: str, documents: Mapping[str, Any]) -> AppModel:
+    """The model of the app with these overlays. Raises MetadataError."""
+    return load(app_dir, overlays=overlay_texts(texts(documents)))
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What saving a change would do: the new model, the database plan, the text diff."""
+
+    model: AppModel
+    plan: sync.Plan
+    diff: list[tuple[str, str]]
+
+
+def preview(rt: Runtime, documents: Mapping[str, Any]) -> Preview:
+    model = build(rt.app_dir, documents)
+    current = rt.overlay.documents
+    return Preview(model, sync.plan(rt.db, model), differences(
+        {k: _parsed(v) for k, v in current.items()},
+        {k: _parsed(v) for k, v in texts(documents).items()}))
+
+
+def _parsed(text: str) -> Any:
+    docs, _ = parse_documents(text, "")
+    return docs[0].data if docs else None
+
+
+def save(rt: Runtime, documents: Mapping[str, Any], *, base: int, user_id: int | None,
+         summary: str) -> Version:
+    """Store `documents` as the next version and apply it, or change nothing.
+
+    `base` is the version the admin started from: if another save came in between, this
+    one is a Conflict. Raises MetadataError (a broken change), SchemaChangeRefused (a
+    change that could lose data) or Conflict.
+    """
+    new_texts = texts(documents)
+    model = build(rt.app_dir, new_texts)
+    t = versions_table()
+    with rt.db.write() as conn:
+        if not _has_table(conn):
+            t.create(conn)
+        current = latest_number(conn)
+        if current != base:
+            raise _conflict(conn, base, current)
+        sync.migrate(rt.db, model, conn=conn)
+        version = Version(current + 1, new_texts, summary, user_id, now_utc())
+        try:
+            with conn.begin_nested():
+                conn.execute(t.insert().values(
+                    version=version.number, documents=json.dumps(new_texts, ensure_ascii=False),
+                    summary=summary, user_id=user_id, created_at=version.created_at))
+        except IntegrityError:  # another process saved the same number in between
+            raise _conflict(conn, base, current + 1) from None
+    rt.adopt(model, version)
+    return version
+
+
+def _conflict(conn: Connection, base: int, current: int) -> Conflict:
+    t = versions_table()
+    row = conn.execute(select(t.c.summary).where(t.c.version == current)).first()
+    what = f" ('{row.summary}')" if row else ""
+    return Conflict(f"the metadata changed while you were editing: version {current}{what} was "
+                    f"saved after the version {base} you started from. Reload to see it, then "
+                    "make your change again; nothing was saved")
+
+
+def revert(rt: Runtime, number: int, *, base: int, user_id: int | None) -> Version:
+    """Save the documents of version `number` as a new version."""
+    old = get(rt.db, number)
+    return save(rt, dict(old.documents), base=base, user_id=user_id,
+                summary=f"revert to version {number}")
+
+
+__all__ = ["NO_OVERLAYS", "Preview", "Version", "build", "get", "history", "latest",
+           "latest_number", "preview", "revert", "save", "texts", "versions_table"]
