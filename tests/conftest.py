@@ -4,6 +4,7 @@ server (a fresh schema per test), against real apps written as YAML."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import textwrap
 import uuid
@@ -273,3 +274,78 @@ def make_api(make_client: Callable[..., TestClient]) -> Callable[..., ApiClient]
 @pytest.fixture
 def api(make_api: Callable[..., ApiClient]) -> ApiClient:
     return make_api()
+
+
+PASSWORD = "mat-khau-2026"
+
+
+class Site:
+    """A browser-like client: signs in through the login form and sends CSRF tokens."""
+
+    def __init__(self, client):
+        self.client = client
+        self.rt = client.app.state.runtime
+        self.token: str | None = None
+
+    def user(self, name: str, role: str = "admin", password: str = PASSWORD):
+        with self.rt.db.write() as conn:
+            return create_user(conn, self.rt.schema, name, role=role, password=password)
+
+    def ctx(self, name: str):
+        from metacrm.engine.users import find_user
+
+        with self.rt.db.read() as conn:
+            return self.rt.context(find_user(conn, self.rt.schema, name))
+
+    def csrf(self, path: str = "/login") -> str:
+        html = self.client.get(path).text
+        return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+    def login(self, name: str, password: str = PASSWORD):
+        token = self.csrf("/login")
+        self.token = None  # signing in starts a new session with a new token
+        return self.client.post("/login", data={"username": name, "password": password,
+                                                "csrf_token": token, "next": "/"},
+                                follow_redirects=False)
+
+    def post(self, path: str, data: dict, **kwargs):
+        if self.token is None:
+            self.token = self.csrf("/")
+        response = self.client.post(path, data={**data, "csrf_token": self.token},
+                                    follow_redirects=False, **kwargs)
+        if path == "/logout":
+            self.token = None
+        return response
+
+    def get(self, path: str, **kwargs):
+        return self.client.get(path, **kwargs)
+
+
+@pytest.fixture
+def make_site(make_client) -> Callable[..., Site]:
+    """make_site(app_dir) -> a Site over a real app on a prepared test database."""
+
+    def factory(app_dir: Path | str = DEFAULT_APP, **runtime_options) -> Site:
+        return Site(make_client(app_dir, **runtime_options))
+
+    return factory
+
+
+@pytest.fixture
+def fresh_site(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Site]]:
+    """fresh_site(app_dir) -> a Site over the app on this test's own empty database,
+    migrated at start-up: for tests that change the schema, as Setup does."""
+    opened: list[TestClient] = []
+
+    def factory(app_dir: Path | str = DEFAULT_APP) -> Site:
+        rt = Runtime.open(app_dir, database_url, files_dir=tmp_path / "files")
+        app = create_app(Settings(app_dir=str(app_dir), database_url=database_url,
+                                  secret_key="test"), runtime=rt)
+        client = TestClient(app, raise_server_exceptions=False)
+        client.__enter__()
+        opened.append(client)
+        return Site(client)
+
+    yield factory
+    for client in opened:
+        client.__exit__(None, None, None)

@@ -63,6 +63,18 @@
       });
     });
   }
+  // Setup's field form: show the options of the chosen type only
+  function showTypeOptions() {
+    var type = document.getElementById("f-type");
+    if (!type) return;
+    document.querySelectorAll(".type-options").forEach(function (box) {
+      box.hidden = box.dataset.for.split(" ").indexOf(type.value) < 0;
+    });
+  }
+  document.addEventListener("change", function (e) {
+    if (e.target.id === "f-type") showTypeOptions();
+  });
+  document.addEventListener("DOMContentLoaded", showTypeOptions);
   document.addEventListener("DOMContentLoaded", function () { setupKanban(document); });
   document.addEventListener("htmx:afterSwap", function (e) { setupKanban(document); });
 })();

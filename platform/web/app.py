@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..engine import sync
 from ..engine.errors import CrmError
 from ..engine.runtime import Runtime
-from . import api, auth, lists, notices, pages, screens
+from . import api, auth, lists, notices, pages, screens, setup
 from .jsonio import JSON
 from .settings import Settings
 from .templating import LAYOUTS, make_environment
@@ -131,6 +131,7 @@ def routes() -> list[Any]:
         Route(record + "/move", lists.move_card, methods=["POST"]),
         Route(record + "/notes", screens.add_note, methods=["POST"]),
         Route(record + "/files", screens.add_file, methods=["POST"]),
+        *setup.routes,
         *api.routes,
         Mount("/static", app=StaticFiles(directory=str(LAYOUTS / "static")), name="static"),
     ]

@@ -1,7 +1,8 @@
 """Languages: interface text from message catalogs, labels from metadata, numbers, money
 and dates in the user's language (Babel).
 
-Catalogs are YAML files in `messages/`, one per language, mapping the English text to its
+Catalogs are YAML files in `messages/`, one per language (`vi.yaml`, and `vi-<part>.yaml`
+for the messages of one part of the interface), mapping the English text to its
 translation; English needs no catalog. `{name}` placeholders are filled after translation:
 
     t = translator("vi")
@@ -38,9 +39,13 @@ BABEL_LOCALES = {"vi": "vi_VN", "en": "en_US"}
 def catalog(language: str) -> dict[str, str]:
     if language == "en":
         return {}
-    text = resources.files(__package__).joinpath(f"messages/{language}.yaml").read_text(
-        encoding="utf-8")
-    return yaml.safe_load(text) or {}
+    out: dict[str, str] = {}
+    folder = resources.files(__package__).joinpath("messages")
+    for item in sorted(folder.iterdir(), key=lambda i: i.name):  # vi.yaml, vi-setup.yaml, ...
+        if item.name == f"{language}.yaml" or (item.name.startswith(language + "-")
+                                               and item.name.endswith(".yaml")):
+            out.update(yaml.safe_load(item.read_text(encoding="utf-8")) or {})
+    return out
 
 
 def translator(language: str) -> Callable[..., str]:

@@ -49,6 +49,8 @@ def setup_page(request: Request, ctx: Context | None) -> Context | None:
                 nav.append((f"/o/{item}", label, item))
         elif item == "home":
             nav.append(("/", t("Home"), item))
+    if user is not None and user.role in ("admin", "system"):
+        nav.append(("/setup", t("Setup"), "setup"))
     request.state.page = {
         "t": t, "lang": lang, "languages": LANGUAGES, "user": user, "ctx": ctx,
         "fmt": Formats(lang, rt.model.currency, rt.tz), "nav": nav,

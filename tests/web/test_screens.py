@@ -11,56 +11,13 @@ import pytest
 import sqlalchemy as sa
 
 from metacrm.engine import records
-from metacrm.engine.users import create_user
 
-PASSWORD = "mat-khau-2026"
-
-
-class Site:
-    """A browser-like client: signs in through the login form and sends CSRF tokens."""
-
-    def __init__(self, client):
-        self.client = client
-        self.rt = client.app.state.runtime
-        self.token: str | None = None
-
-    def user(self, name: str, role: str = "admin", password: str = PASSWORD):
-        with self.rt.db.write() as conn:
-            return create_user(conn, self.rt.schema, name, role=role, password=password)
-
-    def ctx(self, name: str):
-        from metacrm.engine.users import find_user
-
-        with self.rt.db.read() as conn:
-            return self.rt.context(find_user(conn, self.rt.schema, name))
-
-    def csrf(self, path: str = "/login") -> str:
-        html = self.client.get(path).text
-        return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-
-    def login(self, name: str, password: str = PASSWORD):
-        token = self.csrf("/login")
-        self.token = None  # signing in starts a new session with a new token
-        return self.client.post("/login", data={"username": name, "password": password,
-                                                "csrf_token": token, "next": "/"},
-                                follow_redirects=False)
-
-    def post(self, path: str, data: dict, **kwargs):
-        if self.token is None:
-            self.token = self.csrf("/")
-        response = self.client.post(path, data={**data, "csrf_token": self.token},
-                                    follow_redirects=False, **kwargs)
-        if path == "/logout":
-            self.token = None
-        return response
-
-    def get(self, path: str, **kwargs):
-        return self.client.get(path, **kwargs)
+PASSWORD = "mat-khau-2026"  # the password conftest.Site gives its users
 
 
 @pytest.fixture
-def site(make_client):
-    made = Site(make_client())
+def site(make_site):
+    made = make_site()
     made.user("admin")
     assert made.login("admin").status_code == 303
     return made
@@ -74,8 +31,8 @@ def test_pages_need_a_signed_in_user(make_client):
     assert client.get("/login").status_code == 200
 
 
-def test_sign_in_wrong_password_lock_out_and_sign_out(make_client):
-    site = Site(make_client())
+def test_sign_in_wrong_password_lock_out_and_sign_out(make_site):
+    site = make_site()
     site.user("lan", "sales_rep")
     wrong = site.login("lan", "sai-mat-khau")
     assert wrong.status_code == 401 and "Sai tên đăng nhập hoặc mật khẩu" in wrong.text
@@ -92,8 +49,8 @@ def test_sign_in_wrong_password_lock_out_and_sign_out(make_client):
     assert site.get("/", follow_redirects=False).status_code == 303
 
 
-def test_open_redirect_after_sign_in_is_refused(make_client):
-    site = Site(make_client())
+def test_open_redirect_after_sign_in_is_refused(make_site):
+    site = make_site()
     site.user("admin")
     token = site.csrf()
     response = site.client.post("/login", data={
@@ -341,11 +298,11 @@ def test_list_and_detail_pages_issue_a_bounded_number_of_queries(site):
         small_detail
 
 
-def test_a_file_field_takes_an_upload_and_refuses_a_bad_one(make_client):
+def test_a_file_field_takes_an_upload_and_refuses_a_bad_one(make_site):
     from pathlib import Path
 
     alltypes = Path(__file__).resolve().parents[1] / "fixtures" / "apps" / "alltypes"
-    site = Site(make_client(alltypes))
+    site = make_site(alltypes)
     site.user("admin")
     site.login("admin")
     png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64

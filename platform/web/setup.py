@@ -1,0 +1,619 @@
+"""Setup: the screens where a business admin changes the CRM live.
+
+Every change goes the same way (:func:`apply_change`): the form is turned into an edit of
+the admin's overlay documents (metadata.edits.Draft), the loader checks the result (its
+messages are shown next to the inputs they concern), a review page shows what the database
+will do (the plan) and the documents' diff, and on confirmation the change is saved as a
+new metadata version, migrated and adopted at once. Two admins editing at the same time:
+the second save is a conflict with a reload link, nothing is overwritten.
+
+This module holds that machinery, the Setup home, the object manager (objects, fields,
+archived data) and the history of versions. Layouts, roles and rules have their own
+modules (setup_layouts, setup_roles, setup_rules).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from collections.abc import Callable
+from html import escape
+from typing import Any
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from ..engine import overlays, sync
+from ..engine.errors import BadRequest, Conflict, NotFound, PermissionDenied, SchemaChangeRefused
+from ..engine.runtime import Context, Runtime
+from ..engine.users import SYSTEM_ROLE, user_names
+from ..metadata import MetadataError
+from ..metadata.documents import differences, dump, merged
+from ..metadata.edits import Draft, EditError
+from ..metadata.model import FieldDef, humanize
+from . import auth
+from .pages import flash, page_context
+from .templating import render
+
+NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+FIELD_TYPES = ("text", "textarea", "email", "phone", "url", "integer", "number", "currency",
+               "percent", "date", "datetime", "checkbox", "picklist", "multipicklist", "lookup",
+               "user", "formula", "autonumber", "file")
+FORMULA_RETURNS = ("text", "integer", "number", "currency", "percent", "date", "datetime",
+                   "checkbox")
+ON_DELETE = ("set_null", "restrict", "cascade")
+
+
+def admin_context(request: Request) -> Context:
+    """The signed-in admin's context; anyone else is refused."""
+    ctx = page_context(request)
+    if ctx.user.role not in ("admin", SYSTEM_ROLE):
+        raise PermissionDenied("Setup is for administrators")
+    return ctx
+
+
+def runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+def draft(rt: Runtime) -> Draft:
+    """A draft starting from the metadata the process serves now."""
+    return Draft(rt.app_dir, rt.overlay.data())
+
+
+def problem_errors(error: MetadataError, inputs: dict[str, str]) -> dict[str, str]:
+    """The loader's messages, each next to the form input it concerns when there is one.
+
+    `inputs` maps a key of the metadata path ('expression', 'to', 'fields.zalo', ...) to
+    the name of the form input; other messages go under '_' (shown above the form)."""
+    out: dict[str, list[str]] = {}
+    for problem in error.problems:
+        target = "_"
+        parts = problem.path.split(".") if problem.path else []
+        for i in range(len(parts), 0, -1):
+            key = ".".join(parts[i - 1:])
+            if key in inputs or parts[i - 1] in inputs:
+                target = inputs.get(key) or inputs[parts[i - 1]]
+                break
+        text = problem.message if target != "_" else str(problem)
+        out.setdefault(target, []).append(text)
+    return {k: "; ".join(v) for k, v in out.items()}
+
+
+Edit = Callable[[Draft], str]
+"""Makes one change in a draft and returns its summary ('add field zalo to contact')."""
+
+
+async def apply_change(request: Request, ctx: Context, form: FormData, edit: Edit, *,
+                       again: Callable[[dict[str, str]], Response], done: str,
+                       inputs: dict[str, str] | None = None) -> Response:
+    """Review, then save, one Setup change.
+
+    `again(errors)` renders the form once more with its errors (the admin's input is kept);
+    `done` is where to go after saving. The first submission shows the review page (plan and
+    diff) unless the form says `confirm=1`; the review page posts the same inputs back with
+    `confirm=1` and the version the admin started from (`base`).
+    """
+    rt = runtime(request)
+    d = draft(rt)
+    try:
+        summary = edit(d)
+    except EditError as exc:
+        return again({exc.field or "_": str(exc)})
+    try:
+        base = int(form.get("base") or rt.version)
+    except ValueError:
+        raise BadRequest("base must be a metadata version number") from None
+    try:
+        preview = overlays.preview(rt, d.overlays)
+    except MetadataError as exc:
+        return again(problem_errors(exc, inputs or {}))
+    if preview.plan.refused:
+        return again({"_": "; ".join(r.reason for r in preview.plan.refused)})
+    if form.get("confirm") != "1":
+        hidden = [(k, v) for k, v in form.multi_items()
+                  if k not in (auth.CSRF_FIELD, "confirm", "base") and isinstance(v, str)]
+        return render(request, "setup_review.html", {
+            "summary": summary, "plan": preview.plan, "diff": preview.diff, "hidden": hidden,
+            "base": base, "action": request.url.path, "cancel": done})
+    try:
+        overlays.save(rt, d.overlays, base=base, user_id=ctx.user.id, summary=summary)
+    except Conflict as exc:
+        return render(request, "setup_conflict.html", {"message": exc.message,
+                                                       "reload": request.url.path}, status=409)
+    except SchemaChangeRefused as exc:
+        return again({"_": exc.message})
+    except MetadataError as exc:
+        return again(problem_errors(exc, inputs or {}))
+    flash(request, "Saved: {summary}".replace("{summary}", summary))
+    return RedirectResponse(done, status_code=303)
+
+
+# --- Setup home -----------------------------------------------------------------------------
+
+
+async def home(request: Request) -> Response:
+    ctx = admin_context(request)
+    rt = runtime(request)
+    lang = ctx.locale
+    d = draft(rt)
+    objects = []
+    for name, obj in rt.model.objects.items():
+        objects.append({"name": name, "label": obj.label.get(lang), "fields": len(
+            [f for f in obj.fields.values() if not f.system]), "custom": d.custom(name)})
+    return render(request, "setup.html", {
+        "objects": objects, "archived": sync.archived(rt.db, rt.model),
+        "version": rt.version, "layouts": sorted(rt.model.layouts)})
+
+
+# --- objects --------------------------------------------------------------------------------
+
+
+def _label(form: FormData, prefix: str, fallback: str) -> dict[str, str]:
+    en = str(form.get(f"{prefix}_en") or "").strip() or fallback
+    vi = str(form.get(f"{prefix}_vi") or "").strip() or en
+    return {"en": en, "vi": vi}
+
+
+async def new_object(request: Request) -> Response:
+    ctx = admin_context(request)
+    rt = runtime(request)
+    if request.method == "GET":
+        return render(request, "setup_object_new.html", {"values": {}, "errors": {},
+                                                        "base": rt.version})
+    form = await auth.checked_form(request)
+    values = {k: str(v) for k, v in form.items() if isinstance(v, str)}
+    name = values.get("name", "").strip()
+
+    def again(errors: dict[str, str]) -> Response:
+        return render(request, "setup_object_new.html", {
+            "values": values, "errors": errors, "base": form.get("base") or rt.version},
+            status=422)
+
+    def edit(d: Draft) -> str:
+        if not NAME.fullmatch(name):
+            raise EditError(f"'{name}' is not a valid name: use lowercase letters, digits and "
+                            "_, starting with a letter", "name")
+        if name.startswith("mc_"):
+            raise EditError("names starting with mc_ are reserved for MetaCRM", "name")
+        label = _label(form, "label", humanize(name))
+        plural = _label(form, "plural", label["en"] + "s")
+        title_field = values.get("title_field", "").strip() or "name"
+        if not NAME.fullmatch(title_field):
+            raise EditError(f"'{title_field}' is not a valid field name", "title_field")
+        d.add_object(name, label, plural,
+                     {title_field: {"type": "text", "required": True, "label": {
+                         "en": humanize(title_field), "vi": humanize(title_field)}}},
+                     title="{" + title_field + "}", search=[title_field])
+        d.set_document(f"layouts/{name}.yaml", {
+            "layout": name,
+            "form": {"sections": [{"label": {"en": "Details", "vi": "Thông tin"},
+                                   "fields": [title_field]}]},
+            "list": {"columns": [title_field], "sort": [title_field]}})
+        return f"add object {name}"
+
+    return await apply_change(request, ctx, form, edit, again=again,
+                              done=f"/setup/objects/{name}", inputs={"object": "name"})
+
+
+async def object_page(request: Request) -> Response:
+    admin_context(request)
+    rt = runtime(request)
+    name = request.path_params["object"]
+    obj = rt.model.objects.get(name)
+    if obj is None:
+        raise NotFound(f"there is no object '{name}'")
+    referenced = {o.name for o in rt.model.objects.values() for f in o.fields.values()
+                  if f.type == "lookup" and f.to == name and o.name != name}
+    return render(request, "setup_object.html", {
+        "obj": obj, "fields": [f for f in obj.fields.values() if not f.system],
+        "custom": draft(rt).custom(name), "base": rt.version, "referenced": sorted(referenced),
+        "archived": [a for a in sync.archived(rt.db, rt.model) if a.object == name]})
+
+
+async def edit_object(request: Request) -> Response:
+    """Labels, title and quick-search fields of an object; or its removal."""
+    ctx = admin_context(request)
+    rt = runtime(request)
+    name = request.path_params["object"]
+    if name not in rt.model.objects:
+        raise NotFound(f"there is no object '{name}'")
+    form = await auth.checked_form(request)
+
+    def again(errors: dict[str, str]) -> Response:
+        obj = rt.model.objects[name]
+        return render(request, "setup_object.html", {
+            "obj": obj, "fields": [f for f in obj.fields.values() if not f.system],
+            "custom": draft(rt).custom(name), "base": form.get("base") or rt.version,
+            "errors": errors, "referenced": [], "archived": []}, status=422)
+
+    if form.get("remove") == "1":
+        def remove(d: Draft) -> str:
+            d.remove_object(name)
+            return f"remove object {name} (its records are kept, archived)"
+
+        return await apply_change(request, ctx, form, remove, again=again, done="/setup")
+
+    def edit(d: Draft) -> str:
+        search = [s.strip() for s in str(form.get("search") or "").split(",") if s.strip()]
+        d.set_object(name, label=_label(form, "label", humanize(name)),
+                     plural=_label(form, "plural", humanize(name)),
+                     title=str(form.get("title") or "").strip() or None, search=search)
+        return f"change object {name}"
+
+    return await apply_change(request, ctx, form, edit, again=again,
+                              done=f"/setup/objects/{name}",
+                              inputs={"title": "title", "search": "search"})
+
+
+# --- fields ---------------------------------------------------------------------------------
+
+
+def field_values(fdef: FieldDef | None, data: dict[str, Any] | None) -> dict[str, str]:
+    """The field form's inputs for an existing field (from its effective document)."""
+    if data is None:
+        return {"type": "text"}
+    values: dict[str, str] = {"name": fdef.name if fdef else "", "type": data.get("type", "")}
+    for key in ("label", "help"):
+        label = data.get(key) or {}
+        if isinstance(label, str):
+            label = {"en": label}
+        values[f"{key}_en"] = label.get("en", "")
+        values[f"{key}_vi"] = label.get("vi", "")
+    for key in ("required", "unique", "index", "read_only"):
+        if data.get(key):
+            values[key] = "1"
+    for key in ("default", "max_length", "min", "max", "to", "on_delete", "returns",
+                "expression", "format", "scale"):
+        if data.get(key) is not None:
+            values[key] = str(data[key])
+    values["options"] = "\n".join(_option_line(o) for o in data.get("options", []))
+    return values
+
+
+def _option_line(option: Any) -> str:
+    if not isinstance(option, dict):
+        return str(option)
+    label = option.get("label") or {}
+    if isinstance(label, str):
+        label = {"en": label}
+    parts = [str(option["value"]), label.get("en", ""), label.get("vi", "")]
+    if option.get("active") is False:
+        parts.append("off")
+    return " | ".join(parts).rstrip(" |")
+
+
+def parse_options(text: str) -> list[dict[str, Any]]:
+    """'value | English | Tiếng Việt [| off]' per line, in the order shown."""
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = [p.strip() for p in line.split("|")]
+        value = parts[0]
+        if not NAME.fullmatch(value) and not re.fullmatch(r"[A-Za-z0-9_\-]+", value):
+            raise EditError(f"option on line {number}: '{value}' is not a valid value (letters, "
+                            "digits, _ and -)", "options")
+        if value in seen:
+            raise EditError(f"option on line {number}: '{value}' is listed twice", "options")
+        seen.add(value)
+        option: dict[str, Any] = {"value": value}
+        en = parts[1] if len(parts) > 1 and parts[1] else humanize(value)
+        vi = parts[2] if len(parts) > 2 and parts[2] else en
+        option["label"] = {"en": en, "vi": vi}
+        if len(parts) > 3 and parts[3].lower() in ("off", "inactive", "tắt"):
+            option["active"] = False
+        out.append(option)
+    return out
+
+
+def _number(text: str, what: str, whole: bool = False) -> int | float | None:
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise EditError(f"'{text}' is not a number", what) from None
+    if whole or value.is_integer():
+        if not value.is_integer():
+            raise EditError(f"'{text}' is not a whole number", what)
+        return int(value)
+    return value
+
+
+def field_definition(form: FormData, ftype: str) -> dict[str, Any]:
+    """The field's metadata from the field form, keys in the order YAML shows them."""
+    get = lambda key: str(form.get(key) or "").strip()  # noqa: E731
+    if ftype not in FIELD_TYPES:
+        raise EditError(f"'{ftype}' is not a field type", "type")
+    data: dict[str, Any] = {"type": ftype}
+    label_en = get("label_en")
+    if label_en or get("label_vi"):
+        data["label"] = {"en": label_en or get("label_vi"), "vi": get("label_vi") or label_en}
+    if get("help_en") or get("help_vi"):
+        data["help"] = {"en": get("help_en") or get("help_vi"),
+                        "vi": get("help_vi") or get("help_en")}
+    computed = ftype in ("formula", "autonumber")
+    for key in ("required", "unique"):
+        if form.get(key) and not computed:
+            data[key] = True
+    for key in ("index", "read_only"):
+        if form.get(key):
+            data[key] = True
+    if get("default") and not computed:
+        data["default"] = get("default")
+    if ftype in ("text", "textarea", "email", "phone", "url") and get("max_length"):
+        data["max_length"] = _number(get("max_length"), "max_length", whole=True)
+    if ftype in ("integer", "number", "currency", "percent"):
+        for key in ("min", "max"):
+            if get(key):
+                data[key] = _number(get(key), key, whole=ftype == "integer")
+    if ftype in ("picklist", "multipicklist"):
+        options = parse_options(str(form.get("options") or ""))
+        if not options:
+            raise EditError("a picklist needs at least one option", "options")
+        data["options"] = options
+    if ftype == "lookup":
+        if not get("to"):
+            raise EditError("choose the object this lookup points to", "to")
+        data["to"] = get("to")
+        if get("on_delete"):
+            if get("on_delete") not in ON_DELETE:
+                raise EditError(f"'{get('on_delete')}' is not an on_delete rule", "on_delete")
+            data["on_delete"] = get("on_delete")
+    if ftype == "formula":
+        if get("returns") not in FORMULA_RETURNS:
+            raise EditError("choose what the formula returns", "returns")
+        if not get("expression"):
+            raise EditError("write the formula's expression", "expression")
+        data["returns"] = get("returns")
+        data["expression"] = get("expression")
+    if ftype == "autonumber":
+        data["format"] = get("format") or "{0000}"
+    return data
+
+
+FIELD_INPUTS = {"to": "to", "expression": "expression", "options": "options",
+                "returns": "returns", "max_length": "max_length", "min": "min", "max": "max",
+                "default": "default", "type": "type", "format": "format", "label": "label_en",
+                "unique": "unique", "on_delete": "on_delete"}
+
+
+def _field_form(request: Request, rt: Runtime, obj_name: str, values: dict[str, str],
+                errors: dict[str, str], *, new: bool, base: Any, status: int = 200) -> Response:
+    return render(request, "setup_field.html", {
+        "obj": rt.model.objects[obj_name], "values": values, "errors": errors, "new": new,
+        "types": FIELD_TYPES, "returns": FORMULA_RETURNS, "on_delete": ON_DELETE,
+        "objects": sorted(rt.model.objects), "base": base}, status=status)
+
+
+async def field_page(request: Request) -> Response:
+    """Add a field (`/setup/objects/{object}/fields/new`) or edit one."""
+    ctx = admin_context(request)
+    rt = runtime(request)
+    obj_name = request.path_params["object"]
+    obj = rt.model.objects.get(obj_name)
+    if obj is None:
+        raise NotFound(f"there is no object '{obj_name}'")
+    fname = request.path_params.get("field")
+    new = fname is None
+    if not new and (fname not in obj.fields or obj.fields[fname].system):
+        raise NotFound(f"'{obj_name}' has no field '{fname}'")
+    if request.method == "GET":
+        data = None if new else merged(rt.app_dir, rt.overlay.data())[
+            f"objects/{obj_name}.yaml"]["fields"].get(fname)
+        return _field_form(request, rt, obj_name, field_values(
+            obj.fields.get(fname or ""), data), {}, new=new, base=rt.version)
+    form = await auth.checked_form(request)
+    values = {k: str(v) for k, v in form.items() if isinstance(v, str)}
+    name = values.get("name", "").strip() if new else str(fname)
+
+    def again(errors: dict[str, str]) -> Response:
+        return _field_form(request, rt, obj_name, values, errors, new=new,
+                           base=form.get("base") or rt.version, status=422)
+
+    if not new and form.get("remove") == "1":
+        def remove(d: Draft) -> str:
+            d.remove_field(obj_name, name)
+            return f"remove field {obj_name}.{name} (values kept, archived)"
+
+        return await apply_change(request, ctx, form, remove, again=again,
+                                  done=f"/setup/objects/{obj_name}", inputs=FIELD_INPUTS)
+
+    def edit(d: Draft) -> str:
+        if not NAME.fullmatch(name):
+            raise EditError(f"'{name}' is not a valid name: use lowercase letters, digits and "
+                            "_, starting with a letter (e.g. zalo or tax_code)", "name")
+        definition = field_definition(form, values.get("type", ""))
+        d.set_field(obj_name, name, definition, new=new)
+        return f"{'add' if new else 'change'} field {obj_name}.{name}"
+
+    return await apply_change(request, ctx, form, edit, again=again,
+                              done=f"/setup/objects/{obj_name}", inputs=FIELD_INPUTS)
+
+
+async def check_expression(request: Request) -> Response:
+    """The live check of a formula as it is typed (htmx): 'OK' or the loader's message."""
+    admin_context(request)
+    rt = runtime(request)
+    form = await auth.checked_form(request)
+    obj_name = str(form.get("object") or "")
+    if obj_name not in rt.model.objects:
+        raise BadRequest(f"there is no object '{obj_name}'")
+    d = draft(rt)
+    name = str(form.get("name") or "").strip()
+    name = name if NAME.fullmatch(name) and name not in rt.model.objects[obj_name].fields \
+        else "formula_check"
+    t = request.state.page["t"]
+    try:
+        d.set_field(obj_name, name, {"type": "formula", "expression": str(
+            form.get("expression") or "").strip() or "''", "returns": str(
+            form.get("returns") or "number") if form.get("returns") in FORMULA_RETURNS
+            else "number"}, new=True)
+        overlays.build(rt.app_dir, d.overlays)
+    except MetadataError as exc:
+        message = "; ".join(p.message for p in exc.problems)
+        return HTMLResponse(f'<span class="error" id="expression-check">{escape(message)}'
+                            "</span>")
+    return HTMLResponse(f'<span class="ok" id="expression-check">✓ '
+                        f'{escape(t("The expression is valid"))}</span>')
+
+
+# --- archived data --------------------------------------------------------------------------
+
+
+async def restore_field(request: Request) -> Response:
+    """Bring an archived field back with the definition it had (and its values)."""
+    ctx = admin_context(request)
+    rt = runtime(request)
+    obj_name = request.path_params["object"]
+    fname = request.path_params.get("field", "")
+    form = await auth.checked_form(request)
+    definition = _last_definition(rt, obj_name, fname)
+
+    def again(errors: dict[str, str]) -> Response:
+        return render(request, "error.html", {"title": "Cannot restore",
+                                              "message": "; ".join(errors.values())}, status=422)
+
+    def edit(d: Draft) -> str:
+        if obj_name in rt.model.objects:
+            if definition is None:
+                raise EditError(f"no earlier version knows {obj_name}.{fname}")
+            d.set_field(obj_name, fname, definition, new=True)
+            return f"restore field {obj_name}.{fname}"
+        doc = _last_object(rt, obj_name)
+        if doc is None:
+            raise EditError(f"no earlier version knows the object {obj_name}")
+        d.restore_object(doc)
+        layout = _last_document(rt, f"layouts/{obj_name}.yaml")
+        if layout is not None:
+            d.set_document(f"layouts/{obj_name}.yaml", layout)
+        return f"restore object {obj_name}"
+
+    return await apply_change(request, ctx, form, edit, again=again,
+                              done=f"/setup/objects/{obj_name}")
+
+
+def _last_document(rt: Runtime, path: str) -> dict[str, Any] | None:
+    for version in overlays.history(rt.db):
+        data = version.data().get(path)
+        if data is not None:
+            return data
+    return None
+
+
+def _last_object(rt: Runtime, obj_name: str) -> dict[str, Any] | None:
+    doc = _last_document(rt, f"objects/{obj_name}.yaml")
+    return doc if doc is not None and "object" in doc else None
+
+
+def _last_definition(rt: Runtime, obj_name: str, fname: str) -> dict[str, Any] | None:
+    """The newest definition of a field in the versions' merged documents, or in the app."""
+    for version in [*overlays.history(rt.db), overlays.NO_OVERLAYS]:
+        try:
+            doc = merged(rt.app_dir, version.data()).get(f"objects/{obj_name}.yaml")
+        except MetadataError:
+            continue
+        if doc and fname in doc.get("fields", {}):
+            return doc["fields"][fname]
+    return None
+
+
+async def purge_page(request: Request) -> Response:
+    """Destroy archived data: says how many values go, and asks for that number back."""
+    ctx = admin_context(request)
+    rt = runtime(request)
+    obj_name = request.path_params["object"]
+    fname = request.query_params.get("field") or None
+    entry = next((a for a in sync.archived(rt.db, rt.model)
+                  if a.object == obj_name and a.field == fname), None)
+    if entry is None:
+        raise NotFound(f"{obj_name}{'.' + fname if fname else ''} is not archived data")
+    count = sync.count_values(rt.db, obj_name, fname)
+    what = f"{obj_name}.{fname}" if fname else obj_name
+    context = {"what": what, "count": count, "field": fname or "", "obj": obj_name,
+               "errors": {}}
+    if request.method == "GET":
+        return render(request, "setup_purge.html", context)
+    form = await auth.checked_form(request)
+    if str(form.get("count") or "").strip() != str(count):
+        context["errors"] = {"count": f"type {count} to confirm"}
+        return render(request, "setup_purge.html", context, status=422)
+    destroyed = sync.purge(rt.db, rt.model, obj_name, fname)
+    flash(request, f"Purged {what}: {destroyed} values destroyed")
+    ctx.runtime.counts.written()
+    return RedirectResponse("/setup", status_code=303)
+
+
+# --- history, export ------------------------------------------------------------------------
+
+
+async def history_page(request: Request) -> Response:
+    admin_context(request)
+    rt = runtime(request)
+    versions = overlays.history(rt.db)
+    with rt.db.read() as conn:
+        names = user_names(conn, rt.schema, {v.user_id for v in versions})
+    rows = []
+    for i, version in enumerate(versions):
+        before = versions[i + 1] if i + 1 < len(versions) else overlays.NO_OVERLAYS
+        rows.append({"version": version, "who": names.get(version.user_id, "—"),
+                     "diff": differences(before.data(), version.data())})
+    return render(request, "setup_history.html", {"rows": rows, "current": rt.version})
+
+
+async def revert(request: Request) -> Response:
+    ctx = admin_context(request)
+    rt = runtime(request)
+    form = await auth.checked_form(request)
+    try:
+        number = int(request.path_params["version"])
+    except ValueError:
+        raise BadRequest("a version is a number") from None
+    old = overlays.get(rt.db, number)
+
+    def again(errors: dict[str, str]) -> Response:
+        return render(request, "error.html", {"title": "Cannot revert",
+                                              "message": "; ".join(errors.values())}, status=422)
+
+    def edit(d: Draft) -> str:
+        d.overlays = old.data()
+        return f"revert to version {number}"
+
+    return await apply_change(request, ctx, form, edit, again=again, done="/setup/history")
+
+
+async def export_zip(request: Request) -> Response:
+    """The merged metadata (app plus Setup changes) as a zipped YAML app."""
+    admin_context(request)
+    rt = runtime(request)
+    documents = merged(rt.app_dir, rt.overlay.data())
+    buffer = io.BytesIO()
+    root = documents["app.yaml"]["app"]
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path, data in sorted(documents.items()):
+            archive.writestr(f"{root}/{path}", dump(data))
+    return Response(buffer.getvalue(), media_type="application/zip", headers={
+        "Content-Disposition": f'attachment; filename="{root}-v{rt.version}.zip"'})
+
+
+routes = [
+    Route("/setup", home, methods=["GET"]),
+    Route("/setup/objects/new", new_object, methods=["GET", "POST"]),
+    Route("/setup/objects/{object}", object_page, methods=["GET"]),
+    Route("/setup/objects/{object}", edit_object, methods=["POST"]),
+    Route("/setup/objects/{object}/fields/new", field_page, methods=["GET", "POST"]),
+    Route("/setup/objects/{object}/fields/{field}", field_page, methods=["GET", "POST"]),
+    Route("/setup/objects/{object}/fields/{field}/restore", restore_field, methods=["POST"]),
+    Route("/setup/objects/{object}/restore", restore_field, methods=["POST"]),
+    Route("/setup/objects/{object}/purge", purge_page, methods=["GET", "POST"]),
+    Route("/setup/check-expression", check_expression, methods=["POST"]),
+    Route("/setup/history", history_page, methods=["GET"]),
+    Route("/setup/history/{version}/revert", revert, methods=["POST"]),
+    Route("/setup/export.zip", export_zip, methods=["GET"]),
+]
