@@ -10,9 +10,6 @@ import zipfile
 import pytest
 
 from metacrm.engine import overlays, records, sync
-from metacrm.engine.runtime import Runtime
-from metacrm.web.app import create_app
-from metacrm.web.settings import Settings
 
 APP = {
     "app.yaml": """
