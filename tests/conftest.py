@@ -320,6 +320,21 @@ class Site:
     def get(self, path: str, **kwargs):
         return self.client.get(path, **kwargs)
 
+    def review_then_apply(self, path: str, data: dict):
+        """Submit a Setup form, check its review page, confirm it: (review, answer)."""
+        import html
+
+        review = self.post(path, data)
+        assert review.status_code == 200, review.text
+        assert 'id="apply"' in review.text
+        hidden: dict[str, list[str]] = {}
+        for key, value in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"',
+                                     review.text):
+            if key != "csrf_token":
+                hidden.setdefault(key, []).append(html.unescape(value))
+        assert hidden["confirm"] == ["1"]
+        return review, self.post(path, hidden)
+
 
 @pytest.fixture
 def make_site(make_client) -> Callable[..., Site]:

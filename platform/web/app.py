@@ -23,7 +23,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..engine import sync
 from ..engine.errors import CrmError
 from ..engine.runtime import Runtime
-from . import api, auth, lists, notices, pages, screens, setup
+from . import (
+    api,
+    auth,
+    lists,
+    notices,
+    pages,
+    screens,
+    setup,
+    setup_layouts,
+    setup_roles,
+    setup_rules,
+)
 from .jsonio import JSON
 from .settings import Settings
 from .templating import LAYOUTS, make_environment
@@ -132,6 +143,9 @@ def routes() -> list[Any]:
         Route(record + "/notes", screens.add_note, methods=["POST"]),
         Route(record + "/files", screens.add_file, methods=["POST"]),
         *setup.routes,
+        *setup_layouts.routes,
+        *setup_roles.routes,
+        *setup_rules.routes,
         *api.routes,
         Mount("/static", app=StaticFiles(directory=str(LAYOUTS / "static")), name="static"),
     ]
