@@ -1,5 +1,5 @@
 """The `metacrm` command: check, plan, migrate, serve, createuser, token, team, load-data,
-worker, workflow, outbox.
+worker, workflow, outbox, export, apply.
 
 Settings come from the environment: METACRM_APP (default apps/default_crm), DATABASE_URL
 (default sqlite:///var/metacrm.db), METACRM_SECRET_KEY.
@@ -231,6 +231,65 @@ def cmd_load_data(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    from .metadata.documents import merged, write_app
+
+    rt = _runtime(settings)
+    out = Path(args.out_dir)
+    if out.exists() and any(out.iterdir()):
+        print(f"error: {out} is not empty; export into a new or empty folder", file=sys.stderr)
+        return 1
+    files = write_app(out, merged(rt.app_dir, rt.overlay.data()))
+    print(f"exported app '{rt.model.name}' (metadata version {rt.version}) to {out}: "
+          f"{len(files)} files")
+    return 0
+
+
+def cmd_apply(args: argparse.Namespace, settings: Settings) -> int:
+    """Deploy an exported app folder into this installation, as Setup changes."""
+    from .engine import overlays
+    from .metadata.documents import merged, overlays_for, read_folder
+
+    rt = _runtime(settings)
+    sync.migrate(rt.db, rt.model)
+    target = read_folder(args.folder)
+    if "app.yaml" not in target:
+        print(f"error: {args.folder} is not an app folder (no app.yaml)", file=sys.stderr)
+        return 1
+    docs, missing = overlays_for(merged(rt.app_dir), target)
+    preview = overlays.preview(rt, docs)
+    print(f"apply {args.folder} over metadata version {rt.version}:")
+    for name, _ in preview.diff:
+        print(f"  document {name} changes")
+    if not preview.diff:
+        print("  no document changes")
+    for line in preview.plan.lines():
+        print(f"  database: {line}")
+    for line in missing:
+        print(f"  cannot apply: {line}")
+    removals = [s for s in preview.plan.steps if s.action == "archive_column"]
+    if args.plan:
+        return 1 if preview.plan.refused or missing else 0
+    if not args.yes:
+        print("nothing done: add --plan to only look, or --yes to apply", file=sys.stderr)
+        return 1
+    if preview.plan.refused or missing:
+        print("error: refused; nothing was applied", file=sys.stderr)
+        return 1
+    if removals and not args.allow_removals:
+        print(f"error: the change removes {len(removals)} field(s) or object(s) (their data "
+              "would be archived); add --allow-removals to go ahead. Nothing was applied",
+              file=sys.stderr)
+        return 1
+    if not preview.diff:
+        print("already up to date")
+        return 0
+    version = overlays.save(rt, docs, base=rt.version, user_id=None,
+                            summary=f"apply {Path(args.folder).name}")
+    print(f"applied as metadata version {version.number}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="metacrm", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -281,6 +340,19 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("folder", nargs="?", help="a data folder (default: the app's data/)")
     data.add_argument("--demo", action="store_true", help="also load the demo data")
     data.set_defaults(func=cmd_load_data)
+    export = sub.add_parser("export", help="write the metadata (app and Setup changes) as "
+                                           "a clean YAML app folder")
+    export.add_argument("out_dir")
+    export.set_defaults(func=cmd_export)
+    deploy = sub.add_parser("apply", help="deploy an exported app folder into this "
+                                          "installation")
+    deploy.add_argument("folder")
+    deploy.add_argument("--plan", action="store_true", help="only show what would change")
+    deploy.add_argument("--yes", action="store_true", help="apply the change")
+    deploy.add_argument("--allow-removals", action="store_true",
+                        help="also remove fields and objects (their data is archived, not "
+                             "deleted)")
+    deploy.set_defaults(func=cmd_apply)
     return parser
 
 

@@ -72,6 +72,27 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
         conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
+@pytest.fixture
+def make_database_url(backend: str, request: pytest.FixtureRequest,
+                      tmp_path: Path) -> Iterator[Callable[[], str]]:
+    """make_database_url() -> another fresh, empty database of this test's backend."""
+    schemas: list[str] = []
+    counter = iter(range(100))
+
+    def factory() -> str:
+        if backend == "sqlite":
+            return f"sqlite:///{tmp_path / f'extra{next(counter)}.db'}"
+        url, schema = _pg_schema_url(request.getfixturevalue("pg_engine"))
+        schemas.append(schema)
+        return url
+
+    yield factory
+    if schemas:
+        with request.getfixturevalue("pg_engine").connect() as conn:
+            for schema in schemas:
+                conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
 @cache
 def load_model(app_dir: str):
     """Models are immutable: each app is loaded once per test session."""

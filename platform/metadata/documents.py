@@ -147,5 +147,66 @@ def differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[st
     return out
 
 
-__all__ = ["Documents", "differences", "dump", "merged", "overlay_texts", "read_folder",
-           "write_app"]
+
+
+def overlays_for(base: Documents, target: Documents) -> tuple[dict[str, Any], list[str]]:
+    """The overlay documents that turn the app `base` into `target` (an exported app), and
+    what they cannot express (a document of the app that the target no longer has).
+
+    A layout, the roles, a workflow, report or form that differs is replaced whole; an
+    object of the app is changed field by field with `extend:` (fields added or changed,
+    `remove_fields` for those the target dropped); an object the app lacks is an `object:`."""
+    out: dict[str, Any] = {}
+    missing: list[str] = []
+    for path, doc in target.items():
+        old = base.get(path)
+        if old == doc:
+            continue
+        if path == "app.yaml":
+            changed = {k: v for k, v in doc.items() if old is None or old.get(k) != v}
+            if changed:
+                out[path] = {"app": (old or doc)["app"], **{k: v for k, v in changed.items()
+                                                             if k != "app"}}
+        elif path.startswith("objects/") and old is not None:
+            out[path] = _extend_between(old, doc, missing)
+        else:
+            out[path] = copy.deepcopy(doc)
+    for path in base:
+        if path not in target:
+            missing.append(f"{path} is in the app but not in the folder; an installation "
+                           "cannot delete its app's documents (hide or switch them off "
+                           "instead)")
+    return out, missing
+
+
+def _extend_between(old: dict[str, Any], new: dict[str, Any], missing: list[str]
+                    ) -> dict[str, Any]:
+    name = new["object"]
+    doc: dict[str, Any] = {"extend": name}
+    for key in ("label", "plural", "title", "search"):
+        if new.get(key) != old.get(key) and key in new:
+            doc[key] = copy.deepcopy(new[key])
+    fields = {f: copy.deepcopy(d) for f, d in new["fields"].items() if old["fields"].get(f) != d}
+    for fname, data in fields.items():
+        for key, value in old["fields"].get(fname, {}).items():
+            if key not in data and isinstance(value, bool):
+                data[key] = False
+    if fields:
+        doc["fields"] = fields
+    removed = [f for f in old["fields"] if f not in new["fields"]]
+    if removed:
+        doc["remove_fields"] = removed
+    for key in ("validations", "indexes", "duplicates"):
+        before, after = old.get(key, []), new.get(key, [])
+        if after[:len(before)] != before:
+            missing.append(f"objects/{name}.yaml: {key} of the app cannot be removed or "
+                           "changed, only added to")
+        extra = after[len(before):] if after[:len(before)] == before else \
+            [item for item in after if item not in before]
+        if extra:
+            doc[key] = copy.deepcopy(extra)
+    return doc
+
+
+__all__ = ["Documents", "differences", "dump", "merged", "overlay_texts", "overlays_for",
+           "read_folder", "write_app"]
