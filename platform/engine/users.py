@@ -175,3 +175,94 @@ def active_users(conn: Connection, schema: Schema) -> list[tuple[int, str]]:
     rows = conn.execute(select(users.c.id, users.c.display_name, users.c.username).where(
         users.c.is_active.is_(True), users.c.role != SYSTEM_ROLE))
     return sorted(((r.id, r.display_name or r.username) for r in rows), key=lambda x: x[1])
+
+
+# --- managing users and teams (Setup) --------------------------------------------------------
+
+MIN_PASSWORD = 8
+
+
+def all_users(conn: Connection, schema: Schema) -> list[User]:
+    """Every user but MetaCRM's own system user, by user name, with their teams (two
+    queries)."""
+    table = schema.system["mc_user"]
+    members = schema.system["mc_team_member"]
+    teams: dict[int, list[int]] = {}
+    for row in conn.execute(select(members.c.user_id, members.c.team_id)):
+        teams.setdefault(row.user_id, []).append(row.team_id)
+    rows = conn.execute(select(table).where(table.c.role != SYSTEM_ROLE)
+                        .order_by(table.c.username))
+    return [User(id=r.id, username=r.username, role=r.role, display_name=r.display_name or "",
+                 email=r.email, locale=r.locale, is_active=r.is_active,
+                 team_ids=tuple(sorted(teams.get(r.id, ())))) for r in rows]
+
+
+@dataclass(frozen=True)
+class Team:
+    id: int
+    name: str
+    manager_id: int | None
+    member_ids: tuple[int, ...]
+
+
+def all_teams(conn: Connection, schema: Schema) -> list[Team]:
+    teams = schema.system["mc_team"]
+    members = schema.system["mc_team_member"]
+    by_team: dict[int, list[int]] = {}
+    for row in conn.execute(select(members.c.team_id, members.c.user_id)):
+        by_team.setdefault(row.team_id, []).append(row.user_id)
+    return [Team(id=r.id, name=r.name, manager_id=r.manager_id,
+                 member_ids=tuple(sorted(by_team.get(r.id, ()))))
+            for r in conn.execute(select(teams).order_by(teams.c.name))]
+
+
+def set_role(conn: Connection, schema: Schema, user_id: int, role: str) -> None:
+    table = schema.system["mc_user"]
+    conn.execute(table.update().where(table.c.id == user_id).values(role=role))
+
+
+def set_display_name(conn: Connection, schema: Schema, user_id: int, name: str) -> None:
+    table = schema.system["mc_user"]
+    conn.execute(table.update().where(table.c.id == user_id).values(display_name=name))
+
+
+def set_active(conn: Connection, schema: Schema, user_id: int, active: bool) -> None:
+    table = schema.system["mc_user"]
+    conn.execute(table.update().where(table.c.id == user_id).values(is_active=active))
+
+
+def set_teams(conn: Connection, schema: Schema, user_id: int, team_ids: set[int]) -> None:
+    """Make the user a member of exactly `team_ids`."""
+    members = schema.system["mc_team_member"]
+    current = set(conn.scalars(select(members.c.team_id).where(members.c.user_id == user_id)))
+    for team_id in current - team_ids:
+        remove_from_team(conn, schema, team_id, user_id)
+    for team_id in team_ids - current:
+        conn.execute(members.insert().values(team_id=team_id, user_id=user_id))
+
+
+def remove_from_team(conn: Connection, schema: Schema, team_id: int, user_id: int) -> None:
+    members = schema.system["mc_team_member"]
+    conn.execute(members.delete().where(members.c.team_id == team_id,
+                                        members.c.user_id == user_id))
+
+
+def set_password(conn: Connection, schema: Schema, user_id: int, password: str) -> None:
+    table = schema.system["mc_user"]
+    conn.execute(table.update().where(table.c.id == user_id).values(
+        password_hash=hash_password(password), failed_logins=0, locked_until=None))
+
+
+def owned_ids(conn: Connection, schema: Schema, object_names: list[str],
+              user_id: int) -> dict[str, list[int]]:
+    """Object -> ids of the records `user_id` owns, for the objects that have an owner."""
+    out: dict[str, list[int]] = {}
+    for name in object_names:
+        table = schema.tables.get(name)
+        if table is None or "owner" not in table.c:
+            continue
+        ids = list(conn.scalars(select(table.c.id).where(table.c.owner == user_id)
+                                .order_by(table.c.id)))
+        if ids:
+            out[name] = ids
+    return out
