@@ -109,7 +109,7 @@ def test_every_label_is_in_english_and_vietnamese(model):
 
 def test_contact_holds_identity_descriptive_and_quantitative_data(model):
     fields = model.objects["contact"].fields
-    for name in ("preferred_channel", "address", "facebook_url", "zalo", "linkedin_url",
+    for name in ("preferred_channel", "address", "facebook_url", "zalo_id", "linkedin_url",
                  "interests", "education", "occupation", "company", "income", "marital_status",
                  "children", "owns_home", "owns_car", "lifecycle_stage", "total_spent"):
         assert name in fields, name
