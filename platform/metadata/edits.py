@@ -194,6 +194,37 @@ class Draft:
         else:
             self.overlays[path] = copy.deepcopy(dict(data))
 
+    # --- validation rules ---
+
+    def validations(self, obj: str) -> list[dict[str, Any]]:
+        """The object's validation rules in the order they are checked, each with `setup`
+        (made in Setup, so it can be removed) and `index` (its place in the overlay)."""
+        effective = self.effective().get(f"objects/{obj}.yaml")
+        if effective is None:
+            raise EditError(f"there is no object '{obj}'", "object")
+        mine = self.overlays.get(f"objects/{obj}.yaml", {}).get("validations", [])
+        rules = effective.get("validations", [])
+        first_mine = len(rules) - len(mine)
+        return [{**copy.deepcopy(rule), "setup": i >= first_mine,
+                 "index": i - first_mine if i >= first_mine else None}
+                for i, rule in enumerate(rules)]
+
+    def add_validation(self, obj: str, when: str, message: Mapping[str, str]) -> None:
+        """A rule that refuses a save when `when` holds: in the object's own document for
+        an object made in Setup, else in its `extend:` overlay (whose list is appended)."""
+        doc = self._object(obj)
+        doc.setdefault("validations", []).append({"when": when, "message": dict(message)})
+
+    def remove_validation(self, obj: str, index: int) -> None:
+        """Remove the `index`-th validation rule Setup added (the app's own stay)."""
+        doc = self._object(obj)
+        rules = doc.get("validations", [])
+        if not 0 <= index < len(rules):
+            raise EditError(f"'{obj}' has no validation rule {index + 1} made in Setup")
+        del rules[index]
+        if not rules:
+            doc.pop("validations")
+
 
 def _without_field(layout: Mapping[str, Any], name: str) -> dict[str, Any]:
     out = copy.deepcopy(dict(layout))

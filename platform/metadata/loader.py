@@ -191,7 +191,7 @@ def _validate_object(doc: Document, kind: str) -> list[Problem]:
 def overlay_layer(documents: Sequence[tuple[str, str]], problems: list[Problem]) -> Layer:
     """The admin's overlay documents (name, YAML text) as a last layer."""
     layer = Layer(name="overlay", root=None)
-    kinds = ("object", "extend", "layout", "roles", "workflow", "report", "dashboard", "form")
+    kinds = ("layout", "roles", "workflow", "report", "dashboard", "form", "object", "extend")
     for name, text in documents:
         docs, found = parse_documents(text, name)
         problems.extend(found)
