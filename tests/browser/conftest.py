@@ -60,8 +60,15 @@ def _free_port() -> int:
 @pytest.fixture
 def live(make_client: Callable[..., TestClient]) -> Iterator[Live]:
     client = make_client()  # the app, its runtime and database, as every web test has them
+    server, thread, url = _serve(client.app)
+    yield Live(url, client.app.state.runtime)
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def _serve(app) -> tuple[uvicorn.Server, threading.Thread, str]:
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(client.app, host="127.0.0.1", port=port,
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                            log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -70,9 +77,27 @@ def live(make_client: Callable[..., TestClient]) -> Iterator[Live]:
         if time.monotonic() > deadline:
             pytest.fail("the live server did not start")
         time.sleep(0.05)
-    yield Live(f"http://127.0.0.1:{port}", client.app.state.runtime)
+    return server, thread, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def fresh_live(database_url: str, tmp_path: Path) -> Iterator[Live]:
+    """A live server of the default CRM over this test's own empty database, migrated at
+    start: for tests that change the schema, as Setup does."""
+    from metacrm.engine import sync
+    from metacrm.web.app import create_app
+    from metacrm.web.settings import Settings
+
+    app_dir = Path(__file__).resolve().parents[2] / "apps" / "default_crm"
+    rt = Runtime.open(app_dir, database_url, files_dir=tmp_path / "files")
+    sync.migrate(rt.db, rt.model)
+    app = create_app(Settings(app_dir=str(app_dir), database_url=database_url,
+                              secret_key="test"), runtime=rt, migrate=False)
+    server, thread, url = _serve(app)
+    yield Live(url, rt)
     server.should_exit = True
     thread.join(timeout=10)
+    rt.db.dispose()
 
 
 @pytest.fixture
