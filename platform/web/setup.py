@@ -83,6 +83,15 @@ def problem_errors(error: MetadataError, inputs: dict[str, str]) -> dict[str, st
     return {k: "; ".join(v) for k, v in out.items()}
 
 
+STEP_LABELS = {
+    "create_system_tables": "MetaCRM's own tables", "create_table": "New table",
+    "add_column": "New column", "restore_column": "Restored column",
+    "archive_column": "Archived column", "alter_column": "Column type widened",
+    "create_index": "New index", "update_field": "Field definition",
+    "create_search_index": "Quick-search index", "refresh_search": "Quick-search text rebuilt",
+    "add_anniversary": "Yearly date column",
+}
+
 Edit = Callable[[Draft], str]
 """Makes one change in a draft and returns its summary ('add field zalo to contact')."""
 
@@ -118,6 +127,8 @@ async def apply_change(request: Request, ctx: Context, form: FormData, edit: Edi
                   if k not in (auth.CSRF_FIELD, "confirm", "base") and isinstance(v, str)]
         return render(request, "setup_review.html", {
             "summary": summary, "plan": preview.plan, "diff": preview.diff, "hidden": hidden,
+            "steps": [(STEP_LABELS.get(step.action, step.action), step.description)
+                      for step in preview.plan.steps],
             "base": base, "action": request.url.path, "cancel": done})
     try:
         overlays.save(rt, d.overlays, base=base, user_id=ctx.user.id, summary=summary)
