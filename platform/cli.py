@@ -1,5 +1,5 @@
 """The `metacrm` command: check, plan, migrate, serve, createuser, token, team, load-data,
-worker, workflow, outbox, export, apply.
+worker, workflow, outbox, import, export, apply.
 
 Settings come from the environment: METACRM_APP (default apps/default_crm), DATABASE_URL
 (default sqlite:///var/metacrm.db), METACRM_SECRET_KEY.
@@ -155,6 +155,10 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     delivery = Delivery.from_env()
     print(f"worker {worker} on {rt.db.url.render_as_string(hide_password=True)}", flush=True)
     while True:
+        try:
+            rt.refresh(force=True)  # rules added or changed in Setup since the last round
+        except MetadataError as exc:
+            print(f"worker: still on metadata version {rt.version}: {exc}", flush=True)
         fired = run_schedules(rt)
         refreshed = refresh_formulas(rt)
         sent = {"sent": 0, "failed": 0, "dead": 0}
@@ -251,7 +255,8 @@ def cmd_apply(args: argparse.Namespace, settings: Settings) -> int:
     from .metadata.documents import merged, overlays_for, read_folder
 
     rt = _runtime(settings)
-    sync.migrate(rt.db, rt.model)
+    if not args.plan:
+        sync.migrate(rt.db, rt.model)
     target = read_folder(args.folder)
     if "app.yaml" not in target:
         print(f"error: {args.folder} is not an app folder (no app.yaml)", file=sys.stderr)
@@ -287,6 +292,55 @@ def cmd_apply(args: argparse.Namespace, settings: Settings) -> int:
     version = overlays.save(rt, docs, base=rt.version, user_id=None,
                             summary=f"apply {Path(args.folder).name}")
     print(f"applied as metadata version {version.number}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    from .engine import imports
+
+    rt = _runtime(settings)
+    sync.migrate(rt.db, rt.model)
+    ctx = rt.system_context()
+    if args.resume:
+        job = args.resume
+    else:
+        if not args.object or not args.file:
+            print("error: give OBJECT and FILE, or --resume JOB", file=sys.stderr)
+            return 2
+        path = Path(args.file)
+        if not path.is_file():
+            print(f"error: {path} is not a file", file=sys.stderr)
+            return 1
+        data = path.read_bytes()
+        sheet = imports.read_file(data, path.name)
+        obj = rt.model.objects.get(args.object)
+        if obj is None:
+            print(f"error: there is no object '{args.object}'", file=sys.stderr)
+            return 1
+        mapping = imports.guess_mapping(obj, sheet.columns)
+        for item in args.map or []:
+            column, sep, target = item.partition("=")
+            if not sep:
+                print(f"error: --map {item}: write COLUMN=FIELD (FIELD empty to skip it)",
+                      file=sys.stderr)
+                return 2
+            mapping[column.strip()] = target.strip() or None
+        for column, target in mapping.items():
+            print(f"  {column} -> {target or '(skipped)'}")
+        job = imports.start(ctx, args.object, data, path.name, imports.Settings(
+            mapping, args.key, args.dry_run), rt.files_dir.parent / "imports")
+        print(f"import {job}: {len(sheet.rows)} rows of {path.name} into {args.object}"
+              + (" (dry run)" if args.dry_run else ""), flush=True)
+
+    def progress(done: int, total: int) -> None:
+        print(f"  {done}/{total} rows", flush=True)
+
+    summary = imports.run(ctx, job, progress=progress if args.verbose else None)
+    for number, reason in summary.rejects[:args.show]:
+        print(f"  row {number}: {reason}")
+    if len(summary.rejects) > args.show:
+        print(f"  ... {len(summary.rejects) - args.show} more rejected rows")
+    print(summary.line())
     return 0
 
 
@@ -340,6 +394,20 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("folder", nargs="?", help="a data folder (default: the app's data/)")
     data.add_argument("--demo", action="store_true", help="also load the demo data")
     data.set_defaults(func=cmd_load_data)
+    load = sub.add_parser("import", help="import a CSV or XLSX file into an object "
+                                         "through the record service")
+    load.add_argument("object", nargs="?")
+    load.add_argument("file", nargs="?")
+    load.add_argument("--map", action="append", metavar="COLUMN=FIELD",
+                      help="map a column to a field (repeat; FIELD empty skips the column); "
+                           "other columns are matched by name or label")
+    load.add_argument("--key", help="update the record with the same value of this field, "
+                                    "insert the others")
+    load.add_argument("--dry-run", action="store_true", help="check every row, write nothing")
+    load.add_argument("--resume", type=int, metavar="JOB", help="finish an interrupted import")
+    load.add_argument("--show", type=int, default=20, help="rejected rows to list (20)")
+    load.add_argument("--verbose", action="store_true", help="print the progress")
+    load.set_defaults(func=cmd_import)
     export = sub.add_parser("export", help="write the metadata (app and Setup changes) as "
                                            "a clean YAML app folder")
     export.add_argument("out_dir")

@@ -19,7 +19,7 @@ from datetime import datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, MetaData, Table, func, inspect, select
+from sqlalchemy import Connection, MetaData, Table, func, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from ..metadata import AppModel, load
@@ -51,8 +51,8 @@ class Version:
     def data(self) -> dict[str, Any]:
         """The overlay documents as plain data, by path."""
         out = {}
-        for name, text in self.documents.items():
-            docs, _ = parse_documents(text, name)
+        for name, yaml_text in self.documents.items():
+            docs, _ = parse_documents(yaml_text, name)
             if docs:
                 out[name] = docs[0].data
         return out
@@ -158,9 +158,10 @@ def save(rt: Runtime, documents: Mapping[str, Any], *, base: int, user_id: int |
     with rt.db.write() as conn:
         if not _has_table(conn):
             t.create(conn)
+        lock(conn)
         current = latest_number(conn)
-        if current != base:
-            raise _conflict(conn, base, current)
+        if current != base or rt.version != current:
+            raise _conflict(conn, base if current != base else rt.version, current)
         sync.migrate(rt.db, model, conn=conn)
         version = Version(current + 1, new_texts, summary, user_id, now_utc())
         try:
@@ -172,6 +173,13 @@ def save(rt: Runtime, documents: Mapping[str, Any], *, base: int, user_id: int |
             raise _conflict(conn, base, current + 1) from None
     rt.adopt(model, version)
     return version
+
+
+def lock(conn: Connection) -> None:
+    """Serialize metadata changes: saves and purges wait for each other (SQLite's write
+    transaction already does; PostgreSQL takes a transaction-level advisory lock)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(720401)"))
 
 
 def _conflict(conn: Connection, base: int, current: int) -> Conflict:

@@ -195,9 +195,6 @@ def bulk_create(ctx: Context, object_name: str, rows: Iterable[Mapping[str, Any]
     """
     obj = object_def(ctx, object_name)
     require(ctx, obj, "create")
-    table = ctx.schema.table(object_name)
-    audit = ctx.schema.system["mc_audit"]
-    rollups = ctx.runtime.relations.rollups_from.get(object_name)
     count = 0
     with transaction(ctx, conn) as c:
         for batch in batched(rows, batch_size):
@@ -209,30 +206,43 @@ def bulk_create(ctx: Context, object_name: str, rows: Iterable[Mapping[str, Any]
                 raise ValidationFailed(failed.errors, message=(
                     f"row {count + i + 1}: " + "; ".join(
                         f"{k}: {e.message}" for k, v in failed.errors.items() for e in v)))
-            built = [new_row(save) for save in saves]
-            ids = allocate_ids(c, table, len(built))
-            for record_id, (_, row) in zip(ids, built, strict=True):
-                row["id"] = record_id
-            c.execute(table.insert(), [row for _, row in built])
-            ctx.runtime.counts.written()
-            now = ctx.now()
-            audit_rows = []
-            for record_id, (record, _) in zip(ids, built, strict=True):
-                record["id"] = record_id
-                audit_rows.append({
-                    "object": object_name, "record_id": record_id, "action": "create",
-                    "changes": json.dumps({k: [jsonable(a), jsonable(b)] for k, (a, b)
-                                           in _created_audit(obj, record).items()},
-                                          ensure_ascii=False, default=str),
-                    "user_id": ctx.user.id, "at": now})
-            c.execute(audit.insert(), audit_rows)
-            for save, (record, _) in zip(saves, built, strict=True):
-                if rollups:
-                    update_rollups(ctx, c, obj, None, record)
-                ctx.runtime.hooks.run(obj.name, "after_create",
-                                      Change(ctx, c, obj, "created", record, None, save.notes))
-            count += len(built)
+            insert_prepared(ctx, c, obj, saves)
+            count += len(saves)
     return count
+
+
+def insert_prepared(ctx: Context, conn: Connection, obj: Any, saves: list[Any]
+                    ) -> list[dict[str, Any]]:
+    """Insert prepared, valid creates in one statement, with their audit rows, rollups and
+    after-create hooks (workflows). Returns the records as created."""
+    if not saves:
+        return []
+    table = ctx.schema.table(obj.name)
+    audit = ctx.schema.system["mc_audit"]
+    rollups = ctx.runtime.relations.rollups_from.get(obj.name)
+    built = [new_row(save) for save in saves]
+    ids = allocate_ids(conn, table, len(built))
+    for record_id, (_, row) in zip(ids, built, strict=True):
+        row["id"] = record_id
+    conn.execute(table.insert(), [row for _, row in built])
+    ctx.runtime.counts.written()
+    now = ctx.now()
+    audit_rows = []
+    for record_id, (record, _) in zip(ids, built, strict=True):
+        record["id"] = record_id
+        audit_rows.append({
+            "object": obj.name, "record_id": record_id, "action": "create",
+            "changes": json.dumps({k: [jsonable(a), jsonable(b)] for k, (a, b)
+                                   in _created_audit(obj, record).items()},
+                                  ensure_ascii=False, default=str),
+            "user_id": ctx.user.id, "at": now})
+    conn.execute(audit.insert(), audit_rows)
+    for save, (record, _) in zip(saves, built, strict=True):
+        if rollups:
+            update_rollups(ctx, conn, obj, None, record)
+        ctx.runtime.hooks.run(obj.name, "after_create",
+                              Change(ctx, conn, obj, "created", record, None, save.notes))
+    return [record for record, _ in built]
 
 
 def allocate_ids(conn: Connection, table: Table, count: int) -> list[int]:

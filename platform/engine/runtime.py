@@ -60,6 +60,12 @@ class Hooks:
             for hook in self._hooks.get(key, ()):
                 hook(*args)
 
+    def copy(self) -> Hooks:
+        made = Hooks()
+        for key, hooks in self._hooks.items():
+            made._hooks[key] = list(hooks)
+        return made
+
     def remove_owner(self, owner: Any) -> None:
         """Forget every hook that is a method of `owner` (automation of a replaced model)."""
         for key, hooks in self._hooks.items():
@@ -101,9 +107,13 @@ class Runtime:
         self.access = Access.for_model(self.model)
         self.counts = CountCache()
         self.recent.clear()
+        # the new rules go into a copy of the hooks, swapped in with one assignment: a save
+        # runs either the old rules or the new ones, never none and never both
+        hooks = self.hooks.copy()
         if self._automation is not None:
-            self.hooks.remove_owner(self._automation)
-        self._automation = install(self)
+            hooks.remove_owner(self._automation)
+        self._automation = install(self, hooks)
+        self.hooks = hooks
 
     @classmethod
     def open(cls, app_dir: str | Path, database_url: str, **kwargs: Any) -> Runtime:
@@ -125,8 +135,11 @@ class Runtime:
 
     def adopt(self, model: AppModel, version: Any) -> None:
         """Serve `model` (built from metadata `version`) from now on."""
+        schema = build_schema(model)
         with self._reload_lock:
-            self.schema = build_schema(model)
+            if version.number < self.version:
+                return  # a slower reload of an older version: keep the newer one
+            self.schema = schema
             self.model = model
             self.overlay = version
             self._derive()

@@ -357,9 +357,35 @@ def system_tables(metadata: MetaData) -> dict[str, Table]:
         Column("user_id", BigInteger()),
         Column("created_at", UtcDateTime(), nullable=False),
     )
+    imports = Table(  # an import of a file into an object: resumable, committed in batches
+        "mc_import", metadata,
+        Column("id", ID, primary_key=True, autoincrement=True),
+        Column("object", String(63), nullable=False),
+        Column("filename", Text(), nullable=False),
+        Column("path", Text(), nullable=False),  # the uploaded file, kept under var/imports
+        Column("settings", Text(), nullable=False),  # JSON: mapping, key, dry_run
+        Column("status", String(20), nullable=False),  # pending running done failed
+        Column("total", Integer(), nullable=False, default=0),
+        Column("done", Integer(), nullable=False, default=0),  # rows committed (resume here)
+        Column("inserted", Integer(), nullable=False, default=0),
+        Column("updated", Integer(), nullable=False, default=0),
+        Column("rejected", Integer(), nullable=False, default=0),
+        Column("message", Text()),
+        Column("user_id", BigInteger()),
+        Column("created_at", UtcDateTime(), nullable=False),
+        Column("updated_at", UtcDateTime(), nullable=False),
+    )
+    import_row = Table(  # a rejected row of an import, with the reason
+        "mc_import_row", metadata,
+        Column("import_id", BigInteger(), nullable=False),
+        Column("row", Integer(), nullable=False),  # the row number in the file (1 = header)
+        Column("reason", Text(), nullable=False),
+        Column("data", Text(), nullable=False),  # JSON: the row as read
+        PrimaryKeyConstraint("import_id", "row"),
+    )
     return {t.name: t for t in (user, team, team_member, token, audit, sequence, field, note,
                                 file, view, outbox, run, fired, schedule_state, switch,
-                                notification, versions)}
+                                notification, versions, imports, import_row)}
 
 
 @dataclass(frozen=True)

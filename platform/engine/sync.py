@@ -422,15 +422,24 @@ def count_values(db: Database, obj: str, field_name: str | None) -> int:
         return conn.execute(select(func.count(t.c[field_name]))).scalar() or 0
 
 
-def purge(db: Database, model: AppModel, obj: str, field_name: str | None) -> int:
+def purge(db: Database, model: AppModel, obj: str, field_name: str | None, *,
+          version: int | None = None) -> int:
     """Destroy an archived column (or, with field_name None, an archived object's table) and
-    its values. Refused for anything the model still uses. Returns how many values went."""
+    its values. Refused for anything the model still uses, and when `version` (the metadata
+    version `model` was built from) is no longer the newest. Returns how many values went."""
+    from .errors import Conflict
+    from .overlays import latest_number, lock
+
     mc_field = system_tables(MetaData())["mc_field"]
     if field_name is None and obj in model.objects:
         raise SchemaChangeRefused(f"'{obj}' is still an object of the model; remove it first")
     if field_name is not None and obj in model.objects and field_name in model.objects[obj].fields:
         raise SchemaChangeRefused(f"{obj}.{field_name} is still a field; remove it first")
     with db.write() as conn:
+        lock(conn)
+        if version is not None and latest_number(conn) != version:
+            raise Conflict("the metadata changed since this page was opened (a field may have "
+                           "been restored); reload it and try again. Nothing was purged")
         rows = conn.execute(select(mc_field).where(
             mc_field.c.object == obj, mc_field.c.status == "archived",
             *(() if field_name is None else (mc_field.c.field == field_name,)))).all()
@@ -445,6 +454,9 @@ def purge(db: Database, model: AppModel, obj: str, field_name: str | None) -> in
                 conn.execute(text(f'DROP TABLE IF EXISTS "{fts_table(obj)}"'))
             ops.drop_table(obj)
             conn.execute(mc_field.delete().where(mc_field.c.object == obj))
+            system = system_tables(MetaData())
+            for name in ("mc_note", "mc_file", "mc_view", "mc_sequence"):
+                conn.execute(system[name].delete().where(system[name].c.object == obj))
             return count
         count = conn.execute(select(func.count(t.c[field_name]))).scalar() or 0
         for index in inspect(conn).get_indexes(obj):

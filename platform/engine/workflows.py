@@ -30,7 +30,7 @@ from ..metadata.expressions import EvalError, evaluate, truthy
 from ..metadata.model import Action, ObjectDef, Workflow
 from .errors import CrmError, ValidationFailed
 from .pipeline import RecordEnv, Save, _parsed, apply_values, fetch, jsonable
-from .runtime import Change, Context, Runtime
+from .runtime import Change, Context, Hooks, Runtime
 
 MAX_DEPTH = 8
 BEFORE_WRITE = ("set", "assign")
@@ -87,17 +87,18 @@ def render_values(values: Mapping[str, Any], env: RecordEnv) -> dict[str, Any]:
 class Automation:
     """The record-triggered rules of one runtime, hooked into the record lifecycle."""
 
-    def __init__(self, runtime: Runtime):
+    def __init__(self, runtime: Runtime, hooks: Hooks | None = None):
         self.runtime = runtime
         self.rules: dict[str, list[Workflow]] = {}
         for workflow in runtime.model.workflows.values():
             if workflow.event is not None:
                 self.rules.setdefault(workflow.object, []).append(workflow)
+        hooks = hooks or runtime.hooks
         for object_name in self.rules:
-            runtime.hooks.register(object_name, "before_save", self.before_save)
-            runtime.hooks.register(object_name, "after_create", self.after_save)
-            runtime.hooks.register(object_name, "after_update", self.after_save)
-            runtime.hooks.register(object_name, "after_delete", self.after_delete)
+            hooks.register(object_name, "before_save", self.before_save)
+            hooks.register(object_name, "after_create", self.after_save)
+            hooks.register(object_name, "after_update", self.after_save)
+            hooks.register(object_name, "after_delete", self.after_delete)
 
     def active(self, ctx: Context, workflow: Workflow) -> bool:
         return is_active(ctx, workflow)
@@ -435,11 +436,12 @@ def runs(ctx: Context, *, workflow: str | None = None, object_name: str | None =
     return [{**row, "actions": json.loads(row["actions"])} for row in rows]
 
 
-def install(runtime: Runtime) -> Automation | None:
-    """Hook the model's record-triggered rules into the runtime (done by Runtime itself)."""
+def install(runtime: Runtime, hooks: Hooks | None = None) -> Automation | None:
+    """Hook the model's record-triggered rules into the runtime's hooks, or into `hooks`
+    (done by Runtime itself)."""
     if not any(w.event for w in runtime.model.workflows.values()):
         return None
-    return Automation(runtime)
+    return Automation(runtime, hooks)
 
 
 __all__ = ["Automation", "MAX_DEPTH", "WorkflowFailed", "WorkflowLoop", "fetch", "install",

@@ -115,7 +115,11 @@ class MetadataRefresh:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         rt = self.runtime
         if scope["type"] == "http" and time.monotonic() - rt._checked >= rt.check_interval:
-            await run_in_threadpool(rt.refresh)
+            try:
+                await run_in_threadpool(rt.refresh)
+            except Exception:  # keep serving the model we have; say why once per check
+                log.exception("cannot load the newest metadata version; still serving "
+                              "version %s", rt.version)
         await self.app(scope, receive, send)
 
 

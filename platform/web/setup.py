@@ -15,12 +15,14 @@ modules (setup_layouts, setup_roles, setup_rules).
 from __future__ import annotations
 
 import io
+import math
 import re
 import zipfile
 from collections.abc import Callable
 from html import escape
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -130,11 +132,12 @@ async def apply_change(request: Request, ctx: Context, form: FormData, edit: Edi
             "steps": [(STEP_LABELS.get(step.action, step.action), step.description)
                       for step in preview.plan.steps],
             "base": base, "action": request.url.path, "cancel": done})
-    try:
-        overlays.save(rt, d.overlays, base=base, user_id=ctx.user.id, summary=summary)
+    try:  # a migration of a big table must not stop this process's other requests
+        await run_in_threadpool(overlays.save, rt, d.overlays, base=base, user_id=ctx.user.id,
+                                summary=summary)
     except Conflict as exc:
         return render(request, "setup_conflict.html", {"message": exc.message,
-                                                       "reload": request.url.path}, status=409)
+                                                       "reload": done}, status=409)
     except SchemaChangeRefused as exc:
         return again({"_": exc.message})
     except MetadataError as exc:
@@ -190,6 +193,9 @@ async def new_object(request: Request) -> Response:
                             "_, starting with a letter", "name")
         if name.startswith("mc_"):
             raise EditError("names starting with mc_ are reserved for MetaCRM", "name")
+        if any(a.object == name and a.field is None for a in sync.archived(rt.db, rt.model)):
+            raise EditError(f"an archived object '{name}' still holds its records: restore it "
+                            "or purge it in Setup first", "name")
         label = _label(form, "label", humanize(name))
         plural = _label(form, "plural", label["en"] + "s")
         title_field = values.get("title_field", "").strip() or "name"
@@ -239,7 +245,8 @@ async def edit_object(request: Request) -> Response:
         return render(request, "setup_object.html", {
             "obj": obj, "fields": [f for f in obj.fields.values() if not f.system],
             "custom": draft(rt).custom(name), "base": form.get("base") or rt.version,
-            "errors": errors, "referenced": [], "archived": []}, status=422)
+            "errors": errors, "referenced": [], "archived": [], "typed": {
+                k: str(v) for k, v in form.items() if isinstance(v, str)}}, status=422)
 
     if form.get("remove") == "1":
         def remove(d: Draft) -> str:
@@ -330,6 +337,8 @@ def _number(text: str, what: str, whole: bool = False) -> int | float | None:
         value = float(text)
     except ValueError:
         raise EditError(f"'{text}' is not a number", what) from None
+    if not math.isfinite(value):
+        raise EditError(f"'{text}' is not a number", what)
     if whole or value.is_integer():
         if not value.is_integer():
             raise EditError(f"'{text}' is not a whole number", what)
@@ -555,7 +564,8 @@ async def purge_page(request: Request) -> Response:
     if str(form.get("count") or "").strip() != str(count):
         context["errors"] = {"count": f"type {count} to confirm"}
         return render(request, "setup_purge.html", context, status=422)
-    destroyed = sync.purge(rt.db, rt.model, obj_name, fname)
+    destroyed = await run_in_threadpool(sync.purge, rt.db, rt.model, obj_name, fname,
+                                        version=rt.version)
     flash(request, f"Purged {what}: {destroyed} values destroyed")
     ctx.runtime.counts.written()
     return RedirectResponse("/setup", status_code=303)

@@ -107,8 +107,8 @@ def form_sections(values: dict[str, str]) -> list[dict[str, Any]]:
         vi = values.get(f"section_label_vi_{n}", "").strip()
         en = en or vi or f"Section {len(sections) + 1}"
         columns = values.get(f"section_columns_{n}", "1").strip() or "1"
-        if columns not in ("1", "2"):
-            raise EditError(f"a section has 1 or 2 columns, not '{columns}'",
+        if columns not in ("1", "2", "3", "4"):
+            raise EditError(f"a section has 1 to 4 columns, not '{columns}'",
                             f"section_columns_{n}")
         sections.append({"label": {"en": en, "vi": vi or en}, "columns": int(columns),
                          "fields": fields})

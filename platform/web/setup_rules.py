@@ -244,6 +244,8 @@ def action_values(actions: list[dict[str, Any]]) -> dict[str, str] | None:
                 new.pop("owner")
             out[f"create_more_{row}"] = "\n".join(f"{k}: {_text(v)}" for k, v in new.items())
         elif kind == "notify":
+            if not isinstance(params, dict) or set(params) - {"to", "message"}:
+                return None  # e.g. notify: {manager: true}: edited in YAML
             message = params.get("message", "")
             message = message if isinstance(message, dict) else {"en": message, "vi": message}
             out.update({f"notify_to_{row}": params.get("to", ""),

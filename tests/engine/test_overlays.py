@@ -201,3 +201,44 @@ def test_an_app_field_can_be_removed_with_remove_fields(shop: Runtime):
     assert "remove_fields:\n- city" in version.documents["objects/customer.yaml"]
     assert "city" not in shop.model.objects["customer"].fields
     assert "city" not in shop.model.layouts["customer"].list.filters
+
+
+def test_a_process_that_has_not_seen_the_newest_version_cannot_overwrite_it(shop: Runtime):
+    stale = Runtime.open(shop.app_dir, str(shop.db.url), check_interval=1e9)
+    add_zalo(shop)
+    draft = Draft(stale.app_dir, stale.overlay.data())  # built from version 0
+    draft.set_field("customer", "vip", {"type": "checkbox"}, new=True)
+    with pytest.raises(Conflict):
+        overlays.save(stale, draft.overlays, base=1, user_id=None, summary="vip")
+    assert overlays.latest(shop.db).number == 1
+    stale.db.dispose()
+
+
+def test_two_saves_at_the_same_moment_one_wins_the_other_gets_a_conflict(shop: Runtime):
+    import threading
+
+    other = Runtime.open(shop.app_dir, str(shop.db.url))
+    outcomes: list[str] = []
+
+    def save(rt: Runtime, name: str) -> None:
+        draft = Draft(rt.app_dir, {})
+        draft.set_field("customer", name, {"type": "text"}, new=True)
+        try:
+            overlays.save(rt, draft.overlays, base=0, user_id=None, summary=name)
+            outcomes.append("saved")
+        except Conflict:
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=save, args=(rt, name))
+               for rt, name in ((shop, "tax_code"), (other, "fax"))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["conflict", "saved"]
+    latest = overlays.latest(shop.db)
+    assert latest.number == 1
+    winner = latest.summary
+    assert sync.plan(shop.db, overlays.build(shop.app_dir, latest.documents)).empty
+    assert winner in ("tax_code", "fax")
+    other.db.dispose()

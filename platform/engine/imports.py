@@ -1,0 +1,604 @@
+"""Importing CSV and XLSX files into any object, through the record service.
+
+A file is read whole into a :class:`Sheet` (any common encoding and delimiter, UTF-8 with or
+without BOM, Windows "Excel" CSV, or the first worksheet of an XLSX). Its columns are mapped
+to fields (guessed from the fields' names and labels in both languages, then edited by the
+admin). An import is a job (table mc_import): rows go through the record service in
+committed batches - every row validated, computed, audited and run through the workflow
+rules - and the job remembers how many rows are done, so that a crashed import resumes
+where it stopped and imports every row exactly once. A rejected row is kept with its
+reason (mc_import_row) and can be downloaded as CSV. A dry run does the same work in one
+transaction that is rolled back: it reports the same rejected rows as the real run would.
+
+Values are matched the way people write them: picklists by value or label (either
+language, any case or accents), lookups by the related record's title or a unique field
+("Công ty ABC"), users by user name or display name.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, func, literal, select
+
+from ..metadata.model import FieldDef, ObjectDef
+from .errors import BadRequest, CrmError, NotFound
+from .pipeline import _check_unique_batch, prepare
+from .records import insert_prepared, object_def, require, update
+from .runtime import Context, Runtime
+
+BATCH = 500
+MAX_BYTES = 50 * 1024 * 1024
+
+
+# --- reading files ----------------------------------------------------------------------------
+
+
+@dataclass
+class Sheet:
+    columns: list[str]
+    rows: list[list[Any]]  # the data rows, header excluded; row i is file row i + 2
+    encoding: str | None = None
+    delimiter: str | None = None
+
+
+def read_file(data: bytes, filename: str) -> Sheet:
+    """The columns and rows of a CSV or XLSX file. Raises BadRequest with what is wrong."""
+    if len(data) > MAX_BYTES:
+        raise BadRequest(f"{filename} is larger than {MAX_BYTES // (1024 * 1024)} MB")
+    if filename.lower().endswith((".xlsx", ".xlsm")) or data[:4] == b"PK\x03\x04":
+        return _read_xlsx(data, filename)
+    return _read_csv(data, filename)
+
+
+def decode(data: bytes) -> tuple[str, str]:
+    """Text of a CSV file and the encoding it was in."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8", errors="replace"), "utf-8-sig"
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16"), "utf-16"
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data, cp_isolation=["cp1258", "cp1252", "cp1250", "latin_1",
+                                          "utf_16"]).best()
+    encoding = best.encoding if best is not None else "cp1252"
+    if encoding in ("latin_1", "iso8859_1"):
+        encoding = "cp1252"  # what Excel on Windows writes
+    text = data.decode(encoding, errors="replace")
+    return unicodedata.normalize("NFC", text), encoding
+
+
+def _read_csv(data: bytes, filename: str) -> Sheet:
+    text, encoding = decode(data)
+    sample = text[:65536]
+    try:
+        delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        first = sample.splitlines()[0] if sample else ""
+        delimiter = max(",;\t|", key=first.count)
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    rows = [r for r in rows if any(cell.strip() for cell in r)]
+    if not rows:
+        raise BadRequest(f"{filename} is empty")
+    return Sheet([c.strip() for c in rows[0]], rows[1:], encoding, delimiter)
+
+
+def _read_xlsx(data: bytes, filename: str) -> Sheet:
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds for a broken file
+        raise BadRequest(f"{filename} is not a readable XLSX file ({exc})") from None
+    try:
+        sheet = book.worksheets[0]
+        rows = [list(r) for r in sheet.iter_rows(values_only=True)]
+    finally:
+        book.close()
+    rows = [r for r in rows if any(v not in (None, "") for v in r)]
+    if not rows:
+        raise BadRequest(f"{filename} has no rows")
+    header = ["" if v is None else str(v).strip() for v in rows[0]]
+    return Sheet(header, rows[1:])
+
+
+# --- mapping ----------------------------------------------------------------------------------
+
+
+def fold(text: Any) -> str:
+    """Lowercase, without accents, spaces or punctuation: 'Điện thoại' -> 'dienthoai'."""
+    text = unicodedata.normalize("NFD", str(text).replace("đ", "d").replace("Đ", "D"))
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+def importable(obj: ObjectDef) -> list[FieldDef]:
+    """The fields an import may fill."""
+    return [f for f in obj.fields.values()
+            if (not f.system or f.name == "owner") and not f.computed and f.type != "file"]
+
+
+def guess_mapping(obj: ObjectDef, columns: Sequence[str]) -> dict[str, str | None]:
+    """column -> field, guessed from field names and labels in English and Vietnamese."""
+    names: dict[str, str] = {}
+    for fdef in importable(obj):
+        for alias in (fdef.name, fdef.name.replace("_", " "), *fdef.label.texts.values()):
+            names.setdefault(fold(alias), fdef.name)
+    out: dict[str, str | None] = {}
+    taken: set[str] = set()
+    for column in columns:
+        target = names.get(fold(column))
+        out[column] = target if target and target not in taken else None
+        if target:
+            taken.add(target)
+    return out
+
+
+# --- values -----------------------------------------------------------------------------------
+
+
+class Resolver:
+    """Turns the text of a cell into the value a field takes, remembering what it looked up."""
+
+    def __init__(self, ctx: Context, conn: Connection, obj: ObjectDef):
+        self.ctx, self.conn, self.obj = ctx, conn, obj
+        self._refs: dict[tuple[str, str], int | None] = {}
+        self._users: dict[str, int] | None = None
+
+    def value(self, fdef: FieldDef, raw: Any) -> Any:
+        if isinstance(raw, str):
+            raw = raw.strip()
+        if raw is None or raw == "":
+            return None
+        if fdef.type == "picklist":
+            return self._option(fdef, raw)
+        if fdef.type == "multipicklist":
+            parts = raw if isinstance(raw, list) else re.split(r"[;,]", str(raw))
+            return [self._option(fdef, p.strip()) for p in parts if str(p).strip()]
+        if fdef.type == "lookup":
+            return self._lookup(fdef, raw)
+        if fdef.type == "user":
+            return self._user(raw)
+        if fdef.type == "checkbox" and isinstance(raw, str):
+            folded = fold(raw)
+            if folded in ("co", "x", "yes", "true", "1", "dung"):
+                return True
+            if folded in ("khong", "no", "false", "0", "sai"):
+                return False
+        if fdef.type in ("date", "datetime") and isinstance(raw, (date, datetime)):
+            return raw
+        if fdef.type in ("integer", "number", "currency", "percent") and isinstance(raw, str):
+            return _number_text(raw)
+        if isinstance(raw, float) and raw.is_integer() and fdef.type in ("text", "phone"):
+            return str(int(raw))  # Excel keeps phone numbers and codes as numbers
+        return raw
+
+    def _option(self, fdef: FieldDef, raw: Any) -> Any:
+        key = fold(raw)
+        for option in fdef.options:
+            if key == fold(option.value) or any(key == fold(t) for t in
+                                                option.label.texts.values()):
+                return option.value
+        return raw  # the record service says it is not an option
+
+    def _lookup(self, fdef: FieldDef, raw: Any) -> Any:
+        if isinstance(raw, (int, float)) or str(raw).isdigit():
+            return int(raw)
+        target = self.ctx.model.objects[fdef.to or ""]
+        cache_key = (target.name, fold(raw))
+        if cache_key not in self._refs:
+            self._refs[cache_key] = find_by_title(self.ctx, self.conn, target, str(raw))
+        found = self._refs[cache_key]
+        if found is None:
+            raise _Reject(fdef.name, f"no {target.label.get(self.ctx.locale).lower()} is "
+                                     f"called '{raw}'")
+        return found
+
+    def _user(self, raw: Any) -> Any:
+        if isinstance(raw, (int, float)) or str(raw).isdigit():
+            return int(raw)
+        if self._users is None:
+            users = self.ctx.schema.system["mc_user"]
+            self._users = {}
+            for row in self.conn.execute(select(users.c.id, users.c.username,
+                                                users.c.display_name)):
+                self._users[fold(row.username)] = row.id
+                if row.display_name:
+                    self._users.setdefault(fold(row.display_name), row.id)
+        found = self._users.get(fold(raw))
+        if found is None:
+            raise _Reject("", f"no user is called '{raw}'")
+        return found
+
+
+def _number_text(text: str) -> str:
+    """'25.000.000' or '25,000,000' or '1 234,5' as the record service reads numbers."""
+    text = text.replace("\xa0", "").replace(" ", "").replace("₫", "").replace("đ", "")
+    if re.fullmatch(r"-?\d{1,3}(\.\d{3})+(,\d+)?", text):  # Vietnamese: 25.000.000,5
+        return text.replace(".", "").replace(",", ".")
+    if re.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?", text):  # English: 25,000,000.5
+        return text.replace(",", "")
+    if re.fullmatch(r"-?\d+,\d+", text):
+        return text.replace(",", ".")
+    return text
+
+
+def find_by_title(ctx: Context, conn: Connection, obj: ObjectDef, text: str) -> int | None:
+    """The id of the record of `obj` whose title (or a unique text field) is `text`."""
+    table = ctx.schema.table(obj.name)
+    wanted = text.strip().lower()
+    candidates = []
+    if obj.title and obj.title_fields:
+        parts: list[Any] = []
+        for piece in re.split(r"(\{[a-z][a-z0-9_]*\})", obj.title):
+            if not piece:
+                continue
+            if piece.startswith("{"):
+                parts.append(func.coalesce(table.c[piece[1:-1]], ""))
+            else:
+                parts.append(literal(piece))
+        title = parts[0]
+        for part in parts[1:]:
+            title = title.concat(part)
+        candidates.append(func.lower(func.trim(title)))
+    for fdef in obj.fields.values():
+        if fdef.unique and fdef.type in ("text", "email", "phone", "autonumber"):
+            candidates.append(func.lower(table.c[fdef.name]))
+    for expression in candidates:
+        rows = conn.execute(select(table.c.id).where(expression == wanted).limit(2)).all()
+        if len(rows) == 1:
+            return rows[0].id
+        if len(rows) > 1:
+            raise _Reject("", f"several {obj.name} records are called '{text}'; use the id")
+    return None
+
+
+class _RollBack(Exception):
+    """Ends a dry run's transaction without keeping anything."""
+
+
+class _Reject(Exception):
+    def __init__(self, field_name: str, message: str):
+        super().__init__(message)
+        self.field = field_name
+        self.message = message
+
+
+# --- jobs -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Settings:
+    mapping: dict[str, str | None]  # column -> field (None: ignored)
+    key: str | None = None  # update the record with the same value of this field, or insert
+    dry_run: bool = False
+
+    def to_json(self) -> str:
+        return json.dumps({"mapping": self.mapping, "key": self.key, "dry_run": self.dry_run},
+                          ensure_ascii=False)
+
+    @classmethod
+    def of(cls, text: str) -> Settings:
+        data = json.loads(text)
+        return cls(data["mapping"], data.get("key"), bool(data.get("dry_run")))
+
+
+@dataclass
+class Summary:
+    job: int
+    total: int
+    inserted: int = 0
+    updated: int = 0
+    rejected: int = 0
+    status: str = "done"
+    dry_run: bool = False
+    rejects: list[tuple[int, str]] = field(default_factory=list)  # (file row, reason)
+
+    def line(self) -> str:
+        what = "dry run: would insert" if self.dry_run else "inserted"
+        return (f"{what} {self.inserted}, {'would update' if self.dry_run else 'updated'} "
+                f"{self.updated}, rejected {self.rejected} of {self.total} rows")
+
+
+def check_settings(obj: ObjectDef, columns: Sequence[str], settings: Settings) -> None:
+    """Raise BadRequest when the mapping names an unknown column or field."""
+    fields = {f.name for f in importable(obj)}
+    for column, target in settings.mapping.items():
+        if column not in columns:
+            raise BadRequest(f"the file has no column '{column}' (columns: "
+                             f"{', '.join(columns)})", parameter="map")
+        if target and target not in fields:
+            raise BadRequest(f"'{target}' is not a field an import can fill on {obj.name}",
+                             parameter="map")
+    targets = [t for t in settings.mapping.values() if t]
+    double = sorted({t for t in targets if targets.count(t) > 1})
+    if double:
+        raise BadRequest(f"several columns go to {', '.join(double)}", parameter="map")
+    if settings.key and settings.key not in targets:
+        raise BadRequest(f"the key '{settings.key}' must be one of the mapped fields",
+                         parameter="key")
+
+
+def start(ctx: Context, object_name: str, data: bytes, filename: str,
+          settings: Settings, folder: Path) -> int:
+    """Store the file and create the job; returns its id. Checks file and mapping first."""
+    obj = object_def(ctx, object_name)
+    require(ctx, obj, "create")
+    sheet = read_file(data, filename)
+    check_settings(obj, sheet.columns, settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    table = ctx.schema.system["mc_import"]
+    now = ctx.now()
+    with ctx.db.write() as conn:
+        job = conn.execute(table.insert().values(
+            object=object_name, filename=filename, path="", settings=settings.to_json(),
+            status="pending", total=len(sheet.rows), done=0, inserted=0, updated=0, rejected=0,
+            user_id=ctx.user.id, created_at=now, updated_at=now).returning(table.c.id)).scalar()
+        path = folder / f"import-{job}{Path(filename).suffix.lower() or '.csv'}"
+        path.write_bytes(data)
+        conn.execute(table.update().where(table.c.id == job).values(path=str(path)))
+    return int(job)
+
+
+def job_row(rt: Runtime, job: int) -> Any:
+    table = rt.schema.system["mc_import"]
+    with rt.db.read() as conn:
+        row = conn.execute(select(table).where(table.c.id == job)).first()
+    if row is None:
+        raise NotFound(f"there is no import {job}")
+    return row
+
+
+Progress = Callable[[int, int], None]
+
+
+def run(ctx: Context, job: int, *, batch: int = BATCH, progress: Progress | None = None,
+        stop_after: int | None = None) -> Summary:
+    """Run (or resume) an import job to its end. `stop_after` batches: for tests of a crash."""
+    rt = ctx.runtime
+    row = job_row(rt, job)
+    if row.status == "done":
+        raise BadRequest(f"import {job} is already done")
+    settings = Settings.of(row.settings)
+    obj = object_def(ctx, row.object)
+    sheet = read_file(Path(row.path).read_bytes(), row.filename)
+    summary = Summary(job, len(sheet.rows), row.inserted, row.updated, row.rejected,
+                      dry_run=settings.dry_run)
+    _set(rt, job, status="running", total=len(sheet.rows))
+    try:
+        if settings.dry_run:
+            _dry_run(ctx, obj, sheet, settings, summary, batch, progress)
+        else:
+            _real_run(ctx, obj, sheet, settings, summary, row.done, batch, progress, stop_after)
+    except CrmError as exc:
+        _set(rt, job, status="failed", message=exc.message)
+        raise
+    return summary
+
+
+def _dry_run(ctx: Context, obj: ObjectDef, sheet: Sheet, settings: Settings,
+             summary: Summary, batch: int, progress: Progress | None) -> None:
+    """Everything the real run does, in one transaction that is then rolled back."""
+    rejects: list[tuple[int, str, list[Any]]] = []
+    try:
+        with ctx.db.write() as conn:
+            for first in range(0, len(sheet.rows), batch):
+                chunk = sheet.rows[first:first + batch]
+                rejects.extend(_batch(ctx, conn, obj, sheet.columns, chunk, first, settings,
+                                      summary))
+                if progress:
+                    progress(first + len(chunk), len(sheet.rows))
+            raise _RollBack
+    except _RollBack:
+        pass
+    ctx.runtime.counts.written()
+    with ctx.db.write() as c:
+        _store_rejects(ctx, c, summary.job, rejects, sheet.columns)
+        _counters(ctx, c, summary, len(sheet.rows), "done")
+
+
+def _real_run(ctx: Context, obj: ObjectDef, sheet: Sheet, settings: Settings,
+              summary: Summary, done: int, batch: int, progress: Progress | None,
+              stop_after: int | None) -> None:
+    batches = 0
+    for first in range(done, len(sheet.rows), batch):
+        chunk = sheet.rows[first:first + batch]
+        with ctx.db.write() as conn:
+            rejects = _batch(ctx, conn, obj, sheet.columns, chunk, first, settings, summary)
+            _store_rejects(ctx, conn, summary.job, rejects, sheet.columns)
+            end = first + len(chunk)
+            _counters(ctx, conn, summary, end, "done" if end >= len(sheet.rows) else "running")
+        if progress:
+            progress(end, len(sheet.rows))
+        batches += 1
+        if stop_after is not None and batches >= stop_after and end < len(sheet.rows):
+            return
+    if not sheet.rows:
+        with ctx.db.write() as conn:
+            _counters(ctx, conn, summary, 0, "done")
+    summary.status = "done"
+
+
+def _batch(ctx: Context, conn: Connection, obj: ObjectDef, columns: list[str],
+           chunk: list[list[Any]], first: int, settings: Settings,
+           summary: Summary) -> list[tuple[int, str, list[Any]]]:
+    """One batch of rows: updates by key one by one, creates in one insert. Returns the
+    rejected rows as (file row, reason, cells)."""
+    resolver = Resolver(ctx, conn, obj)
+    rejects: list[tuple[int, str, list[Any]]] = []
+    creates: list[tuple[int, list[Any], Any]] = []
+    key_field = obj.fields.get(settings.key) if settings.key else None
+    existing = _existing(ctx, conn, obj, key_field, columns, chunk, settings, resolver)
+    for offset, cells in enumerate(chunk):
+        number = first + offset + 2  # the header is row 1
+        try:
+            values = _values(obj, columns, cells, settings, resolver)
+        except _Reject as exc:
+            rejects.append((number, _reason(obj, exc.field, exc.message, ctx), cells))
+            continue
+        record_id = existing.get(values.get(settings.key)) if key_field else None
+        if record_id is not None:
+            try:
+                with conn.begin_nested():
+                    update(ctx, obj.name, record_id, values, conn=conn)
+                summary.updated += 1
+            except CrmError as exc:
+                rejects.append((number, _error_text(obj, exc, ctx), cells))
+            continue
+        save = prepare(ctx, conn, obj, values, None, unique=False)
+        creates.append((number, cells, save))
+    saves = [s for _, _, s in creates]
+    _check_unique_batch(ctx, conn, obj, saves)
+    good = []
+    for number, cells, save in creates:
+        if save.errors:
+            rejects.append((number, "; ".join(
+                f"{_label(obj, k, ctx)}: {e.message}" for k, errs in save.errors.items()
+                for e in errs), cells))
+        else:
+            good.append(save)
+    insert_prepared(ctx, conn, obj, good)
+    summary.inserted += len(good)
+    summary.rejected += len(rejects)
+    rejects.sort()
+    summary.rejects.extend((n, reason) for n, reason, _ in rejects)
+    return rejects
+
+
+def _existing(ctx: Context, conn: Connection, obj: ObjectDef, key_field: FieldDef | None,
+              columns: list[str], chunk: list[list[Any]], settings: Settings,
+              resolver: Resolver) -> dict[Any, int]:
+    """key value -> id of the records the batch will update."""
+    if key_field is None:
+        return {}
+    from .coerce import filter_value
+
+    column = next(c for c, t in settings.mapping.items() if t == key_field.name)
+    index = columns.index(column)
+    keys = set()
+    for cells in chunk:
+        raw = cells[index] if index < len(cells) else None
+        try:
+            value = resolver.value(key_field, raw)
+            if value is not None:
+                keys.add(filter_value(key_field, value, ctx.runtime.tz))
+        except (CrmError, _Reject, ValueError):
+            continue
+    if not keys:
+        return {}
+    table = ctx.schema.table(obj.name)
+    return {row[0]: row[1] for row in conn.execute(
+        select(table.c[key_field.name], table.c.id).where(table.c[key_field.name].in_(keys)))}
+
+
+def _values(obj: ObjectDef, columns: list[str], cells: list[Any], settings: Settings,
+            resolver: Resolver) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for index, column in enumerate(columns):
+        target = settings.mapping.get(column)
+        if not target:
+            continue
+        raw = cells[index] if index < len(cells) else None
+        fdef = obj.fields[target]
+        try:
+            value = resolver.value(fdef, raw)
+        except _Reject as exc:
+            raise _Reject(target, exc.message) from None
+        if value is not None:
+            values[target] = value
+    if settings.key and values.get(settings.key) is not None:
+        from .coerce import filter_value
+
+        fdef = obj.fields[settings.key]
+        try:
+            values[settings.key] = filter_value(fdef, values[settings.key],
+                                                resolver.ctx.runtime.tz)
+        except CrmError:
+            pass
+    return values
+
+
+def _label(obj: ObjectDef, field_name: str, ctx: Context) -> str:
+    if field_name in obj.fields:
+        return obj.fields[field_name].label.get(ctx.locale)
+    return "row"
+
+
+def _reason(obj: ObjectDef, field_name: str, message: str, ctx: Context) -> str:
+    return f"{_label(obj, field_name, ctx)}: {message}" if field_name else message
+
+
+def _error_text(obj: ObjectDef, exc: CrmError, ctx: Context) -> str:
+    errors = getattr(exc, "errors", None)
+    if errors:
+        return "; ".join(f"{_label(obj, k, ctx)}: {e.message}" for k, errs in errors.items()
+                         for e in errs)
+    return exc.message
+
+
+def _store_rejects(ctx: Context, conn: Connection, job: int,
+                   rejects: Iterable[tuple[int, str, list[Any]]], columns: list[str]) -> None:
+    table = ctx.schema.system["mc_import_row"]
+    rows = [{"import_id": job, "row": number, "reason": reason,
+             "data": json.dumps(dict(zip(columns, [_cell(c) for c in cells], strict=False)),
+                                ensure_ascii=False)}
+            for number, reason, cells in rejects]
+    if rows:
+        conn.execute(table.insert(), rows)
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    return value
+
+
+def _counters(ctx: Context, conn: Connection, summary: Summary, done: int,
+              status: str) -> None:
+    table = ctx.schema.system["mc_import"]
+    conn.execute(table.update().where(table.c.id == summary.job).values(
+        done=done, inserted=summary.inserted, updated=summary.updated,
+        rejected=summary.rejected, status=status, updated_at=ctx.now()))
+
+
+def _set(rt: Runtime, job: int, **values: Any) -> None:
+    table = rt.schema.system["mc_import"]
+    with rt.db.write() as conn:
+        conn.execute(table.update().where(table.c.id == job).values(**values,
+                                                                     updated_at=rt.clock()))
+
+
+def rejected_csv(rt: Runtime, job: int) -> str:
+    """The rejected rows of a job as CSV: the row number, the reason, then the row's cells."""
+    job_row(rt, job)  # NotFound for an unknown job
+    table = rt.schema.system["mc_import_row"]
+    with rt.db.read() as conn:
+        rejects = conn.execute(select(table).where(table.c.import_id == job)
+                               .order_by(table.c.row)).all()
+    columns: list[str] = []
+    data = [json.loads(r.data) for r in rejects]
+    for cells in data:
+        columns.extend(c for c in cells if c not in columns)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["row", "reason", *columns])
+    for reject, cells in zip(rejects, data, strict=True):
+        writer.writerow([reject.row, reject.reason, *(cells.get(c, "") for c in columns)])
+    return out.getvalue()
+
+
+__all__ = ["Settings", "Sheet", "Summary", "decode", "fold", "guess_mapping", "importable",
+           "job_row", "read_file", "rejected_csv", "run", "start"]
