@@ -72,11 +72,9 @@ def decode(data: bytes) -> tuple[str, str]:
         pass
     from charset_normalizer import from_bytes
 
-    best = from_bytes(data, cp_isolation=["cp1258", "cp1252", "cp1250", "latin_1",
-                                          "utf_16"]).best()
+    # what Excel on Windows writes here: Vietnamese (1258) or Western (1252)
+    best = from_bytes(data, cp_isolation=["cp1258", "cp1252"]).best()
     encoding = best.encoding if best is not None else "cp1252"
-    if encoding in ("latin_1", "iso8859_1"):
-        encoding = "cp1252"  # what Excel on Windows writes
     text = data.decode(encoding, errors="replace")
     return unicodedata.normalize("NFC", text), encoding
 
