@@ -155,6 +155,7 @@ class Resolver:
         self.ctx, self.conn, self.obj = ctx, conn, obj
         self._refs: dict[tuple[str, str], int | None] = {}
         self._users: dict[str, int] | None = None
+        self._options: dict[str, dict[str, str]] = {}
 
     def value(self, fdef: FieldDef, raw: Any) -> Any:
         if isinstance(raw, str):
@@ -185,12 +186,14 @@ class Resolver:
         return raw
 
     def _option(self, fdef: FieldDef, raw: Any) -> Any:
-        key = fold(raw)
-        for option in fdef.options:
-            if key == fold(option.value) or any(key == fold(t) for t in
-                                                option.label.texts.values()):
-                return option.value
-        return raw  # the record service says it is not an option
+        if fdef.name not in self._options:
+            names: dict[str, str] = {}
+            for option in fdef.options:
+                for alias in (*option.label.texts.values(), option.value):
+                    names[fold(alias)] = option.value
+            self._options[fdef.name] = names
+        # a value that is no option is passed on: the record service says what is wrong
+        return self._options[fdef.name].get(fold(raw), raw)
 
     def _lookup(self, fdef: FieldDef, raw: Any) -> Any:
         if isinstance(raw, (int, float)) or str(raw).isdigit():
