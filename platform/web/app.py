@@ -137,6 +137,7 @@ def routes() -> list[Any]:
         Route(obj + "/new", screens.form_page, methods=["GET", "POST"]),
         Route(obj + "/kanban", lists.kanban_page, methods=["GET"]),
         Route(obj + "/export.csv", lists.export_csv, methods=["GET"]),
+        Route(obj + "/export.xlsx", lists.export_xlsx, methods=["GET"]),
         Route(obj + "/lookup", lists.lookup_options, methods=["GET"]),
         Route(obj + "/bulk", lists.bulk_action, methods=["POST"]),
         Route(obj + "/views", screens.save_view, methods=["POST"]),

@@ -350,3 +350,37 @@ def test_notifications_count_in_the_header_and_automation_on_the_timeline(site):
     assert "Vụ việc VV-1 quá hạn" in site.get("/notifications").text
     site.post("/notifications", {})
     assert '<span class="badge">' not in site.get("/").text
+
+
+def _xlsx_rows(response) -> list[list]:
+    from openpyxl import load_workbook
+
+    assert response.status_code == 200
+    book = load_workbook(io.BytesIO(response.content), read_only=True)
+    return [list(r) for r in book.worksheets[0].iter_rows(values_only=True)]
+
+
+def test_excel_export_keeps_numbers_and_dates_typed_and_follows_the_view(site):
+    from datetime import date as day
+
+    ctx = site.ctx("admin")
+    records.create(ctx, "opportunity", {"name": "Máy chủ", "amount": 320_000_000,
+                                        "stage": "proposal", "close_date": "2026-12-15"})
+    records.create(ctx, "opportunity", {"name": "Bảo trì", "amount": 15_000_000,
+                                        "stage": "won"})
+    rows = _xlsx_rows(site.get("/o/opportunity/export.xlsx", params={"stage": "proposal"}))
+    header, *data = rows
+    assert len(data) == 1
+    record = dict(zip(header, data[0], strict=True))
+    assert record["Tên cơ hội"] == "Máy chủ"
+    assert record["Giá trị"] == 320_000_000
+    assert record["Ngày dự kiến chốt"].date() == day(2026, 12, 15)
+
+
+def test_excel_export_obeys_scopes_and_hidden_fields(site, reps):
+    rows = _xlsx_rows(site.get("/o/opportunity/export.xlsx"))
+    names = [r[0] for r in rows[1:]]
+    assert "Cơ hội của Lan" in names and "Cơ hội của Minh" not in names
+    contact_rows = _xlsx_rows(site.get("/o/contact/export.xlsx"))
+    assert "Mức thu nhập" not in contact_rows[0]
+    assert all(99_000_000 not in row for row in contact_rows)
