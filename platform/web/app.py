@@ -26,9 +26,11 @@ from ..engine.runtime import Runtime
 from . import (
     api,
     auth,
+    import_screens,
     lists,
     notices,
     pages,
+    quality_screens,
     screens,
     setup,
     setup_layouts,
@@ -151,6 +153,8 @@ def routes() -> list[Any]:
         *setup_layouts.routes,
         *setup_roles.routes,
         *setup_rules.routes,
+        *import_screens.routes,
+        *quality_screens.routes,
         *api.routes,
         Mount("/static", app=StaticFiles(directory=str(LAYOUTS / "static")), name="static"),
     ]
