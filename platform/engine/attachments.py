@@ -187,6 +187,11 @@ def timeline(ctx: Context, object_name: str, record_id: int) -> list[Event]:
     events = []
     for row in changes:
         data = json.loads(row.changes)
+        if row.action == "merge":  # another record was merged into this one
+            merged_id, title = data["merged"][0], data["merged"][1]
+            events.append(Event(row.at, "merge", names.get(row.user_id, "?"),
+                                body=f"#{merged_id} {title}"))
+            continue
         shown = visible(ctx, obj, {k: v for k, v in data.items() if k not in hidden})
         if row.action == "update" and not shown:
             continue

@@ -461,8 +461,11 @@ def _batch(ctx: Context, conn: Connection, obj: ObjectDef, columns: list[str],
             continue
         save = prepare(ctx, conn, obj, values, None, unique=False)
         creates.append((number, cells, save))
+    from .duplicates import check_batch
+
     saves = [s for _, _, s in creates]
     _check_unique_batch(ctx, conn, obj, saves)
+    check_batch(obj, saves)
     good = []
     for number, cells, save in creates:
         if save.errors:
@@ -601,5 +604,48 @@ def rejected_csv(rt: Runtime, job: int) -> str:
     return out.getvalue()
 
 
-__all__ = ["Settings", "Sheet", "Summary", "decode", "fold", "guess_mapping", "importable",
-           "job_row", "read_file", "rejected_csv", "run", "start"]
+
+# --- helpers for the import screens -----------------------------------------------------------
+
+
+def update_settings(rt: Runtime, job: int, settings: Settings) -> None:
+    """Store the mapping, key and dry-run switch an admin chose for a job that has not run."""
+    _set(rt, job, settings=settings.to_json())
+
+
+def fail(rt: Runtime, job: int, message: str) -> None:
+    """Mark a job failed with why (for errors that are not the engine's own)."""
+    _set(rt, job, status="failed", message=message)
+
+
+def restart(ctx: Context, job: int, *, dry_run: bool = False) -> int:
+    """A new pending job over the same stored file, mapping and key; returns its id. The
+    screens use it for "import for real" after a dry run, or to change the mapping."""
+    row = job_row(ctx.runtime, job)
+    require(ctx, object_def(ctx, row.object), "create")
+    old = Settings.of(row.settings)
+    settings = Settings(old.mapping, old.key, dry_run)
+    table = ctx.schema.system["mc_import"]
+    now = ctx.now()
+    with ctx.db.write() as conn:
+        new = conn.execute(table.insert().values(
+            object=row.object, filename=row.filename, path=row.path,
+            settings=settings.to_json(), status="pending", total=row.total, done=0,
+            inserted=0, updated=0, rejected=0, user_id=ctx.user.id, created_at=now,
+            updated_at=now).returning(table.c.id)).scalar()
+    return int(new)
+
+
+def rejected_rows(rt: Runtime, job: int, limit: int = 20) -> list[tuple[int, str]]:
+    """The first `limit` rejected rows of a job: (file row, reason)."""
+    table = rt.schema.system["mc_import_row"]
+    with rt.db.read() as conn:
+        rows = conn.execute(select(table.c.row, table.c.reason)
+                            .where(table.c.import_id == job)
+                            .order_by(table.c.row).limit(limit)).all()
+    return [(r.row, r.reason) for r in rows]
+
+
+__all__ = ["Settings", "Sheet", "Summary", "check_settings", "decode", "fail", "fold",
+           "guess_mapping", "importable", "job_row", "read_file", "rejected_csv",
+           "rejected_rows", "restart", "run", "start", "update_settings"]

@@ -445,6 +445,10 @@ def prepare(ctx: Context, conn: Connection, obj: ObjectDef, values: Mapping[str,
     check_rules(save)
     if unique:
         check_unique(save, old["id"] if old else None)
+    if obj.duplicates and not save.errors:
+        from .duplicates import check as check_duplicates
+
+        check_duplicates(save)
     return save
 
 

@@ -147,17 +147,27 @@ def get(ctx: Context, object_name: str, record_id: int, *,
 
 
 def create(ctx: Context, object_name: str, values: Mapping[str, Any], *,
-           conn: Connection | None = None) -> dict[str, Any]:
+           conn: Connection | None = None, ask_duplicates: bool = False) -> dict[str, Any]:
+    """Create a record. A duplicate rule that blocks is a validation error; one that warns
+    raises PossibleDuplicates when `ask_duplicates` (the web form asks before saving)."""
     obj = object_def(ctx, object_name)
     require(ctx, obj, "create")
     with transaction(ctx, conn) as c:
         save = prepare(ctx, c, obj, values, None)
         if save.errors:
             raise ValidationFailed(save.errors)
+        _ask(save, ask_duplicates)
         record = insert(save)
         ctx.runtime.hooks.run(obj.name, "after_create",
                               Change(ctx, c, obj, "created", record, None, save.notes))
         return visible(ctx, obj, record)
+
+
+def _ask(save: Save, ask: bool) -> None:
+    if ask and save.notes.get("duplicates"):
+        from .duplicates import PossibleDuplicates
+
+        raise PossibleDuplicates(save.notes["duplicates"])
 
 
 def insert(save: Save) -> dict[str, Any]:
@@ -262,7 +272,8 @@ def allocate_ids(conn: Connection, table: Table, count: int) -> list[int]:
 
 
 def update(ctx: Context, object_name: str, record_id: int, values: Mapping[str, Any], *,
-           version: int | None = None, conn: Connection | None = None) -> dict[str, Any]:
+           version: int | None = None, conn: Connection | None = None,
+           ask_duplicates: bool = False) -> dict[str, Any]:
     """Change a record. `version`, when given, must be the row version the caller read."""
     obj = object_def(ctx, object_name)
     with transaction(ctx, conn) as c:
@@ -272,6 +283,7 @@ def update(ctx: Context, object_name: str, record_id: int, values: Mapping[str, 
         save = prepare(ctx, c, obj, values, old)
         if save.errors:
             raise ValidationFailed(save.errors)
+        _ask(save, ask_duplicates)
         if not save.changes:
             return visible(ctx, obj, old)
         record = write_update(save)
