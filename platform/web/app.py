@@ -26,6 +26,7 @@ from ..engine.runtime import Runtime
 from . import (
     api,
     auth,
+    dedupe_screens,
     import_screens,
     lists,
     notices,
@@ -154,6 +155,7 @@ def routes() -> list[Any]:
         *setup_roles.routes,
         *setup_rules.routes,
         *import_screens.routes,
+        *dedupe_screens.routes,
         *quality_screens.routes,
         *api.routes,
         Mount("/static", app=StaticFiles(directory=str(LAYOUTS / "static")), name="static"),

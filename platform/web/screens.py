@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from ..engine import attachments, query, records
+from ..engine.duplicates import PossibleDuplicates
 from ..engine.errors import BadRequest, Conflict, FieldError, ValidationFailed
 from ..engine.runtime import Context
 from ..metadata.model import ObjectDef
@@ -365,6 +366,7 @@ async def form_page(request: Request) -> Response:
     general: list[str] = []
     status = 200
     conflict = False
+    possible: list[Any] = []
     if request.method == "POST":
         form = await auth.checked_form(request)
         values, typed = parse_form(ctx, obj, form, fmt, names)
@@ -373,14 +375,15 @@ async def form_page(request: Request) -> Response:
             if upload_errors:
                 raise ValidationFailed({k: [FieldError("file", v)] for k, v in
                                         upload_errors.items()})
+            ask = form.get("allow_duplicates") != "1"  # asked once; saved when confirmed
             if record_id is None:
-                saved = records.create(ctx, obj.name, values)
+                saved = records.create(ctx, obj.name, values, ask_duplicates=ask)
                 flash(request, "Created.")
             else:
                 version = form.get("version")
                 saved = records.update(ctx, obj.name, record_id, values,
                                        version=int(version) if isinstance(version, str)
-                                       and version.isdigit() else None)
+                                       and version.isdigit() else None, ask_duplicates=ask)
                 flash(request, "Saved.")
             if uploads:
                 attached = {name: f"file:{attachments.add_file(ctx, obj.name, saved['id'], *up)}"
@@ -390,6 +393,9 @@ async def form_page(request: Request) -> Response:
         except ValidationFailed as exc:
             field_errors, general = _errors(ctx, obj, request.state.page["t"], exc)
             status = 422
+        except PossibleDuplicates as exc:
+            possible = [m for m in exc.matches if ctx.scope(obj.name, "read") != "none"]
+            status = 409
         except Conflict:
             conflict = True
             status = 409
@@ -400,6 +406,7 @@ async def form_page(request: Request) -> Response:
         "sections": sections, "general_errors": general, "has_errors": bool(
             field_errors or general), "conflict": conflict,
         "title": obj.title_of(current) if record_id is not None else None,
+        "possible_duplicates": possible,
     }, status=status)
 
 
