@@ -646,6 +646,51 @@ def rejected_rows(rt: Runtime, job: int, limit: int = 20) -> list[tuple[int, str
     return [(r.row, r.reason) for r in rows]
 
 
-__all__ = ["Settings", "Sheet", "Summary", "check_settings", "decode", "fail", "fold",
-           "guess_mapping", "importable", "job_row", "read_file", "rejected_csv",
-           "rejected_rows", "restart", "run", "start", "update_settings"]
+
+# --- mapping templates ------------------------------------------------------------------------
+
+
+def save_template(ctx: Context, object_name: str, name: str, settings: Settings) -> int:
+    """Keep a mapping (and key) under a name, for the next file of the same layout. A
+    template of the same name for the same object is replaced."""
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise BadRequest("a template needs a name of at most 100 characters",
+                         parameter="template_name")
+    table = ctx.schema.system["mc_import_template"]
+    data = json.dumps({"mapping": settings.mapping, "key": settings.key}, ensure_ascii=False)
+    with ctx.db.write() as conn:
+        conn.execute(table.delete().where(table.c.object == object_name, table.c.name == name))
+        return int(conn.execute(table.insert().values(
+            object=object_name, name=name, settings=data, user_id=ctx.user.id,
+            created_at=ctx.now()).returning(table.c.id)).scalar())
+
+
+def templates(ctx: Context, object_name: str) -> list[tuple[int, str]]:
+    table = ctx.schema.system["mc_import_template"]
+    with ctx.db.read() as conn:
+        return [(r.id, r.name) for r in conn.execute(
+            select(table.c.id, table.c.name).where(table.c.object == object_name)
+            .order_by(table.c.name))]
+
+
+def apply_template(ctx: Context, object_name: str, template_id: int,
+                   columns: Sequence[str]) -> Settings:
+    """The template's mapping for a file with these columns (columns it does not know are
+    skipped; a key that is not mapped here is dropped)."""
+    table = ctx.schema.system["mc_import_template"]
+    with ctx.db.read() as conn:
+        row = conn.execute(select(table).where(table.c.id == template_id,
+                                               table.c.object == object_name)).first()
+    if row is None:
+        raise NotFound(f"there is no import template {template_id} for {object_name}")
+    data = json.loads(row.settings)
+    mapping = {c: data["mapping"].get(c) for c in columns}
+    key = data.get("key") if data.get("key") in mapping.values() else None
+    return Settings(mapping, key)
+
+
+__all__ = ["Settings", "Sheet", "Summary", "apply_template", "check_settings", "decode", "fail",
+           "fold", "guess_mapping", "importable", "job_row", "read_file", "rejected_csv",
+           "rejected_rows", "restart", "run", "save_template", "start", "templates",
+           "update_settings"]

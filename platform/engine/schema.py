@@ -383,9 +383,19 @@ def system_tables(metadata: MetaData) -> dict[str, Table]:
         Column("data", Text(), nullable=False),  # JSON: the row as read
         PrimaryKeyConstraint("import_id", "row"),
     )
+    import_template = Table(  # a column mapping saved for the next file of the same kind
+        "mc_import_template", metadata,
+        Column("id", ID, primary_key=True, autoincrement=True),
+        Column("object", String(63), nullable=False),
+        Column("name", Text(), nullable=False),
+        Column("settings", Text(), nullable=False),  # JSON: mapping and key
+        Column("user_id", BigInteger()),
+        Column("created_at", UtcDateTime(), nullable=False),
+    )
     return {t.name: t for t in (user, team, team_member, token, audit, sequence, field, note,
                                 file, view, outbox, run, fired, schedule_state, switch,
-                                notification, versions, imports, import_row)}
+                                notification, versions, imports, import_row,
+                                import_template)}
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from ..engine.records import object_def, require
 from ..engine.runtime import Context, Runtime
 from ..engine.users import get_user
 from . import auth
-from .pages import page_context
+from .pages import flash, page_context
 from .templating import render
 
 log = logging.getLogger("metacrm.imports")
@@ -177,6 +177,10 @@ async def mapping_page(request: Request) -> Response:
         return RedirectResponse(f"/imports/{row.id}/progress", status_code=303)
     columns = _columns(row)
     settings = imports.Settings.of(row.settings)
+    chosen = request.query_params.get("template", "")
+    if request.method == "GET" and chosen.isdigit():
+        settings = imports.apply_template(ctx, obj.name, int(chosen),
+                                          [c["name"] for c in columns])
     error = None
     if request.method == "POST":
         form = await _checked_form(request)
@@ -187,6 +191,12 @@ async def mapping_page(request: Request) -> Response:
         try:
             require(ctx, obj, "create")
             imports.check_settings(obj, [c["name"] for c in columns], settings)
+            if form.get("action") == "save_template":
+                imports.save_template(ctx, obj.name, str(form.get("template_name") or ""),
+                                      settings)
+                imports.update_settings(ctx.runtime, row.id, settings)
+                flash(request, "Mapping saved as a template.")
+                return RedirectResponse(f"/imports/{row.id}", status_code=303)
         except BadRequest as exc:
             error = exc.message
         else:
@@ -197,6 +207,7 @@ async def mapping_page(request: Request) -> Response:
     return render(request, "import_mapping.html", {
         "obj": obj, "job": row, "columns": columns, "fields": fields,
         "mapping": settings.mapping, "key": settings.key, "error": error,
+        "templates": imports.templates(ctx, obj.name), "template": chosen,
     }, status=422 if error else 200)
 
 

@@ -225,3 +225,25 @@ def test_every_post_checks_csrf(site):
     assert site.client.post(f"/imports/{job}", data={"action": "import"}).status_code == 403
     assert site.client.post(f"/imports/{job}/resume").status_code == 403
     assert imports.job_row(site.rt, job).status == "pending"
+
+
+def test_a_mapping_saved_as_a_template_maps_the_next_file(site):
+    job = uploaded_job(site)
+    page = site.get(f"/imports/{job}").text
+    assert selected(page, "map_3") == ""  # "Nơi ở" is not guessed
+    form = mapping_form(page, map_3="city", key="email")
+    saved = site.post(f"/imports/{job}", {**form, "action": "save_template",
+                                          "template_name": "Danh sách hội chợ"})
+    assert saved.status_code == 303
+    assert imports.templates(site.ctx("admin"), "contact")[0][1] == "Danh sách hội chợ"
+    refused = site.post(f"/imports/{job}", {**form, "action": "save_template",
+                                            "template_name": ""})
+    assert refused.status_code == 422 and "needs a name" in refused.text
+    reordered = csv_bytes([["Hà Nội", "an@example.vn", "Lê", "An"]],
+                          header=["Nơi ở", "Email", "Họ", "Tên"])
+    second = uploaded_job(site, reordered)
+    template_id = imports.templates(site.ctx("admin"), "contact")[0][0]
+    page = site.get(f"/imports/{second}?template={template_id}").text
+    assert selected(page, "map_0") == "city" and selected(page, "map_1") == "email"
+    assert selected(page, "key") == "email"
+    assert site.get(f"/imports/{second}?template=999999").status_code == 404
