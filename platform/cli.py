@@ -1,5 +1,5 @@
 """The `metacrm` command: check, plan, migrate, serve, createuser, token, team, load-data,
-worker, workflow, outbox, import, export, apply.
+worker, workflow, outbox, import, report, export, apply.
 
 Settings come from the environment: METACRM_APP (default apps/default_crm), DATABASE_URL
 (default sqlite:///var/metacrm.db), METACRM_SECRET_KEY.
@@ -344,6 +344,30 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    import csv
+
+    from .engine import reports
+
+    rt = _runtime(settings)
+    ctx = rt.system_context()
+    if args.lang:
+        ctx = rt.context(ctx.user, args.lang)
+    result = reports.run(ctx, reports.get_report(ctx, args.name))
+    headers, rows = reports.labelled(ctx, result)
+    rows = [["" if c is None else c for c in row] for row in rows]
+    if args.format == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(headers)
+        writer.writerows(rows)
+        return 0
+    widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=True)]
+    print("  ".join(str(h).ljust(w) for h, w in zip(headers, widths, strict=True)))
+    for row in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="metacrm", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -408,6 +432,11 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--show", type=int, default=20, help="rejected rows to list (20)")
     load.add_argument("--verbose", action="store_true", help="print the progress")
     load.set_defaults(func=cmd_import)
+    report = sub.add_parser("report", help="print a report's table")
+    report.add_argument("name")
+    report.add_argument("--format", choices=["table", "csv"], default="table")
+    report.add_argument("--lang", choices=["vi", "en"], help="labels' language")
+    report.set_defaults(func=cmd_report)
     export = sub.add_parser("export", help="write the metadata (app and Setup changes) as "
                                            "a clean YAML app folder")
     export.add_argument("out_dir")

@@ -385,3 +385,25 @@ def fresh_site(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Site
     yield factory
     for client in opened:
         client.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def demo_runtime(request: pytest.FixtureRequest,
+                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
+    """The default CRM with its demo data loaded (`metacrm load-data --demo`), one database
+    per backend for a whole test module (tests only read it)."""
+    from metacrm.engine.loaddata import load_data
+
+    schema = None
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.db'}"
+    else:
+        url, schema = _pg_schema_url(request.getfixturevalue("pg_engine"))
+    rt = Runtime.open(DEFAULT_APP, url, files_dir=tmp_path_factory.mktemp("files"))
+    sync.migrate(rt.db, rt.model)
+    load_data(rt, Path(DEFAULT_APP) / "data", demo=True)
+    yield rt
+    rt.db.dispose()
+    if schema is not None:
+        with request.getfixturevalue("pg_engine").connect() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
