@@ -180,3 +180,9 @@ def test_the_live_expression_check(site):
     bad = site.post("/setup/check-expression", {"object": "customer",
                                                  "expression": "len(nme)", "returns": "integer"})
     assert 'class="error"' in bad.text and "nme" in bad.text
+
+
+def test_setup_links_to_import_and_data_quality_per_object(site):
+    page = site.get("/setup").text
+    assert 'href="/o/customer/import"' in page and 'href="/o/customer/quality"' in page
+    assert site.get("/o/customer/import").status_code == 200
