@@ -392,10 +392,15 @@ def system_tables(metadata: MetaData) -> dict[str, Table]:
         Column("user_id", BigInteger()),
         Column("created_at", UtcDateTime(), nullable=False),
     )
+    # segments.py reads records through query.py, which needs this module: import it late
+    from .segments import campaign_segment_table, segment_table
+
+    segment = segment_table(metadata)  # a saved, filtered list of customers
+    campaign_segment = campaign_segment_table(metadata)  # a campaign's target segment
     return {t.name: t for t in (user, team, team_member, token, audit, sequence, field, note,
                                 file, view, outbox, run, fired, schedule_state, switch,
                                 notification, versions, imports, import_row,
-                                import_template)}
+                                import_template, segment, campaign_segment)}
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ from .problems import Problem, did_you_mean
 from .source import Document
 from .workflows import build_workflow, check_value, instantiate
 
-SPECIAL_PAGES = ("home", "reports", "dashboards", "setup")
+SPECIAL_PAGES = ("home", "reports", "dashboards", "segments", "setup")
 SCOPE_RANK = {"none": 0, "own": 1, "team": 2, "all": 3}
 
 

@@ -32,7 +32,10 @@ from . import (
     notices,
     pages,
     quality_screens,
+    report_builder,
+    report_screens,
     screens,
+    segment_screens,
     setup,
     setup_layouts,
     setup_roles,
@@ -157,6 +160,9 @@ def routes() -> list[Any]:
         *import_screens.routes,
         *dedupe_screens.routes,
         *quality_screens.routes,
+        *segment_screens.routes,
+        *report_builder.routes,  # before report_screens: /reports/new vs /reports/{name}
+        *report_screens.routes,
         *api.routes,
         Mount("/static", app=StaticFiles(directory=str(LAYOUTS / "static")), name="static"),
     ]

@@ -20,7 +20,7 @@ from .i18n import LANGUAGES, Formats, translator
 from .templating import render
 
 SPECIAL_LABELS = {"home": "Home", "reports": "Reports", "dashboards": "Dashboards",
-                  "setup": "Setup"}
+                  "segments": "Segments", "setup": "Setup"}
 
 
 def unread_count(ctx: Context) -> int:
@@ -49,6 +49,8 @@ def setup_page(request: Request, ctx: Context | None) -> Context | None:
                 nav.append((f"/o/{item}", label, item))
         elif item == "home":
             nav.append(("/", t("Home"), item))
+        elif item in ("reports", "dashboards", "segments") and ctx is not None:
+            nav.append((f"/{item}", t(SPECIAL_LABELS[item]), item))
     if user is not None and user.role in ("admin", "system"):
         nav.append(("/setup", t("Setup"), "setup"))
     request.state.page = {
@@ -127,7 +129,21 @@ async def home(request: Request) -> Response:
         refs.load(task_obj, tasks, ["related_contact", "related_lead"])
     return render(request, "home.html", {"tasks": tasks, "task_obj": task_obj,
                                          "recent": recent[:10], "refs": refs,
-                                         "display": display})
+                                         "display": display, "board": _home_board(request,
+                                                                                  ctx)})
+
+
+def _home_board(request: Request, ctx: Context) -> dict[str, Any] | None:
+    """The KPI tiles of the dashboard of the user's role, this month."""
+    from ..engine.dashboards import home_dashboard, preset
+    from .report_screens import dashboard_view
+
+    name = home_dashboard(ctx)
+    if name is None:
+        return None
+    page = request.state.page
+    return dashboard_view(ctx, name, page["fmt"], page["t"],
+                          period=preset("this_month", ctx.today()), owner=None)
 
 
 def recently_changed(ctx: Context, limit: int = 10) -> list[tuple[Any, int, str, Any]]:
