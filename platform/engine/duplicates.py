@@ -107,7 +107,48 @@ def check(save: Any) -> None:
     save.notes["duplicates"] = found
 
 
-def check_batch(obj: ObjectDef, saves: list[Any]) -> None:
+def check_many(ctx: Context, conn: Connection, obj: ObjectDef, saves: list[Any]) -> None:
+    """The duplicate rules for the creates of one batch against the stored records: one
+    query per rule for the whole batch, then the same decisions as `check` per record."""
+    table = ctx.schema.table(obj.name)
+    title_columns = [table.c[f] for f in obj.title_fields if f in table.c]
+    found: dict[int, dict[int, Match]] = defaultdict(dict)
+    for rule in obj.duplicates:
+        exact, fuzzy = _exact(rule), _fuzzy(rule)
+        fields = [m.field for m in rule.match]
+        wanted = {i: tuple(s.record.get(f) for f in exact) for i, s in enumerate(saves)
+                  if not s.errors and all(s.record.get(f) not in (None, "", []) for f in fields)}
+        if not exact or not wanted:
+            continue
+        keys = sorted(set(wanted.values()), key=repr)
+        candidates: dict[tuple, list[Any]] = defaultdict(list)
+        for chunk in range(0, len(keys), 500):
+            column_key = tuple_(*(table.c[f] for f in exact))
+            for row in conn.execute(select(table.c.id, *title_columns, *(table.c[f] for f in
+                                                                          {*exact, *dict(fuzzy)}))
+                                    .where(column_key.in_(keys[chunk:chunk + 500]))).mappings():
+                candidates[tuple(row[f] for f in exact)].append(row)
+        for i, key in wanted.items():
+            record = saves[i].record
+            for row in candidates.get(key, ())[:CANDIDATES]:
+                if all(row[f] is not None and similar(row[f], record[f], threshold)
+                       for f, threshold in fuzzy):
+                    if row["id"] not in found[i] or rule.action == "block":
+                        found[i][row["id"]] = Match(row["id"], obj.title_of(row),
+                                                    tuple(fields), rule.action)
+    for i, matched in found.items():
+        save = saves[i]
+        ordered = sorted(matched.values(), key=lambda m: (m.action != "block", m.id))
+        block = next((m for m in ordered if m.action == "block"), None)
+        if block is not None:
+            labels = ", ".join(obj.fields[f].label.get(ctx.locale) for f in block.fields)
+            save.error("_record", "duplicate", f"{obj.label.get(ctx.locale)} #{block.id} "
+                       f"'{block.title}' has the same {labels}", id=block.id)
+        else:
+            save.notes["duplicates"] = ordered
+
+
+def check_batch(obj: ObjectDef, saves: list[Any], rows: list[int] | None = None) -> None:
     """Block rules among the records of one batch (an import): a later record that matches
     an earlier one of the same batch is an error, as it would be if saved one by one."""
     for rule in obj.duplicates:
@@ -123,8 +164,9 @@ def check_batch(obj: ObjectDef, saves: list[Any]) -> None:
                 continue
             if key in seen:
                 labels = ", ".join(obj.fields[f].label.get(save.ctx.locale) for f in fields)
-                save.error("_record", "duplicate", f"row {seen[key] + 1} of this batch has "
-                                                   f"the same {labels}")
+                where = f"row {rows[seen[key]]}" if rows else \
+                    f"row {seen[key] + 1} of this batch"
+                save.error("_record", "duplicate", f"{where} has the same {labels}")
             else:
                 seen[key] = i
 

@@ -459,13 +459,15 @@ def _batch(ctx: Context, conn: Connection, obj: ObjectDef, columns: list[str],
             except CrmError as exc:
                 rejects.append((number, _error_text(obj, exc, ctx), cells))
             continue
-        save = prepare(ctx, conn, obj, values, None, unique=False)
+        save = prepare(ctx, conn, obj, values, None, unique=False, duplicates=False)
         creates.append((number, cells, save))
-    from .duplicates import check_batch
+    from .duplicates import check_batch, check_many
 
     saves = [s for _, _, s in creates]
-    _check_unique_batch(ctx, conn, obj, saves)
-    check_batch(obj, saves)
+    numbers = [n for n, _, _ in creates]  # the file's row numbers, for the messages
+    _check_unique_batch(ctx, conn, obj, saves, numbers)
+    check_many(ctx, conn, obj, saves)
+    check_batch(obj, saves, numbers)
     good = []
     for number, cells, save in creates:
         if save.errors:

@@ -423,8 +423,10 @@ def check_unique(save: Save, record_id: int | None) -> None:
 
 
 def prepare(ctx: Context, conn: Connection, obj: ObjectDef, values: Mapping[str, Any],
-            old: dict[str, Any] | None, *, unique: bool = True) -> Save:
-    """Run every step up to the write. `save.errors` holds whatever is wrong."""
+            old: dict[str, Any] | None, *, unique: bool = True,
+            duplicates: bool = True) -> Save:
+    """Run every step up to the write. `save.errors` holds whatever is wrong. A batch
+    (an import) checks unique values and duplicate rules for all its rows at once."""
     save = Save(ctx, conn, obj, old)
     take_input(save, values)
     if old is None:
@@ -445,7 +447,7 @@ def prepare(ctx: Context, conn: Connection, obj: ObjectDef, values: Mapping[str,
     check_rules(save)
     if unique:
         check_unique(save, old["id"] if old else None)
-    if obj.duplicates and not save.errors:
+    if duplicates and obj.duplicates and not save.errors:
         from .duplicates import check as check_duplicates
 
         check_duplicates(save)
@@ -483,7 +485,9 @@ def _created_audit(obj: ObjectDef, record: Mapping[str, Any]) -> dict[str, list[
 
 
 def _check_unique_batch(ctx: Context, conn: Connection, obj: ObjectDef,
-                        saves: list[Save]) -> None:
+                        saves: list[Save], rows: list[int] | None = None) -> None:
+    """Unique fields across a batch and against the table. `rows` names the batch's
+    records in messages (an import's file rows); by default 'row N of this batch'."""
     table = ctx.schema.table(obj.name)
     for name, fdef in obj.fields.items():
         if not fdef.unique:
@@ -494,8 +498,9 @@ def _check_unique_batch(ctx: Context, conn: Connection, obj: ObjectDef,
             if value is None:
                 continue
             if value in seen:
-                save.error(name, "unique", f"'{value}' is also in row {seen[value] + 1} of "
-                                           "this batch")
+                where = f"row {rows[seen[value]]}" if rows else \
+                    f"row {seen[value] + 1} of this batch"
+                save.error(name, "unique", f"'{value}' is also in {where}")
             seen.setdefault(value, i)
         if not seen:
             continue

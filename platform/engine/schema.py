@@ -143,7 +143,8 @@ def wanted_indexes(model: AppModel, object_name: str, *, derived: bool = True
                    ) -> list[IndexSpec]:
     """Every index the object should have: declared ones, lookups and owner, unique fields;
     and, derived from the metadata, one per list filter in the layout's sort order (plus the
-    sort order alone) and those that scheduled rules search by."""
+    sort order alone), those that scheduled rules search by, and the exact fields of each
+    duplicate rule (checked on every save)."""
     obj = model.objects[object_name]
     layout = model.layouts.get(object_name) if derived else None
     out: dict[tuple[str, ...], IndexSpec] = {}
@@ -170,6 +171,10 @@ def wanted_indexes(model: AppModel, object_name: str, *, derived: bool = True
         for name, yearly in scheduled_fields(model, object_name).items():
             column = ANNIVERSARY + name if yearly else name
             out.setdefault((column,), IndexSpec(obj.name, (column,)))
+        for rule in obj.duplicates:  # every save looks for look-alikes by these fields
+            exact = tuple(m.field for m in rule.match if m.fuzzy is None)
+            if exact and not any(key[:len(exact)] == exact for key in out):
+                out[exact] = IndexSpec(obj.name, exact)
     return list(out.values())
 
 

@@ -212,3 +212,17 @@ def test_windows_1258_vietnamese_csv(crm):
     assert found["anh.nguyen@example.vn"]["last_name"] == "Nguyễn"
     assert found["anh.nguyen@example.vn"]["city"] == "Đà Nẵng"
     assert found["viet.truong@example.vn"]["first_name"] == "Quốc Việt"
+
+
+def test_an_import_applies_the_duplicate_rules_to_stored_records_and_within_the_file(crm):
+    ctx, _ = crm
+    records.create(ctx, "contact", {"last_name": "Vũ", "first_name": "Lan",
+                                    "email": "lan.vu@example.vn"})
+    rows = [["Vũ", "Lan", "LAN.VU@example.vn", "", "", "", "", "", ""],  # stored: blocked
+            ["Đỗ", "Hà", "ha.do@example.vn", "", "", "", "", "", ""],
+            ["Đỗ", "Hà", "ha.do@example.vn", "", "", "", "", "", ""]]  # twice in the file
+    summary = do_import(crm, csv_bytes(rows), "trung.csv")
+    assert (summary.inserted, summary.rejected) == (1, 2)
+    reasons = dict(summary.rejects)
+    assert "lan.vu@example.vn" in reasons[2]
+    assert reasons[4] == "Email: 'ha.do@example.vn' is also in row 3"
