@@ -15,6 +15,10 @@ from typing import Any
 
 from .documents import Documents, merged
 
+UNSETTABLE = ("label", "help", "default", "max_length", "min", "max", "scale", "on_delete",
+              "filter", "format", "accept", "max_size")
+"""Keys of an inherited field that an `extend:` can take away (`unset: [help]`)."""
+
 
 class EditError(ValueError):
     """A change that cannot even be written (an unknown object, a field that is not there)."""
@@ -150,10 +154,17 @@ class Draft:
         definition = {k: copy.deepcopy(v) for k, v in definition.items() if v is not None}
         base_field = None if self.custom(obj) else self.base[f"objects/{obj}.yaml"][
             "fields"].get(name)
-        if base_field is not None:  # an extend: say every key the app's definition has
+        if base_field is not None:  # an extend: say what happens to every key the app has
+            unset = []
             for key, value in base_field.items():
-                if key not in definition and isinstance(value, bool):
-                    definition[key] = False  # an extend: cannot delete a key, only turn it off
+                if key in definition or key in ("type", "options", "unset"):
+                    continue
+                if isinstance(value, bool):
+                    definition[key] = False
+                elif key in UNSETTABLE:
+                    unset.append(key)
+            if unset:
+                definition["unset"] = unset
         fields[name] = definition
 
     def remove_field(self, obj: str, name: str) -> None:

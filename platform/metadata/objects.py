@@ -117,14 +117,19 @@ def _extend(drafts: dict[str, ObjectDraft], doc: Document, problems: list[Proble
                     f"'{fname}' is a new field of '{name}', so it needs a type"
                     + did_you_mean(fname, draft.fields)))
                 continue
-            if "options_add" in changes:
-                problems.append(src.problem("a new field lists its options under 'options'",
-                                            "options_add"))
+            if "options_add" in changes or "unset" in changes:
+                key = "options_add" if "options_add" in changes else "unset"
+                problems.append(src.problem(f"'{key}' only changes an inherited field; a new "
+                                            "field simply leaves the key out", key))
                 continue
             draft.fields[fname] = (dict(changes), src)
             continue
         merged = dict(draft.fields[fname][0])
+        for key in changes.get("unset", ()):  # keys the extension takes away
+            merged.pop(key, None)
         for key, value in changes.items():
+            if key == "unset":
+                continue
             if key == "options_add":
                 have = {_option_value(o) for o in merged.get("options", [])}
                 for i, option in enumerate(value):

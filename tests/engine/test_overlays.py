@@ -242,3 +242,30 @@ def test_two_saves_at_the_same_moment_one_wins_the_other_gets_a_conflict(shop: R
     assert sync.plan(shop.db, overlays.build(shop.app_dir, latest.documents)).empty
     assert winner in ("tax_code", "fax")
     other.db.dispose()
+
+
+def test_clearing_a_setting_of_an_app_field_writes_unset(shop: Runtime, make_app_dir):
+    draft = Draft(shop.app_dir, {})
+    draft.set_field("customer", "city", {"type": "text", "label": {"en": "City", "vi": "Tỉnh"}},
+                    new=False)  # the form sent no `index`
+    version = overlays.save(shop, draft.overlays, base=0, user_id=None, summary="city")
+    assert "index: false" in version.documents["objects/customer.yaml"]
+    city = shop.model.objects["customer"].fields["city"]
+    assert city.index is False and city.label.get("vi") == "Tỉnh"
+    app = make_app_dir({**APP, "objects/customer.yaml": """
+        object: customer
+        fields:
+          name: {type: text, max_length: 80, help: {en: Full name, vi: Họ tên}}
+          city: {type: text}
+    """})
+    plain = Draft(str(app), {})
+    plain.set_field("customer", "name", {"type": "text"}, new=False)  # both cleared
+    assert plain.overlays["objects/customer.yaml"]["fields"]["name"]["unset"] == [
+        "max_length", "help"]
+    built = overlays.build(str(app), plain.overlays)
+    name = built.objects["customer"].fields["name"]
+    assert name.help is None and name.max_length is None
+    bad = Draft(str(app), {})
+    bad.set_field("customer", "nickname", {"type": "text", "unset": ["help"]}, new=True)
+    with pytest.raises(MetadataError, match="only changes an inherited field"):
+        overlays.build(str(app), bad.overlays)
