@@ -152,8 +152,28 @@ def _report(ctx: Context, request: Request
     if report.object not in ctx.model.objects:
         raise NotFound(f"there is no report '{report.name}'")
     period, owner = _filters(ctx, request)
-    return report, dashboards.params(ctx, report, period, owner), \
-        _filter_form(ctx, period, owner)
+    filters = dashboards.params(ctx, report, period, owner)
+    form = _filter_form(ctx, period, owner)
+    chosen = request.query_params.get("segment", "")
+    if chosen:  # a segment as a report filter: its list filters join the report's
+        from ..engine import segments
+
+        if not chosen.isdigit():
+            raise BadRequest("segment is a segment id", parameter="segment")
+        segment = segments.get(ctx, int(chosen))
+        if segment.object != report.object:
+            raise BadRequest(f"segment '{segment.name}' holds {segment.object} records; this "
+                             f"report counts {report.object}", parameter="segment")
+        filters = {**filters, **segment.params}
+        form["segment"] = segment
+    form["segments"] = _segments(ctx, report.object)
+    return report, filters, form
+
+
+def _segments(ctx: Context, object_name: str) -> list[Any]:
+    from ..engine import segments
+
+    return segments.list_for(ctx, object_name)
 
 
 async def report_page(request: Request) -> Response:

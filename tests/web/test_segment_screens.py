@@ -138,3 +138,23 @@ def test_every_post_needs_the_csrf_token(site, path):
     assert segments.get(ctx, seg.id).name == "Huế"
     assert segments.target_segment(ctx, campaign["id"]) is None
     assert len(segments.list_for(ctx)) == 1
+
+
+def test_a_segment_filters_a_report_page(site):
+    ctx = site.ctx("admin")
+    for i, (status, city) in enumerate([("new", "Huế"), ("new", "Huế"), ("open", "Huế"),
+                                        ("new", "Hà Nội")]):
+        records.create(ctx, "lead", {"last_name": f"Lê {i}", "email": f"le{i}@example.vn",
+                                     "status": status, "city": city})
+    seg = segments.create(ctx, "lead", "Khách ở Huế", {"city": "Huế"})
+    everyone = site.get("/reports/leads_by_status")
+    only = site.get(f"/reports/leads_by_status?segment={seg.id}")
+    assert everyone.status_code == only.status_code == 200
+    assert f'<option value="{seg.id}" selected>' in only.text
+    csv_rows = site.get(f"/reports/leads_by_status.csv?segment={seg.id}").content.decode(
+        "utf-8-sig").strip().splitlines()
+    counts = sorted(int(line.rsplit(",", 1)[1]) for line in csv_rows[1:])
+    assert counts == [1, 2]  # Huế: 2 new, 1 open (Hà Nội left out)
+    contacts = segments.create(ctx, "contact", "Danh bạ", {"city": "Huế"})
+    assert site.get(f"/reports/leads_by_status?segment={contacts.id}").status_code == 400
+    assert site.get("/reports/leads_by_status?segment=abc").status_code == 400
