@@ -29,6 +29,11 @@ CITIES = ["Hà Nội", "TP. Hồ Chí Minh", "Đà Nẵng", "Hải Phòng", "C�
           "Nam Định", "Hạ Long", "Đà Lạt", "Long Xuyên", "Rạch Giá", "Cà Mau", "Bắc Ninh"]
 MOBILE = ["090", "091", "093", "094", "096", "097", "098", "086", "088", "032", "035",
           "037", "039", "070", "079", "077", "083", "084", "085"]
+# syllables of given names: three of them make names as varied as real ones
+SYLLABLES = ["An", "Bình", "Chi", "Dung", "Giang", "Hà", "Hải", "Hạnh", "Hiếu", "Hoa", "Huy",
+             "Khánh", "Lan", "Linh", "Long", "Mai", "Minh", "My", "Nam", "Nga", "Ngọc",
+             "Nhung", "Phong", "Phúc", "Quân", "Sơn", "Tâm", "Thảo", "Thu", "Trang", "Trung",
+             "Tú", "Tuấn", "Uyên", "Vân", "Việt", "Vy", "Xuân", "Yến", "Đạt"]
 STAGES = ["subscriber", "lead", "marketing_qualified_lead", "sales_qualified_lead",
           "opportunity", "customer", "evangelist", "other"]
 

@@ -23,15 +23,10 @@ from pathlib import Path
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, contacts, database, table  # noqa: E402
+from common import ROOT, SYLLABLES, contacts, database, table  # noqa: E402
 
 from metacrm.engine import duplicates, sync  # noqa: E402
 from metacrm.engine.runtime import Runtime  # noqa: E402
-
-SYLLABLES = ["An", "Bình", "Chi", "Dung", "Giang", "Hà", "Hải", "Hạnh", "Hiếu", "Hoa", "Huy",
-             "Khánh", "Lan", "Linh", "Long", "Mai", "Minh", "My", "Nam", "Nga", "Ngọc",
-             "Nhung", "Phong", "Phúc", "Quân", "Sơn", "Tâm", "Thảo", "Thu", "Trang", "Trung",
-             "Tú", "Tuấn", "Uyên", "Vân", "Việt", "Vy", "Xuân", "Yến", "Đạt"]
 
 
 def load(rt: Runtime, rows: int) -> None:
