@@ -17,46 +17,32 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, SYLLABLES, contacts, database, table  # noqa: E402
+from common import ROOT, SYLLABLES, bulk_load, contacts, database, table  # noqa: E402
 
 from metacrm.engine import duplicates, sync  # noqa: E402
 from metacrm.engine.runtime import Runtime  # noqa: E402
 
 
-def load(rt: Runtime, rows: int) -> None:
-    target = rt.schema.table("contact")
-    now = rt.clock()
-    with rt.db.write() as conn:  # bulk load: indexes dropped, rebuilt by migrate below
-        for index in sa.inspect(conn).get_indexes("contact"):
-            if not index.get("unique"):
-                conn.execute(sa.text(f'DROP INDEX "{index["name"]}"'))
+def people(rows: int) -> Iterator[dict]:
+    """Contacts with three-syllable given names; every 50th is a near-duplicate of the one
+    before it (the same person, in capitals)."""
     rng = random.Random(11)
-    batch: list[dict] = []
+    previous: dict = {}
     for i, c in enumerate(contacts(rows)):
-        # given names of three syllables, as many Vietnamese names are: look-alikes are
-        # then the 2% copies seeded below, not half the table
         c["first_name"] = " ".join(rng.choice(SYLLABLES) for _ in range(3))
-        if i % 50 == 49:  # a near-duplicate of an earlier contact: same person, no accents
-            c.update(first_name=batch[-1]["first_name"], city=batch[-1]["city"],
-                     last_name=batch[-1]["last_name"].upper())
-        batch.append({**c, "phone": f"+84{c['phone'][1:]}" if c["phone"] else None,
-                      "birthdate": date.fromisoformat(c["birthdate"]), "id": i + 1,
-                      "owner": 1, "created_at": now, "updated_at": now, "created_by": 1,
-                      "updated_by": 1, "version": 1})
-        if len(batch) == 20_000:
-            with rt.db.write() as conn:
-                conn.execute(target.insert(), batch)
-            batch = []
-    if batch:
-        with rt.db.write() as conn:
-            conn.execute(target.insert(), batch)
-    sync.migrate(rt.db, rt.model)
+        if i % 50 == 49:
+            c.update(first_name=previous["first_name"], city=previous["city"],
+                     last_name=previous["last_name"].upper())
+        previous = {**c, "phone": f"+84{c['phone'][1:]}" if c["phone"] else None,
+                    "birthdate": date.fromisoformat(c["birthdate"]), "id": i + 1}
+        yield previous
 
 
 def run(backend: str, rows: int, repeat: int, workdir: Path) -> list[list[object]]:
@@ -64,7 +50,7 @@ def run(backend: str, rows: int, repeat: int, workdir: Path) -> list[list[object
         rt = Runtime.open(ROOT / "apps" / "default_crm", url, files_dir=workdir / "files")
         sync.migrate(rt.db, rt.model)
         ctx = rt.system_context()
-        load(rt, rows)
+        bulk_load(rt, "contact", people(rows))
         t = rt.schema.table("contact")
         finder, scan, found = [], [], 0
         for _ in range(repeat):

@@ -17,13 +17,14 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, database, table  # noqa: E402
+from common import ROOT, bulk_load, database, table  # noqa: E402
 
 from metacrm.engine import reports, sync  # noqa: E402
 from metacrm.engine.runtime import Runtime  # noqa: E402
@@ -37,33 +38,13 @@ REPORT = Report(name="by_month_and_stage", label=Label.of({"en": "By month and s
                 measures=(Measure("count"), Measure("sum", "amount")), chart="bar")
 
 
-def load(rt: Runtime, rows: int) -> None:
-    target = rt.schema.table("opportunity")
-    now = rt.clock()
+def opportunities(rows: int) -> Iterator[dict]:
     rng = random.Random(5)
     start = date(2024, 1, 1)
-    with rt.db.write() as conn:  # bulk load: indexes dropped here, rebuilt by migrate
-        for index in sa.inspect(conn).get_indexes("opportunity"):
-            if not index.get("unique"):
-                conn.execute(sa.text(f'DROP INDEX "{index["name"]}"'))
-    batch = []
     for i in range(rows):
-        batch.append({"id": i + 1, "name": f"Cơ hội {i}", "stage": rng.choice(STAGES),
-                      "amount": rng.randrange(1, 500) * 1_000_000,
-                      "close_date": start + timedelta(days=rng.randrange(1000)),
-                      "owner": 1, "created_at": now, "updated_at": now, "created_by": 1,
-                      "updated_by": 1, "version": 1})
-        if len(batch) == 20_000:
-            with rt.db.write() as conn:
-                conn.execute(target.insert(), batch)
-            batch = []
-    if batch:
-        with rt.db.write() as conn:
-            conn.execute(target.insert(), batch)
-    sync.migrate(rt.db, rt.model)
-    if not rt.db.is_sqlite:
-        with rt.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(sa.text("VACUUM ANALYZE opportunity"))
+        yield {"id": i + 1, "name": f"Cơ hội {i}", "stage": rng.choice(STAGES),
+               "amount": rng.randrange(1, 500) * 1_000_000,
+               "close_date": start + timedelta(days=rng.randrange(1000))}
 
 
 def raw_sql(sqlite: bool) -> str:
@@ -78,7 +59,7 @@ def run(backend: str, rows: int, repeat: int, workdir: Path) -> list[list[object
         sync.migrate(rt.db, rt.model)
         ctx = rt.system_context()
         started = time.perf_counter()
-        load(rt, rows)
+        bulk_load(rt, "opportunity", opportunities(rows))
         print(f"{backend}: loaded {rows:,} opportunities in "
               f"{time.perf_counter() - started:.0f} s", flush=True)
         statement = sa.text(raw_sql(rt.db.is_sqlite))

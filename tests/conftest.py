@@ -358,6 +358,15 @@ class Site:
 
 
 @pytest.fixture
+def site(make_site) -> Site:
+    """An admin signed in on the default CRM over a prepared test database."""
+    made = make_site()
+    made.user("admin")
+    assert made.login("admin").status_code == 303
+    return made
+
+
+@pytest.fixture
 def make_site(make_client) -> Callable[..., Site]:
     """make_site(app_dir) -> a Site over a real app on a prepared test database."""
 

@@ -118,8 +118,8 @@ def texts(documents: Mapping[str, Any]) -> dict[str, str]:
 
 
 def build(app_dir: str, documents: Mapping[str, Any]) -> AppModel:
-    """The model of the app with these overlays. Raises MetadataError."""
-    return load(app_dir, overlays=overlay_texts(texts(documents)))
+    """The model of the app with these overlays (data or YAML text). Raises MetadataError."""
+    return load(app_dir, overlays=overlay_texts(documents))
 
 
 @dataclass(frozen=True)
@@ -133,27 +133,21 @@ class Preview:
 
 def preview(rt: Runtime, documents: Mapping[str, Any]) -> Preview:
     model = build(rt.app_dir, documents)
-    current = rt.overlay.documents
     return Preview(model, sync.plan(rt.db, model), differences(
-        {k: _parsed(v) for k, v in current.items()},
-        {k: _parsed(v) for k, v in texts(documents).items()}))
-
-
-def _parsed(text: str) -> Any:
-    docs, _ = parse_documents(text, "")
-    return docs[0].data if docs else None
+        rt.overlay.data(), Version(0, texts(documents)).data()))
 
 
 def save(rt: Runtime, documents: Mapping[str, Any], *, base: int, user_id: int | None,
-         summary: str) -> Version:
+         summary: str, model: AppModel | None = None) -> Version:
     """Store `documents` as the next version and apply it, or change nothing.
 
     `base` is the version the admin started from: if another save came in between, this
-    one is a Conflict. Raises MetadataError (a broken change), SchemaChangeRefused (a
-    change that could lose data) or Conflict.
+    one is a Conflict. `model`, when the caller already built it from these documents
+    (a preview), is not built again. Raises MetadataError (a broken change),
+    SchemaChangeRefused (a change that could lose data) or Conflict.
     """
     new_texts = texts(documents)
-    model = build(rt.app_dir, new_texts)
+    model = model or build(rt.app_dir, new_texts)
     t = versions_table()
     with rt.db.write() as conn:
         if not _has_table(conn):

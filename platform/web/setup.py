@@ -57,6 +57,11 @@ def admin_context(request: Request) -> Context:
     return ctx
 
 
+def form_values(form: FormData, *, without: tuple[str, ...] = ()) -> dict[str, str]:
+    """The text inputs of a submitted form (uploads and `without` left out), to show again."""
+    return {k: str(v) for k, v in form.items() if isinstance(v, str) and k not in without}
+
+
 def runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
@@ -134,7 +139,7 @@ async def apply_change(request: Request, ctx: Context, form: FormData, edit: Edi
             "base": base, "action": request.url.path, "cancel": done})
     try:  # a migration of a big table must not stop this process's other requests
         await run_in_threadpool(overlays.save, rt, d.overlays, base=base, user_id=ctx.user.id,
-                                summary=summary)
+                                summary=summary, model=preview.model)
     except Conflict as exc:
         return render(request, "setup_conflict.html", {"message": exc.message,
                                                        "reload": done}, status=409)
@@ -179,7 +184,7 @@ async def new_object(request: Request) -> Response:
         return render(request, "setup_object_new.html", {"values": {}, "errors": {},
                                                         "base": rt.version})
     form = await auth.checked_form(request)
-    values = {k: str(v) for k, v in form.items() if isinstance(v, str)}
+    values = form_values(form)
     name = values.get("name", "").strip()
 
     def again(errors: dict[str, str]) -> Response:
@@ -245,8 +250,8 @@ async def edit_object(request: Request) -> Response:
         return render(request, "setup_object.html", {
             "obj": obj, "fields": [f for f in obj.fields.values() if not f.system],
             "custom": draft(rt).custom(name), "base": form.get("base") or rt.version,
-            "errors": errors, "referenced": [], "archived": [], "typed": {
-                k: str(v) for k, v in form.items() if isinstance(v, str)}}, status=422)
+            "errors": errors, "referenced": [], "archived": [],
+            "typed": form_values(form)}, status=422)
 
     if form.get("remove") == "1":
         def remove(d: Draft) -> str:
@@ -430,7 +435,7 @@ async def field_page(request: Request) -> Response:
         return _field_form(request, rt, obj_name, field_values(
             obj.fields.get(fname or ""), data), {}, new=new, base=rt.version)
     form = await auth.checked_form(request)
-    values = {k: str(v) for k, v in form.items() if isinstance(v, str)}
+    values = form_values(form)
     name = values.get("name", "").strip() if new else str(fname)
 
     def again(errors: dict[str, str]) -> Response:

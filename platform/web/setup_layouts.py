@@ -15,7 +15,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -26,7 +25,7 @@ from ..metadata.edits import Draft, EditError
 from ..metadata.model import Layout, ObjectDef
 from . import auth
 from .forms import widget_kind
-from .setup import admin_context, apply_change, draft, runtime
+from .setup import admin_context, apply_change, draft, form_values, runtime
 from .templating import render
 
 SECTION_INPUT = re.compile(r"^section_fields_(\d+)$")
@@ -256,7 +255,7 @@ async def layout_page(request: Request) -> Response:
         values = layout_values(_effective(rt, draft(rt), obj.name))
         return _editor(request, rt, obj, values, {}, base=rt.version)
     form = await auth.checked_form(request)
-    values = _values(form)
+    values = form_values(form)
     base = form.get("base") or rt.version
     action = str(form.get("action") or "")
     if action == "add_section":
@@ -282,16 +281,12 @@ async def layout_page(request: Request) -> Response:
                               done=f"/setup/layouts/{obj.name}", inputs=error_inputs(values))
 
 
-def _values(form: FormData) -> dict[str, str]:
-    return {k: str(v) for k, v in form.items() if isinstance(v, str)}
-
-
 async def preview(request: Request) -> Response:
     """The form's sections as they would look (htmx fragment): labels and widget kinds."""
     admin_context(request)
     rt = runtime(request)
     obj = _object(rt, request.path_params["object"])
-    values = _values(await auth.checked_form(request))
+    values = form_values(await auth.checked_form(request))
     sections = []
     for n in section_numbers(values):
         names = _names(values.get(f"section_fields_{n}", ""))

@@ -28,7 +28,7 @@ from ..metadata.edits import Draft, EditError
 from ..metadata.model import FieldDef, ObjectDef, ObjectPermission, Role, humanize
 from . import auth
 from .pages import flash
-from .setup import NAME, admin_context, apply_change, runtime
+from .setup import NAME, admin_context, apply_change, form_values, runtime
 from .templating import render
 
 SCOPES = ("none", "own", "team", "all")
@@ -107,7 +107,7 @@ async def role_page(request: Request) -> Response:
         raise PermissionDenied("the admin role is built in: it may do everything and cannot "
                                "be changed")
     form = await auth.checked_form(request)
-    values = {k: str(v) for k, v in form.items() if isinstance(v, str)}
+    values = form_values(form)
     new_name = values.get("name", "").strip() if role is None else str(name)
 
     def again(errors: dict[str, str]) -> Response:
@@ -244,7 +244,7 @@ async def new_user(request: Request) -> Response:
     ctx = admin_context(request)
     rt = runtime(request)
     form = await auth.checked_form(request)
-    values = {k: str(v) for k, v in form.items() if isinstance(v, str) and k != "password"}
+    values = form_values(form, without=("password",))
     username = values.get("username", "").strip()
     password = str(form.get("password") or "")
     errors: dict[str, str] = {}
@@ -413,7 +413,7 @@ async def teams_page(request: Request) -> Response:
     if request.method == "GET":
         return _teams_page(request, rt, {}, {})
     form = await auth.checked_form(request)
-    values = {k: str(v) for k, v in form.items() if isinstance(v, str)}
+    values = form_values(form)
     action = values.get("action", "")
     errors: dict[str, str] = {}
     with rt.db.read() as conn:

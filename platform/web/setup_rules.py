@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -29,7 +28,7 @@ from ..metadata.edits import Draft, EditError
 from ..metadata.model import ObjectDef, Workflow
 from . import auth
 from .pages import flash
-from .setup import NAME, admin_context, apply_change, draft, runtime
+from .setup import NAME, admin_context, apply_change, draft, form_values, runtime
 from .templating import render
 
 TRIGGERS = ("created", "updated", "saved", "deleted")
@@ -357,10 +356,6 @@ def _rule_form(request: Request, values: dict[str, str], errors: dict[str, str],
         "action_rows": row_indexes(values, "action_", minimum=2)}, status=status)
 
 
-def _form_values(form: FormData) -> dict[str, str]:
-    return {k: str(v) for k, v in form.items() if isinstance(v, str)}
-
-
 async def rule_page(request: Request) -> Response:
     """Build a new record-triggered rule (`/setup/rules/new`) or change one."""
     ctx = admin_context(request)
@@ -381,7 +376,7 @@ async def rule_page(request: Request) -> Response:
         return _rule_form(request, values or {"name": current}, {}, new=False,
                           base=rt.version, yaml_text="" if values else dump(existing))
     form = await auth.checked_form(request)
-    values = _form_values(form)
+    values = form_values(form)
     name = values.get("name", "").strip() if new else str(current)
     values["name"] = name
     path = f"workflows/{name}.yaml"
@@ -467,7 +462,7 @@ async def validations_page(request: Request) -> Response:
     if request.method == "GET":
         return show({}, {}, base=rt.version)
     form = await auth.checked_form(request)
-    values = _form_values(form)
+    values = form_values(form)
     base = form.get("base") or rt.version
 
     def again(errors: dict[str, str]) -> Response:

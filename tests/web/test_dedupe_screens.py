@@ -5,17 +5,7 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from metacrm.engine import records
-
-
-@pytest.fixture
-def site(make_site):
-    made = make_site()
-    made.user("admin")
-    assert made.login("admin").status_code == 303
-    return made
 
 
 def test_the_form_warns_about_a_possible_duplicate_then_saves_when_confirmed(site):

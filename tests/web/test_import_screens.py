@@ -32,14 +32,6 @@ def csv_bytes(rows=ROWS, header=HEADER) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
-@pytest.fixture
-def site(make_site):
-    made = make_site()
-    made.user("admin")
-    assert made.login("admin").status_code == 303
-    return made
-
-
 def upload(site, data: bytes, filename: str = "khach-hang.csv", obj: str = "contact"):
     return site.post(f"/o/{obj}/import", {}, files={"file": (filename, data, "text/csv")})
 

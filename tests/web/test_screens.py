@@ -15,14 +15,6 @@ from metacrm.engine import records
 PASSWORD = "mat-khau-2026"  # the password conftest.Site gives its users
 
 
-@pytest.fixture
-def site(make_site):
-    made = make_site()
-    made.user("admin")
-    assert made.login("admin").status_code == 303
-    return made
-
-
 def test_pages_need_a_signed_in_user(make_client):
     client = make_client()
     response = client.get("/o/contact?city=Hu%E1%BA%BF", follow_redirects=False)

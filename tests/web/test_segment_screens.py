@@ -10,14 +10,6 @@ import pytest
 from metacrm.engine import records, segments
 
 
-@pytest.fixture
-def site(make_site):
-    made = make_site()
-    made.user("admin")
-    assert made.login("admin").status_code == 303
-    return made
-
-
 def _people(ctx) -> None:
     for i, (name, city) in enumerate([("Nguyễn", "Huế"), ("Trần", "Huế"), ("Lê", "Hà Nội")]):
         records.create(ctx, "contact", {"last_name": name, "city": city,
