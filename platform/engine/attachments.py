@@ -14,12 +14,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from .errors import BadRequest, NotFound
 from .records import _load, object_def, visible
 from .runtime import Context
-from .users import user_names
+from .users import names_of
 
 MAX_FILE_SIZE = 10 * 1024 * 1024
 MAX_NOTE_LENGTH = 20_000
@@ -163,26 +163,30 @@ class Event:
     size: int | None = None
 
 
-def timeline(ctx: Context, object_name: str, record_id: int) -> list[Event]:
-    """Changes, notes and files of a record, newest first (three queries, whatever the
-    number of entries)."""
+def timeline(ctx: Context, object_name: str, record_id: int, *,
+             conn: Connection | None = None, checked: bool = False) -> list[Event]:
+    """Changes, notes and files of a record, newest first (four queries, whatever the
+    number of entries). `checked`: the caller has just read the record as this user."""
     obj = object_def(ctx, object_name)
     audit = ctx.schema.system["mc_audit"]
     notes = ctx.schema.system["mc_note"]
     files = ctx.schema.system["mc_file"]
     runs = ctx.schema.system["mc_workflow_run"]
-    with ctx.db.read() as conn:
+    if conn is None:
+        with ctx.db.read() as own:
+            return timeline(ctx, object_name, record_id, conn=own, checked=checked)
+    if not checked:
         _load(ctx, conn, obj, record_id, "read")
-        changes = conn.execute(select(audit).where(audit.c.object == object_name,
-                                                   audit.c.record_id == record_id)).all()
-        run_rows = conn.execute(select(runs).where(runs.c.object == object_name,
-                                                   runs.c.record_id == record_id)).all()
-        note_rows = conn.execute(select(notes).where(notes.c.object == object_name,
-                                                     notes.c.record_id == record_id)).all()
-        file_rows = conn.execute(select(files).where(files.c.object == object_name,
-                                                     files.c.record_id == record_id)).all()
-        names = user_names(conn, ctx.schema, {r.user_id for r in (*changes, *note_rows,
-                                                                  *file_rows)})
+    changes = conn.execute(select(audit).where(audit.c.object == object_name,
+                                               audit.c.record_id == record_id)).all()
+    run_rows = conn.execute(select(runs).where(runs.c.object == object_name,
+                                               runs.c.record_id == record_id)).all()
+    note_rows = conn.execute(select(notes).where(notes.c.object == object_name,
+                                                 notes.c.record_id == record_id)).all()
+    file_rows = conn.execute(select(files).where(files.c.object == object_name,
+                                                 files.c.record_id == record_id)).all()
+    names = names_of(ctx.runtime, conn, {r.user_id for r in (*changes, *note_rows,
+                                                             *file_rows)})
     hidden = ctx.hidden(object_name)
     events = []
     for row in changes:

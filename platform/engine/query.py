@@ -275,7 +275,11 @@ def list_records(ctx: Context, object_name: str, query: ListQuery = ListQuery(),
                     item[name] = item[name].split(";") if item[name] else []
         total = None
         if count_query is not None:
-            total = _count(ctx, c, count_query)
+            first = (query.page - 1) * query.page_size
+            if 0 < len(items) < query.page_size or (query.page == 1 and not items):
+                total = first + len(items)  # the last page: its rows tell the total
+            else:
+                total = _count(ctx, c, count_query)
         return Page(items, total, query.page, query.page_size)
 
     if conn is not None:

@@ -16,7 +16,7 @@ from ..engine.attachments import file_names
 from ..engine.coerce import national_phone
 from ..engine.records import fetch
 from ..engine.runtime import Context
-from ..engine.users import user_names
+from ..engine.users import known_names, user_names
 from ..metadata.model import FieldDef, ObjectDef
 from .i18n import Formats
 
@@ -50,8 +50,8 @@ class References:
                     user_ids.add(value)
                 elif fdef.type == "file" and file_id(value) is not None:
                     file_ids.add(file_id(value))
-        if user_ids - set(self.users):  # most names come from the cached list of users
-            known = dict(self.ctx.runtime.recent.get("users", lambda: _active_users(self.ctx)))
+        if user_ids - set(self.users):  # names come from the cached names of all users
+            known = known_names(self.ctx.runtime)
             self.users.update({i: known[i] for i in user_ids if i in known})
         if not wanted and not user_ids - set(self.users) and not file_ids:
             return self

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 from markupsafe import Markup
 from starlette.datastructures import FormData
@@ -23,7 +23,7 @@ from ..metadata.model import ObjectDef
 from . import auth
 from .display import References, display, related_values, renderer
 from .forms import Widget, form_fields, input_text, parse_form, widget_kind
-from .i18n import error_text
+from .i18n import error_text, translator
 from .pages import flash, page_context, user_choices
 from .templating import render
 
@@ -110,12 +110,42 @@ def table_rows(ctx: Context, obj: ObjectDef, columns: list[str], items: list[dic
     return headers, rows
 
 
-def _query_string(state: dict[str, Any], **changes: Any) -> str:
-    params = list(state["filters"].items())
-    values = {"search": state["search"], "sort": state["sort"], "page": state["page"],
-              **changes}
-    params += [(k, v) for k, v in values.items() if v not in ("", None, 1) or k == "sort"]
-    return urlencode(params)
+class ListLinks:
+    """Query strings of a list page's links (sort headers, pager, export): its filters and
+    search, then sort and page, with `changes`. The fixed part is encoded once a page."""
+
+    def __init__(self, state: dict[str, Any]):
+        self.state = state
+        fixed = list(state["filters"].items())
+        if state["search"] not in ("", None):
+            fixed.append(("search", state["search"]))
+        self.fixed = urlencode(fixed)
+
+    def __call__(self, **changes: Any) -> str:
+        state = self.state
+        values = {"sort": state["sort"], "page": state["page"], **changes}
+        if "search" in changes:  # rare: a link that changes the search itself
+            return urlencode([*state["filters"].items(), *(
+                (k, v) for k, v in {"search": state["search"], **values}.items()
+                if v not in ("", None, 1) or k == "sort")])
+        tail = "&".join(f"{k}={quote_plus(str(v))}" for k, v in values.items()
+                        if v not in ("", None, 1) or k == "sort")
+        return f"{self.fixed}&{tail}" if self.fixed and tail else self.fixed or tail
+
+
+def header_cells(obj: ObjectDef, headers: list[tuple[str, str]], state: dict[str, Any],
+                 links: ListLinks) -> list[Markup]:
+    """The list's column headers: each a link that sorts by it, or reverses the sort."""
+    current = state["sort"].split(",")[0]
+    cells = []
+    for column, label in headers:
+        href = html.escape(f"/o/{obj.name}?" + links(
+            sort=f"-{column}" if current == column else column, page=1))
+        order = "asc" if current == column else "desc" if current == f"-{column}" else ""
+        cells.append(Markup(
+            f'<th><a href="{href}" hx-get="{href}" hx-target="#records" hx-push-url="true" '
+            f'class="sort {order}">{html.escape(label)}</a></th>'))
+    return cells
 
 
 async def list_page(request: Request) -> Response:
@@ -135,10 +165,12 @@ async def list_page(request: Request) -> Response:
     can_delete = ctx.scope(obj.name, "delete") != "none"
     headers, rows = table_rows(ctx, obj, columns, page.items, refs, request.state.page["fmt"],
                                select=can_edit or can_delete)
+    links = ListLinks(state)
     context = {
         "obj": obj, "layout": layout, "page": page, "headers": headers, "rows": rows,
-        "state": state, "qs": lambda **kw: _query_string(state, **kw),
-        "filters": _filter_widgets(ctx, obj),
+        "header_cells": header_cells(obj, headers, state, links),
+        "state": state, "qs": links, "query": links(),
+        "filters": _filter_widgets(ctx, obj, state["filters"]),
         "can_create": ctx.scope(obj.name, "create") != "none",
         "can_edit": can_edit, "can_delete": can_delete,
         "bulk_fields": _bulk_fields(ctx, obj), "views": views,
@@ -147,7 +179,12 @@ async def list_page(request: Request) -> Response:
     return render(request, names, context)
 
 
-def _filter_widgets(ctx: Context, obj: ObjectDef) -> list[dict[str, Any]]:
+def _filter_widgets(ctx: Context, obj: ObjectDef, chosen: dict[str, str] | None = None
+                    ) -> list[dict[str, Any]]:
+    """The list's filters: label, options, and `control`, the input or select as HTML with
+    the chosen value (built here: a few dozen options cost more through Jinja)."""
+    chosen = chosen or {}
+    any_label = html.escape(translator(ctx.locale)("Any"))
     out = []
     for name in ctx.model.layouts[obj.name].list.filters:
         if not ctx.can_see(obj.name, name):
@@ -161,6 +198,15 @@ def _filter_widgets(ctx: Context, obj: ObjectDef) -> list[dict[str, Any]]:
             item["options"] = [(str(i), n) for i, n in user_choices(ctx)]
         elif fdef.value_type == "checkbox":
             item["options"] = [("true", "✓"), ("false", "✗")]
+        value = chosen.get(name)
+        if "options" in item:
+            options = "".join(
+                f'<option value="{html.escape(v)}"{" selected" if v == value else ""}>'
+                f"{html.escape(label)}</option>" for v, label in item["options"])
+            item["control"] = Markup(f'<select name="{name}"><option value="">{any_label}'
+                                     f"</option>{options}</select>")
+        else:
+            item["control"] = Markup(f'<input name="{name}" value="{html.escape(value or "")}">')
         out.append(item)
     return out
 
@@ -214,13 +260,14 @@ async def detail_page(request: Request) -> Response:
     ctx = page_context(request)
     obj = _object(ctx, request)
     record_id = request.path_params["id"]
-    record = records.get(ctx, obj.name, record_id)
     layout = ctx.model.layouts[obj.name]
     sections = form_fields(ctx, obj, layout)
     shown = [n for _, names in sections for n in names]
-    refs = References(ctx).load(obj, [record], [*shown, "owner", "created_by", "updated_by"])
     related = []
-    with ctx.db.read() as conn:  # one connection for every related list
+    with ctx.db.read() as conn:  # one connection for the record, its lists, its timeline
+        record = records.get(ctx, obj.name, record_id, conn=conn)
+        refs = References(ctx).load(obj, [record], [*shown, "owner", "created_by",
+                                                    "updated_by"], conn=conn)
         lists = [(item, ctx.model.objects[item.object]) for item in layout.related
                  if ctx.scope(item.object, "read") != "none"
                  and ctx.can_see(item.object, item.via)]
@@ -231,6 +278,7 @@ async def detail_page(request: Request) -> Response:
             child, page.items, [c for c in visible_columns(ctx, child, item.columns)
                                 if "." not in c], conn=conn)
             for (item, child), page in zip(lists, pages, strict=True)]
+        events = attachments.timeline(ctx, obj.name, record_id, conn=conn, checked=True)
     for (item, child), page, refs_ in zip(lists, pages, child_refs, strict=True):
         cols = visible_columns(ctx, child, item.columns)
         related_values(ctx, child, page.items, cols)
@@ -239,7 +287,6 @@ async def detail_page(request: Request) -> Response:
         related.append({"item": item, "obj": child, "page": page, "headers": headers,
                         "rows": rows, "label": (item.label or child.plural).get(ctx.locale),
                         "can_create": ctx.scope(child.name, "create") != "none"})
-    events = attachments.timeline(ctx, obj.name, record_id)
     names = [f"detail-{obj.name}.html", "detail.html"]
     return render(request, names, {
         "obj": obj, "record": record, "sections": sections, "refs": refs, "display": display,

@@ -337,12 +337,28 @@ def test_list_counts_are_reused_until_a_write(ctx):
 
     sa.event.listen(ctx.db.engine, "before_cursor_execute", watch)
     try:
-        wanted = ListQuery(where=parse_params(ctx, obj, {"city": "Huế"}))
+        # a page of 2: the page is full, so the total needs a count
+        wanted = ListQuery(where=parse_params(ctx, obj, {"city": "Huế"}), page_size=2)
         assert list_records(ctx, "contact", wanted).total == 3
         assert list_records(ctx, "contact", wanted).total == 3
         assert len(counted) == 1  # the second page view reused the count
         records.create(ctx, "contact", {"last_name": "Mới", "city": "Huế", "email": "m@x.vn"})
         assert list_records(ctx, "contact", wanted).total == 4
         assert len(counted) == 2
+        # a page that is not full is the last one: its rows give the total, no count runs
+        last = ListQuery(where=parse_params(ctx, obj, {"city": "Huế"}), page_size=3, page=2)
+        assert list_records(ctx, "contact", last).total == 4
+        whole = ListQuery(where=parse_params(ctx, obj, {"city": "Huế"}), page_size=10)
+        assert list_records(ctx, "contact", whole).total == 4
+        nothing = ListQuery(where=parse_params(ctx, obj, {"city": "Vinh"}))
+        assert list_records(ctx, "contact", nothing).total == 0
+        assert len(counted) == 2
+        # past the last page: no rows, so only a count can tell the total (a new one
+        # after a write)
+        records.create(ctx, "contact", {"last_name": "Mới 2", "city": "Huế",
+                                        "email": "m2@x.vn"})
+        beyond = ListQuery(where=parse_params(ctx, obj, {"city": "Huế"}), page_size=3, page=5)
+        assert list_records(ctx, "contact", beyond).total == 5
+        assert len(counted) == 3
     finally:
         sa.event.remove(ctx.db.engine, "before_cursor_execute", watch)
