@@ -254,6 +254,28 @@ def build_select(ctx: Context, obj: ObjectDef, query: ListQuery, *, scope: str =
     return page, count
 
 
+def statements(ctx: Context, obj: ObjectDef, query: ListQuery, scope: str
+               ) -> tuple[Select[Any], Select[Any] | None]:
+    """build_select, remembered for the model's lifetime: the same list asked again (the
+    next look at a list view, by this user or another of the same role) reuses the
+    statement, and SQLAlchemy the SQL it compiled from it. The key holds everything the
+    statement depends on: the query, the role (hidden fields), the scope with the user
+    and teams it names, and today's date; a filter on now() is built afresh."""
+    root = query.where.root if isinstance(query.where, ex.Expression) else query.where
+    if root is not None and any(isinstance(n, ex.Call) and n.func == "now"
+                                for n in ex.walk(root)):
+        return build_select(ctx, obj, query, scope=scope)
+    user = ctx.user
+    key = (obj.name, query, scope, user.role, ctx.today(),
+           user.id if scope in ("own", "team") else None,
+           tuple(user.team_ids or ()) if scope == "team" else None)
+    try:
+        hash(key)
+    except TypeError:  # a filter value that cannot be a key
+        return build_select(ctx, obj, query, scope=scope)
+    return ctx.runtime.statements.get(key, lambda: build_select(ctx, obj, query, scope=scope))
+
+
 def list_records(ctx: Context, object_name: str, query: ListQuery = ListQuery(), *,
                  conn: Connection | None = None) -> Page:
     obj = object_def(ctx, object_name)
@@ -263,12 +285,12 @@ def list_records(ctx: Context, object_name: str, query: ListQuery = ListQuery(),
     if not 1 <= query.page_size <= MAX_PAGE_SIZE:
         raise BadRequest(f"page_size must be between 1 and {MAX_PAGE_SIZE}",
                          parameter="page_size")
-    page_query, count_query = build_select(ctx, obj, query, scope=scope)
+    page_query, count_query = statements(ctx, obj, query, scope)
 
     def run(c: Connection) -> Page:
         result = c.execute(page_query)
         keys = list(result.keys())
-        items = [dict(zip(keys, row, strict=True)) for row in result]
+        items = [dict(zip(keys, row, strict=True)) for row in result.all()]
         for name in obj.multipicklists:
             for item in items:
                 if name in item:

@@ -89,6 +89,7 @@ class Runtime:
     access: Access = field(init=False)
     counts: CountCache = field(init=False)
     recent: TtlCache = field(init=False)
+    statements: Memo = field(init=False)
 
     def __post_init__(self) -> None:
         from .overlays import NO_OVERLAYS
@@ -106,6 +107,7 @@ class Runtime:
         self.relations = Relations.of(self.model)
         self.access = Access.for_model(self.model)
         self.counts = CountCache()
+        self.statements = Memo()
         self.recent.clear()
         # the new rules go into a copy of the hooks, swapped in with one assignment: a save
         # runs either the old rules or the new ones, never none and never both
@@ -201,6 +203,26 @@ class TtlCache:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+
+
+class Memo:
+    """Values that follow from the model alone (the SQL statement of a list query), kept
+    while the model lasts: the runtime starts a new memo for each model it adopts."""
+
+    def __init__(self, size: int = 1000):
+        self.size = size
+        self._entries: dict[Any, Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Any, make: Callable[[], Any]) -> Any:
+        value = self._entries.get(key)
+        if value is None:
+            value = make()
+            with self._lock:
+                if len(self._entries) >= self.size:
+                    self._entries.clear()
+                self._entries[key] = value
+        return value
 
 
 class CountCache:

@@ -144,7 +144,12 @@ def renderer(fdef: FieldDef, fmt: Formats, refs: References | None = None,
         return blank_or(lambda v: esc(users.get(v) or f"#{v}"))
     if vtype == "picklist":
         labels = {o.value: esc(o.label.get(language)) for o in fdef.options}
-        return blank_or(lambda v: labels.get(v) or esc(str(v)))
+
+        def option(value: Any) -> str:  # the commonest cells: one call each, not two
+            if value is None or value == "":
+                return ""
+            return labels.get(value) or esc(str(value))
+        return option
     if vtype == "multipicklist":
         labels = {o.value: esc(o.label.get(language)) for o in fdef.options}
         return blank_or(lambda vs: ", ".join(labels.get(v) or esc(str(v)) for v in vs))
@@ -173,7 +178,10 @@ def renderer(fdef: FieldDef, fmt: Formats, refs: References | None = None,
                 return esc(str(value))
             return f'<a href="/files/{stored}">{esc(files.get(stored) or f"#{stored}")}</a>'
         return blank_or(stored_file)
-    return blank_or(lambda v: esc(str(v)))
+
+    def text(value: Any) -> str:
+        return "" if value is None or value == "" or value == [] else esc(str(value))
+    return text
 
 
 def display(fdef: FieldDef, value: Any, fmt: Formats, refs: References | None = None,

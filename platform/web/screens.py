@@ -91,22 +91,20 @@ def table_rows(ctx: Context, obj: ObjectDef, columns: list[str], items: list[dic
     headers = list(zip(columns, labels, strict=True))
     renders = [renderer(f, fmt, refs, ctx.locale) for f in fields]
     opens = [f'<td data-label="{html.escape(label)}">' for label in labels]
-    pairs = list(zip(columns, renders, opens, strict=True))
-    rows = []
+    rows: list[Markup] = []
+    if not columns:
+        return headers, rows
+    (first, first_cell, first_open), *rest = zip(columns, renders, opens, strict=True)
     for record in items:
         record_id = int(record["id"])
-        parts = ["<tr>"]
-        if select:
-            parts.append(f'<td class="select"><input type="checkbox" name="ids" '
-                         f'value="{record_id}" aria-label="✓"></td>')
-        for i, (column, cell, open_cell) in enumerate(pairs):
-            content = cell(record.get(column))
-            if i == 0:
-                content = (f'<a href="/o/{obj.name}/{record_id}">'
-                           f'{content or html.escape(obj.title_of(record))}</a>')
-            parts.append(f"{open_cell}{content}</td>")
-        parts.append("</tr>")
-        rows.append(Markup("".join(parts)))
+        check = (f'<td class="select"><input type="checkbox" name="ids" value="{record_id}" '
+                 'aria-label="✓"></td>') if select else ""
+        # the first column links to the record (by its title when the cell is blank)
+        content = first_cell(record.get(first)) or html.escape(obj.title_of(record))
+        cells = "".join([f"{open_cell}{cell(record.get(column))}</td>"
+                         for column, cell, open_cell in rest])
+        rows.append(Markup(f'<tr>{check}{first_open}<a href="/o/{obj.name}/{record_id}">'
+                           f"{content}</a></td>{cells}</tr>"))
     return headers, rows
 
 
@@ -168,7 +166,9 @@ async def list_page(request: Request) -> Response:
     links = ListLinks(state)
     context = {
         "obj": obj, "layout": layout, "page": page, "headers": headers, "rows": rows,
-        "header_cells": header_cells(obj, headers, state, links),
+        # the table's headers and rows as one piece of HTML each, for the templates
+        "header_html": Markup("".join(header_cells(obj, headers, state, links))),
+        "rows_html": Markup("\n".join(rows)),
         "state": state, "qs": links, "query": links(),
         "filters": _filter_widgets(ctx, obj, state["filters"]),
         "can_create": ctx.scope(obj.name, "create") != "none",

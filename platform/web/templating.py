@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, Template, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
@@ -19,7 +19,18 @@ def make_environment(folder: Path = LAYOUTS) -> Environment:
     env = Environment(loader=FileSystemLoader(str(folder)), auto_reload=False,
                       autoescape=select_autoescape(["html"]), trim_blocks=True,
                       lstrip_blocks=True)
+    env.extend(template_choices={})  # names -> the template `chosen` picked
     return env
+
+
+def chosen(env: Environment, names: tuple[str, ...]) -> Template:
+    """The first of `names` that exists, remembered: templates do not change while the
+    server runs (auto_reload is off), and looking for a missing one touches the disk."""
+    cache = env.template_choices  # type: ignore[attr-defined]
+    template = cache.get(names)
+    if template is None:
+        template = cache[names] = env.select_template(list(names))
+    return template
 
 
 def render(request: Request, names: str | list[str], context: dict[str, Any], *,
@@ -27,7 +38,7 @@ def render(request: Request, names: str | list[str], context: dict[str, Any], *,
     """Render the first template of `names` that exists, with the page context of the
     request (`page` from views.page_context) merged in."""
     env: Environment = request.app.state.templates
-    template = env.select_template([names] if isinstance(names, str) else names)
+    template = chosen(env, (names,) if isinstance(names, str) else tuple(names))
     base = getattr(request.state, "page", {})
     html = template.render({**base, **context, "request": request})
     return HTMLResponse(html, status_code=status, headers=headers)
