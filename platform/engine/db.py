@@ -98,6 +98,16 @@ class Database:
         with self.engine.connect() as conn, conn.begin():
             yield conn
 
+    def refresh_statistics(self, table: str) -> None:
+        """Let PostgreSQL's planner see a table's new size and values (ANALYZE) after a bulk
+        load. Until autovacuum gets there (a minute or more), a table that was small looks
+        small, and a lookup of a few hundred values by an index turns into scans of the
+        whole table. SQLite plans from its indexes without statistics."""
+        if self.is_sqlite:
+            return
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql(f'ANALYZE "{table}"')  # a name from the model
+
     def dispose(self) -> None:
         self.engine.dispose()
 

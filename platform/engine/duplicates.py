@@ -122,11 +122,17 @@ def check_many(ctx: Context, conn: Connection, obj: ObjectDef, saves: list[Any])
             continue
         keys = sorted(set(wanted.values()), key=repr)
         candidates: dict[tuple, list[Any]] = defaultdict(list)
+        # one field: `phone IN (...)`, which PostgreSQL answers from the field's index;
+        # a one-field row `(phone) IN ((...), ...)` becomes a chain of ORs it may test row
+        # by row over the whole table
+        column_key = table.c[exact[0]] if len(exact) == 1 else \
+            tuple_(*(table.c[f] for f in exact))
         for chunk in range(0, len(keys), 500):
-            column_key = tuple_(*(table.c[f] for f in exact))
+            part = [k[0] for k in keys[chunk:chunk + 500]] if len(exact) == 1 else \
+                keys[chunk:chunk + 500]
             for row in conn.execute(select(table.c.id, *title_columns, *(table.c[f] for f in
                                                                           {*exact, *dict(fuzzy)}))
-                                    .where(column_key.in_(keys[chunk:chunk + 500]))).mappings():
+                                    .where(column_key.in_(part))).mappings():
                 candidates[tuple(row[f] for f in exact)].append(row)
         for i, key in wanted.items():
             record = saves[i].record

@@ -37,6 +37,7 @@ from .records import insert_prepared, object_def, require, update
 from .runtime import Context, Runtime
 
 BATCH = 500
+STATISTICS_EVERY = 5000  # rows imported before the table's statistics are first refreshed
 MAX_BYTES = 50 * 1024 * 1024
 
 
@@ -367,8 +368,10 @@ Progress = Callable[[int, int], None]
 
 
 def run(ctx: Context, job: int, *, batch: int = BATCH, progress: Progress | None = None,
-        stop_after: int | None = None) -> Summary:
-    """Run (or resume) an import job to its end. `stop_after` batches: for tests of a crash."""
+        stop_after: int | None = None, statistics_every: int = STATISTICS_EVERY) -> Summary:
+    """Run (or resume) an import job to its end. `stop_after` batches: for tests of a crash.
+    The table's planner statistics are refreshed after `statistics_every` rows, and again
+    each time it has doubled since."""
     rt = ctx.runtime
     row = job_row(rt, job)
     if row.status == "done":
@@ -383,7 +386,8 @@ def run(ctx: Context, job: int, *, batch: int = BATCH, progress: Progress | None
         if settings.dry_run:
             _dry_run(ctx, obj, sheet, settings, summary, batch, progress)
         else:
-            _real_run(ctx, obj, sheet, settings, summary, row.done, batch, progress, stop_after)
+            _real_run(ctx, obj, sheet, settings, summary, row.done, batch, progress, stop_after,
+                      statistics_every)
     except CrmError as exc:
         _set(rt, job, status="failed", message=exc.message)
         raise
@@ -413,8 +417,9 @@ def _dry_run(ctx: Context, obj: ObjectDef, sheet: Sheet, settings: Settings,
 
 def _real_run(ctx: Context, obj: ObjectDef, sheet: Sheet, settings: Settings,
               summary: Summary, done: int, batch: int, progress: Progress | None,
-              stop_after: int | None) -> None:
+              stop_after: int | None, statistics_every: int) -> None:
     batches = 0
+    analyzed = 0  # rows written when the planner's statistics were last refreshed
     for first in range(done, len(sheet.rows), batch):
         chunk = sheet.rows[first:first + batch]
         with ctx.db.write() as conn:
@@ -422,6 +427,12 @@ def _real_run(ctx: Context, obj: ObjectDef, sheet: Sheet, settings: Settings,
             _store_rejects(ctx, conn, summary.job, rejects, sheet.columns)
             end = first + len(chunk)
             _counters(ctx, conn, summary, end, "done" if end >= len(sheet.rows) else "running")
+        written = summary.inserted + summary.updated
+        if written - analyzed >= max(statistics_every, analyzed):
+            # the table has doubled since the planner last looked: the batches' lookups
+            # (keys, duplicate rules) keep using their indexes
+            ctx.db.refresh_statistics(obj.name)
+            analyzed = written
         if progress:
             progress(end, len(sheet.rows))
         batches += 1
