@@ -24,6 +24,7 @@ from ..metadata.model import DuplicateRule, ObjectDef
 from .errors import BadRequest, CrmError
 from .imports import fold
 from .runtime import Context
+from .sqlexpr import keyed_select
 
 CANDIDATES = 50  # records fetched per check: more than enough for one new record
 
@@ -109,7 +110,8 @@ def check(save: Any) -> None:
 
 def check_many(ctx: Context, conn: Connection, obj: ObjectDef, saves: list[Any]) -> None:
     """The duplicate rules for the creates of one batch against the stored records: one
-    query per rule for the whole batch, then the same decisions as `check` per record."""
+    query per rule for the whole batch, then the same decisions as `check` per record.
+    Runs after the batch's unique check (pipeline._check_unique_batch)."""
     table = ctx.schema.table(obj.name)
     title_columns = [table.c[f] for f in obj.title_fields if f in table.c]
     found: dict[int, dict[int, Match]] = defaultdict(dict)
@@ -120,19 +122,15 @@ def check_many(ctx: Context, conn: Connection, obj: ObjectDef, saves: list[Any])
                   if not s.errors and all(s.record.get(f) not in (None, "", []) for f in fields)}
         if not exact or not wanted:
             continue
+        if not fuzzy and len(exact) == 1 and obj.fields[exact[0]].unique:
+            continue  # a unique field: the batch's unique check has looked its values up
         keys = sorted(set(wanted.values()), key=repr)
         candidates: dict[tuple, list[Any]] = defaultdict(list)
-        # one field: `phone IN (...)`, which PostgreSQL answers from the field's index;
-        # a one-field row `(phone) IN ((...), ...)` becomes a chain of ORs it may test row
-        # by row over the whole table
-        column_key = table.c[exact[0]] if len(exact) == 1 else \
-            tuple_(*(table.c[f] for f in exact))
+        columns = [table.c.id, *title_columns, *(table.c[f] for f in {*exact, *dict(fuzzy)})]
         for chunk in range(0, len(keys), 500):
-            part = [k[0] for k in keys[chunk:chunk + 500]] if len(exact) == 1 else \
-                keys[chunk:chunk + 500]
-            for row in conn.execute(select(table.c.id, *title_columns, *(table.c[f] for f in
-                                                                          {*exact, *dict(fuzzy)}))
-                                    .where(column_key.in_(part))).mappings():
+            statement = keyed_select(table, columns, exact, keys[chunk:chunk + 500],
+                                     conn.dialect.name)
+            for row in conn.execute(statement).mappings():
                 candidates[tuple(row[f] for f in exact)].append(row)
         for i, key in wanted.items():
             record = saves[i].record

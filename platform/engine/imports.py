@@ -35,6 +35,7 @@ from .errors import BadRequest, CrmError, NotFound
 from .pipeline import _check_unique_batch, prepare
 from .records import insert_prepared, object_def, require, update
 from .runtime import Context, Runtime
+from .sqlexpr import keyed_select
 
 BATCH = 500
 STATISTICS_EVERY = 5000  # rows imported before the table's statistics are first refreshed
@@ -517,8 +518,9 @@ def _existing(ctx: Context, conn: Connection, obj: ObjectDef, key_field: FieldDe
     if not keys:
         return {}
     table = ctx.schema.table(obj.name)
-    return {row[0]: row[1] for row in conn.execute(
-        select(table.c[key_field.name], table.c.id).where(table.c[key_field.name].in_(keys)))}
+    return {row[0]: row[1] for row in conn.execute(keyed_select(
+        table, [table.c[key_field.name], table.c.id], [key_field.name], [(k,) for k in keys],
+        conn.dialect.name))}
 
 
 def _values(obj: ObjectDef, columns: list[str], cells: list[Any], settings: Settings,

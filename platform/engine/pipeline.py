@@ -30,6 +30,7 @@ from .coerce import Invalid, coerce, coerce_result, national_phone, parse_date
 from .errors import FieldError
 from .runtime import Context
 from .schema import SEARCH_COLUMN
+from .sqlexpr import keyed_select
 from .text import fold
 from .users import find_user
 
@@ -504,8 +505,9 @@ def _check_unique_batch(ctx: Context, conn: Connection, obj: ObjectDef,
             seen.setdefault(value, i)
         if not seen:
             continue
-        taken = dict(conn.execute(select(table.c[name], table.c.id).where(
-            table.c[name].in_(list(seen)))).all())
+        taken = dict(conn.execute(keyed_select(
+            table, [table.c[name], table.c.id], [name], [(v,) for v in seen],
+            conn.dialect.name)).all())
         for save in saves:
             value = save.changes.get(name)
             if value in taken:

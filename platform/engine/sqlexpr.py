@@ -19,6 +19,7 @@ from sqlalchemy import (
     FromClause,
     Table,
     and_,
+    bindparam,
     case,
     false,
     func,
@@ -26,8 +27,11 @@ from sqlalchemy import (
     not_,
     null,
     or_,
+    select,
     true,
+    tuple_,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from ..metadata.expressions import (
     Binary,
@@ -238,3 +242,25 @@ class SqlCompiler:
             return case((self._predicate(node), True), else_=False)
         raise BadRequest(f"{name}() cannot be used in a filter or report condition; use it in "
                          "a formula field and filter on that field")
+
+
+def keyed_select(table: Any, columns: list[Any], key: list[str], keys: list[tuple[Any, ...]],
+                 dialect: str) -> Any:
+    """SELECT `columns` FROM `table` WHERE (key fields) is one of `keys` (tuples of values).
+
+    PostgreSQL gets the keys as one array per field, joined through unnest(): a statement
+    of the same text whatever the number of keys, answered by an index probe per key. A
+    list of hundreds of parameters (`IN (...)`) is parsed anew each time and, with ORs of
+    row values, may be tested row by row over the whole table."""
+    if dialect == "postgresql":
+        names = [f"k{i}" for i in range(len(key))]
+        wanted = func.unnest(*(
+            bindparam(f"key_{name}", [k[i] for k in keys], type_=ARRAY(table.c[field].type))
+            for i, (name, field) in enumerate(zip(names, key, strict=True)))
+        ).table_valued(*names).render_derived()
+        on = and_(*(table.c[field] == wanted.c[name]
+                    for name, field in zip(names, key, strict=True)))
+        return select(*columns).select_from(table.join(wanted, on))
+    if len(key) == 1:
+        return select(*columns).where(table.c[key[0]].in_([k[0] for k in keys]))
+    return select(*columns).where(tuple_(*(table.c[f] for f in key)).in_(keys))
