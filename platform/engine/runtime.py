@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -207,21 +207,26 @@ class TtlCache:
 
 class Memo:
     """Values that follow from the model alone (the SQL statement of a list query), kept
-    while the model lasts: the runtime starts a new memo for each model it adopts."""
+    while the model lasts: the runtime starts a new memo for each model it adopts. The
+    least recently used value goes first when it is full (detail pages' related lists,
+    one statement per record, do not push out the list views everyone opens)."""
 
     def __init__(self, size: int = 1000):
         self.size = size
-        self._entries: dict[Any, Any] = {}
+        self._entries: OrderedDict[Any, Any] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, key: Any, make: Callable[[], Any]) -> Any:
-        value = self._entries.get(key)
-        if value is None:
-            value = make()
-            with self._lock:
-                if len(self._entries) >= self.size:
-                    self._entries.clear()
-                self._entries[key] = value
+        with self._lock:
+            value = self._entries.get(key)
+            if value is not None:
+                self._entries.move_to_end(key)
+                return value
+        value = make()
+        with self._lock:
+            self._entries[key] = value
+            if len(self._entries) > self.size:
+                self._entries.popitem(last=False)
         return value
 
 

@@ -362,3 +362,45 @@ def test_list_counts_are_reused_until_a_write(ctx):
         assert len(counted) == 3
     finally:
         sa.event.remove(ctx.db.engine, "before_cursor_execute", watch)
+
+
+def test_list_statements_are_remembered_but_never_shared_across_scopes(ctx):
+    """A list asked again reuses its built statement; another rep with the `own` scope
+    gets a statement of their own, and sees only their own records."""
+    from metacrm.engine import records
+    from metacrm.engine.query import ListQuery, list_records, statements
+    from metacrm.engine.users import create_user
+
+    rt = ctx.runtime
+    with rt.db.write() as conn:
+        lan = rt.context(create_user(conn, rt.schema, "lan", role="sales_rep"))
+        minh = rt.context(create_user(conn, rt.schema, "minh", role="sales_rep"))
+    records.create(lan, "opportunity", {"name": "Hợp đồng của Lan", "stage": "prospecting"})
+    records.create(minh, "opportunity", {"name": "Hợp đồng của Minh", "stage": "prospecting"})
+    obj = rt.model.objects["opportunity"]
+    wanted = ListQuery(sort=("name",))
+    first = statements(lan, obj, wanted, "own")
+    assert statements(lan, obj, wanted, "own") is first  # remembered
+    assert statements(lan, obj, ListQuery(sort=("name",)), "own") is first  # an equal query
+    assert statements(minh, obj, wanted, "own") is not first
+    assert statements(ctx, obj, wanted, "all") is not first
+    for who, name in ((lan, "Hợp đồng của Lan"), (minh, "Hợp đồng của Minh")):
+        for _ in range(2):
+            assert [r["name"] for r in list_records(who, "opportunity", wanted).items] == [name]
+    assert len(list_records(ctx, "opportunity", wanted).items) == 2
+    # a new model (a Setup change) starts with no remembered statements
+    rt.adopt(rt.model, rt.overlay)
+    assert statements(lan, obj, wanted, "own") is not first
+
+
+def test_the_statement_memo_forgets_the_least_recently_used_first():
+    from metacrm.engine.runtime import Memo
+
+    memo = Memo(size=3)
+    made: list[int] = []
+
+    def get(key: int) -> str:
+        return memo.get(key, lambda: made.append(key) or f"v{key}")
+
+    assert [get(k) for k in (1, 2, 3, 1, 4, 1, 2)] == ["v1", "v2", "v3", "v1", "v4", "v1", "v2"]
+    assert made == [1, 2, 3, 4, 2]  # 2, the least recently used, made way for 4
