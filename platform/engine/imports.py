@@ -420,7 +420,7 @@ def _real_run(ctx: Context, obj: ObjectDef, sheet: Sheet, settings: Settings,
               summary: Summary, done: int, batch: int, progress: Progress | None,
               stop_after: int | None, statistics_every: int) -> None:
     batches = 0
-    analyzed = 0  # rows written when the planner's statistics were last refreshed
+    analyzed = 0  # rows inserted when the planner's statistics were last refreshed
     for first in range(done, len(sheet.rows), batch):
         chunk = sheet.rows[first:first + batch]
         with ctx.db.write() as conn:
@@ -428,12 +428,11 @@ def _real_run(ctx: Context, obj: ObjectDef, sheet: Sheet, settings: Settings,
             _store_rejects(ctx, conn, summary.job, rejects, sheet.columns)
             end = first + len(chunk)
             _counters(ctx, conn, summary, end, "done" if end >= len(sheet.rows) else "running")
-        written = summary.inserted + summary.updated
-        if written - analyzed >= max(statistics_every, analyzed):
-            # the table has doubled since the planner last looked: the batches' lookups
-            # (keys, duplicate rules) keep using their indexes
+        if summary.inserted - analyzed >= max(statistics_every, analyzed):
+            # the rows it added have doubled the table since the planner last looked: the
+            # batches' lookups (keys, duplicate rules) keep using their indexes
             ctx.db.refresh_statistics(obj.name)
-            analyzed = written
+            analyzed = summary.inserted
         if progress:
             progress(end, len(sheet.rows))
         batches += 1

@@ -265,15 +265,17 @@ def statements(ctx: Context, obj: ObjectDef, query: ListQuery, scope: str
     if root is not None and any(isinstance(n, ex.Call) and n.func == "now"
                                 for n in ex.walk(root)):
         return build_select(ctx, obj, query, scope=scope)
+    memo = ctx.runtime.statements
+    if memo.model is None or memo.model.objects.get(obj.name) is not obj:
+        # the model changed under this request (a Setup change): no memo of either model
+        return build_select(ctx, obj, query, scope=scope)
     user = ctx.user
-    key = (obj.name, query, scope, user.role, ctx.today(),
+    # repr, not the query itself: filter values that Python holds equal (1, 1.0, True)
+    # make different SQL for a text field
+    key = (obj.name, repr(query), scope, user.role, ctx.today(),
            user.id if scope in ("own", "team") else None,
            tuple(user.team_ids or ()) if scope == "team" else None)
-    try:
-        hash(key)
-    except TypeError:  # a filter value that cannot be a key
-        return build_select(ctx, obj, query, scope=scope)
-    return ctx.runtime.statements.get(key, lambda: build_select(ctx, obj, query, scope=scope))
+    return memo.get(key, lambda: build_select(ctx, obj, query, scope=scope))
 
 
 def list_records(ctx: Context, object_name: str, query: ListQuery = ListQuery(), *,

@@ -107,7 +107,7 @@ class Runtime:
         self.relations = Relations.of(self.model)
         self.access = Access.for_model(self.model)
         self.counts = CountCache()
-        self.statements = Memo()
+        self.statements = Memo(self.model)
         self.recent.clear()
         # the new rules go into a copy of the hooks, swapped in with one assignment: a save
         # runs either the old rules or the new ones, never none and never both
@@ -211,7 +211,8 @@ class Memo:
     least recently used value goes first when it is full (detail pages' related lists,
     one statement per record, do not push out the list views everyone opens)."""
 
-    def __init__(self, size: int = 1000):
+    def __init__(self, model: Any = None, size: int = 1000):
+        self.model = model  # the model the values follow from
         self.size = size
         self._entries: OrderedDict[Any, Any] = OrderedDict()
         self._lock = threading.Lock()

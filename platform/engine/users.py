@@ -169,22 +169,28 @@ def user_names(conn: Connection, schema: Schema, ids: set[int | None]) -> dict[i
     return {r.id: r.display_name or r.username for r in rows}
 
 
-def known_names(rt: Any) -> dict[int, str]:
+def known_names(rt: Any, conn: Connection | None = None) -> dict[int, str]:
     """Display names of every user (active or not, the system user too), by id, from the
-    runtime's short-lived cache: a page names owners and authors without a query."""
-    def load() -> dict[int, str]:
+    runtime's short-lived cache: a page names owners and authors without a query. Filled
+    on `conn` when given (no second connection while the caller holds one)."""
+    def load(c: Connection) -> dict[int, str]:
         users = rt.schema.system["mc_user"]
-        with rt.db.read() as conn:
-            return {r.id: r.display_name or r.username for r in conn.execute(
-                select(users.c.id, users.c.display_name, users.c.username))}
+        return {r.id: r.display_name or r.username for r in c.execute(
+            select(users.c.id, users.c.display_name, users.c.username))}
 
-    return rt.recent.get("user_names", load)
+    def fill() -> dict[int, str]:
+        if conn is not None:
+            return load(conn)
+        with rt.db.read() as own:
+            return load(own)
+
+    return rt.recent.get("user_names", fill)
 
 
 def names_of(rt: Any, conn: Connection, ids: set[int | None]) -> dict[int, str]:
     """Display names of these users: from the cache, asking the database only for users
     added since it was filled."""
-    known = known_names(rt)
+    known = known_names(rt, conn)
     out = {i: known[i] for i in ids if i in known}
     missing = {i for i in ids if i is not None and i not in known}
     if missing:

@@ -51,7 +51,7 @@ class References:
                 elif fdef.type == "file" and file_id(value) is not None:
                     file_ids.add(file_id(value))
         if user_ids - set(self.users):  # names come from the cached names of all users
-            known = known_names(self.ctx.runtime)
+            known = known_names(self.ctx.runtime, conn)
             self.users.update({i: known[i] for i in user_ids if i in known})
         if not wanted and not user_ids - set(self.users) and not file_ids:
             return self

@@ -92,18 +92,21 @@ def table_rows(ctx: Context, obj: ObjectDef, columns: list[str], items: list[dic
     renders = [renderer(f, fmt, refs, ctx.locale) for f in fields]
     opens = [f'<td data-label="{html.escape(label)}">' for label in labels]
     rows: list[Markup] = []
-    if not columns:
-        return headers, rows
+
+    def check(record_id: int) -> str:
+        return (f'<td class="select"><input type="checkbox" name="ids" value="{record_id}" '
+                'aria-label="✓"></td>') if select else ""
+
+    if not columns:  # the role sees none of the columns: a row per record all the same
+        return headers, [Markup(f"<tr>{check(int(r['id']))}</tr>") for r in items]
     (first, first_cell, first_open), *rest = zip(columns, renders, opens, strict=True)
     for record in items:
         record_id = int(record["id"])
-        check = (f'<td class="select"><input type="checkbox" name="ids" value="{record_id}" '
-                 'aria-label="✓"></td>') if select else ""
         # the first column links to the record (by its title when the cell is blank)
         content = first_cell(record.get(first)) or html.escape(obj.title_of(record))
         cells = "".join([f"{open_cell}{cell(record.get(column))}</td>"
                          for column, cell, open_cell in rest])
-        rows.append(Markup(f'<tr>{check}{first_open}<a href="/o/{obj.name}/{record_id}">'
+        rows.append(Markup(f'<tr>{check(record_id)}{first_open}<a href="/o/{obj.name}/{record_id}">'
                            f"{content}</a></td>{cells}</tr>"))
     return headers, rows
 
@@ -199,7 +202,7 @@ def _filter_widgets(ctx: Context, obj: ObjectDef, chosen: dict[str, str] | None 
         elif fdef.value_type == "checkbox":
             item["options"] = [("true", "✓"), ("false", "✗")]
         value = chosen.get(name)
-        if "options" in item:
+        if item.get("options"):
             options = "".join(
                 f'<option value="{html.escape(v)}"{" selected" if v == value else ""}>'
                 f"{html.escape(label)}</option>" for v, label in item["options"])

@@ -404,3 +404,20 @@ def test_the_statement_memo_forgets_the_least_recently_used_first():
 
     assert [get(k) for k in (1, 2, 3, 1, 4, 1, 2)] == ["v1", "v2", "v3", "v1", "v4", "v1", "v2"]
     assert made == [1, 2, 3, 4, 2]  # 2, the least recently used, made way for 4
+
+
+def test_remembered_statements_tell_apart_values_python_holds_equal(ctx):
+    """1, 1.0 and true are equal in Python but different text in a text field: each filter
+    gets its own statement, so each finds its own record."""
+    from metacrm.engine import records
+    from metacrm.engine.query import ListQuery, list_records, parse_params
+
+    obj = ctx.model.objects["product"]
+    for code in ("1", "1.0", "True"):
+        records.create(ctx, "product", {"name": f"Sản phẩm {code}", "code": code})
+    for _ in range(2):  # the second round is served from the remembered statements
+        for text, code in (("code == 1", "1"), ("code == 1.0", "1.0"),
+                           ("code == true", "True")):
+            page = list_records(ctx, "product", ListQuery(
+                where=parse_params(ctx, obj, {"filter": text})))
+            assert [r["code"] for r in page.items] == [code], text

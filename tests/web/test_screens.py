@@ -377,3 +377,19 @@ def test_excel_export_obeys_scopes_and_hidden_fields(site, reps):
     contact_rows = _xlsx_rows(site.get("/o/contact/export.xlsx"))
     assert "Mức thu nhập" not in contact_rows[0]
     assert all(99_000_000 not in row for row in contact_rows)
+
+
+def test_a_list_whose_columns_are_all_hidden_still_has_a_row_per_record(site):
+    from metacrm.web.display import References
+    from metacrm.web.i18n import Formats
+    from metacrm.web.screens import table_rows
+
+    ctx = site.ctx("admin")
+    ids = [records.create(ctx, "contact", {"last_name": f"Ẩn {i}", "email": f"an{i}@x.vn"})["id"]
+           for i in range(3)]
+    items = [{"id": i} for i in ids]
+    fmt = Formats("vi", ctx.model.currency, ctx.runtime.tz)
+    headers, rows = table_rows(ctx, ctx.model.objects["contact"], [], items, References(ctx),
+                               fmt, select=True)
+    assert headers == [] and len(rows) == 3
+    assert all(f'value="{i}"' in row for i, row in zip(ids, rows, strict=True))
