@@ -98,15 +98,20 @@ class Database:
         with self.engine.connect() as conn, conn.begin():
             yield conn
 
-    def refresh_statistics(self, table: str) -> None:
+    def refresh_statistics(self, table: str, conn: Connection | None = None) -> None:
         """Let PostgreSQL's planner see a table's new size and values (ANALYZE) after a bulk
         load. Until autovacuum gets there (a minute or more), a table that was small looks
         small, and a lookup of a few hundred values by an index turns into scans of the
-        whole table. SQLite plans from its indexes without statistics."""
+        whole table. SQLite plans from its indexes without statistics. On `conn`, inside
+        its transaction, which the count then includes (a dry run's rows: PostgreSQL keeps
+        the table size it counted after the rollback, until autovacuum counts again)."""
         if self.is_sqlite:
             return
-        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        if conn is not None:
             conn.exec_driver_sql(f'ANALYZE "{table}"')  # a name from the model
+            return
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as own:
+            own.exec_driver_sql(f'ANALYZE "{table}"')
 
     def dispose(self) -> None:
         self.engine.dispose()

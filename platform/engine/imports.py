@@ -385,18 +385,35 @@ def run(ctx: Context, job: int, *, batch: int = BATCH, progress: Progress | None
     _set(rt, job, status="running", total=len(sheet.rows))
     try:
         if settings.dry_run:
-            _dry_run(ctx, obj, sheet, settings, summary, batch, progress)
+            _dry_run(ctx, obj, sheet, settings, summary, batch, progress,
+                     _Statistics(ctx, obj, statistics_every))
         else:
             _real_run(ctx, obj, sheet, settings, summary, row.done, batch, progress, stop_after,
-                      statistics_every)
+                      _Statistics(ctx, obj, statistics_every))
     except CrmError as exc:
         _set(rt, job, status="failed", message=exc.message)
         raise
     return summary
 
 
+class _Statistics:
+    """Refreshes the planner's statistics of the table an import fills each time the rows
+    it inserted have doubled the table since the planner last looked (after `every` rows
+    first): the batches' lookups (keys, duplicate rules) keep using their indexes."""
+
+    def __init__(self, ctx: Context, obj: ObjectDef, every: int):
+        self.ctx, self.obj, self.every = ctx, obj, every
+        self.analyzed = 0  # rows inserted when the statistics were last refreshed
+
+    def after(self, inserted: int, conn: Connection | None = None) -> None:
+        if inserted - self.analyzed >= max(self.every, self.analyzed):
+            self.ctx.db.refresh_statistics(self.obj.name, conn=conn)
+            self.analyzed = inserted
+
+
 def _dry_run(ctx: Context, obj: ObjectDef, sheet: Sheet, settings: Settings,
-             summary: Summary, batch: int, progress: Progress | None) -> None:
+             summary: Summary, batch: int, progress: Progress | None,
+             statistics: _Statistics) -> None:
     """Everything the real run does, in one transaction that is then rolled back."""
     rejects: list[tuple[int, str, list[Any]]] = []
     try:
@@ -405,6 +422,8 @@ def _dry_run(ctx: Context, obj: ObjectDef, sheet: Sheet, settings: Settings,
                 chunk = sheet.rows[first:first + batch]
                 rejects.extend(_batch(ctx, conn, obj, sheet.columns, chunk, first, settings,
                                       summary))
+                # inside the transaction, whose rows the planner then counts
+                statistics.after(summary.inserted, conn)
                 if progress:
                     progress(first + len(chunk), len(sheet.rows))
             raise _RollBack
@@ -418,9 +437,8 @@ def _dry_run(ctx: Context, obj: ObjectDef, sheet: Sheet, settings: Settings,
 
 def _real_run(ctx: Context, obj: ObjectDef, sheet: Sheet, settings: Settings,
               summary: Summary, done: int, batch: int, progress: Progress | None,
-              stop_after: int | None, statistics_every: int) -> None:
+              stop_after: int | None, statistics: _Statistics) -> None:
     batches = 0
-    analyzed = 0  # rows inserted when the planner's statistics were last refreshed
     for first in range(done, len(sheet.rows), batch):
         chunk = sheet.rows[first:first + batch]
         with ctx.db.write() as conn:
@@ -428,11 +446,7 @@ def _real_run(ctx: Context, obj: ObjectDef, sheet: Sheet, settings: Settings,
             _store_rejects(ctx, conn, summary.job, rejects, sheet.columns)
             end = first + len(chunk)
             _counters(ctx, conn, summary, end, "done" if end >= len(sheet.rows) else "running")
-        if summary.inserted - analyzed >= max(statistics_every, analyzed):
-            # the rows it added have doubled the table since the planner last looked: the
-            # batches' lookups (keys, duplicate rules) keep using their indexes
-            ctx.db.refresh_statistics(obj.name)
-            analyzed = summary.inserted
+        statistics.after(summary.inserted)
         if progress:
             progress(end, len(sheet.rows))
         batches += 1
