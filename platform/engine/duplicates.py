@@ -66,46 +66,71 @@ def matches(ctx: Context, conn: Connection, obj: ObjectDef, record: dict[str, An
             rules: Iterable[DuplicateRule] | None = None) -> list[Match]:
     """The records (other than `record` itself) that a rule says are the same."""
     table = ctx.schema.table(obj.name)
+    title_columns = [table.c[f] for f in obj.title_fields if f in table.c]
     found: dict[int, Match] = {}
     for rule in rules if rules is not None else obj.duplicates:
         exact = _exact(rule)
         if not exact or any(record.get(f) in (None, "", []) for f in (m.field for m in
                                                                       rule.match)):
             continue
-        title_columns = [table.c[f] for f in obj.title_fields if f in table.c]
-        fuzzy = _fuzzy(rule)
-        query = select(table.c.id, *title_columns, *(table.c[f] for f, _ in fuzzy)).where(
-            and_(*(table.c[f] == record[f] for f in exact))).limit(CANDIDATES)
+        query = select(table.c.id, *title_columns, *(table.c[f] for f, _ in _fuzzy(rule))
+                       ).where(and_(*(table.c[f] == record[f] for f in exact))
+                               ).limit(CANDIDATES)
         if record.get("id") is not None:
             query = query.where(table.c.id != record["id"])
-        for row in conn.execute(query).mappings():
-            if all(row[f] is not None and similar(row[f], record[f], threshold)
-                   for f, threshold in fuzzy):
-                if row["id"] not in found or rule.action == "block":
-                    found[row["id"]] = Match(row["id"], obj.title_of(row),
-                                             tuple(m.field for m in rule.match), rule.action)
+        _collect(found, obj, rule, record, conn.execute(query).mappings())
+    return _ordered(found)
+
+
+def _collect(found: dict[int, Match], obj: ObjectDef, rule: DuplicateRule,
+             record: dict[str, Any], rows: Iterable[Any]) -> None:
+    """Keep the candidate rows (their exact fields equal) whose fuzzy fields are close
+    enough to the record's; a block rule's match wins over a warn rule's."""
+    fields = tuple(m.field for m in rule.match)
+    for row in rows:
+        if all(row[f] is not None and similar(row[f], record[f], threshold)
+               for f, threshold in _fuzzy(rule)):
+            if row["id"] not in found or rule.action == "block":
+                found[row["id"]] = Match(row["id"], obj.title_of(row), fields, rule.action)
+
+
+def _ordered(found: dict[int, Match]) -> list[Match]:
     return sorted(found.values(), key=lambda m: (m.action != "block", m.id))
 
 
-def check(save: Any) -> None:
+def _decide(save: Any, found: list[Match]) -> None:
+    """A block rule's match becomes the save's error, naming the record; warn rules'
+    matches are noted on `save.notes['duplicates']`."""
+    if not found:
+        return
+    obj, locale = save.obj, save.ctx.locale
+    block = next((m for m in found if m.action == "block"), None)
+    if block is None:
+        save.notes["duplicates"] = found
+        return
+    labels = ", ".join(obj.fields[f].label.get(locale) for f in block.fields)
+    save.error("_record", "duplicate", f"{obj.label.get(locale)} #{block.id} "
+               f"'{block.title}' has the same {labels}", id=block.id)
+
+
+def _answered_by_unique(obj: ObjectDef, rule: DuplicateRule) -> bool:
+    """A rule on one unique field alone: the unique check has already looked it up."""
+    exact = _exact(rule)
+    return not _fuzzy(rule) and len(exact) == 1 and obj.fields[exact[0]].unique
+
+
+def check(save: Any, *, after_unique: bool = False) -> None:
     """The pipeline's step: block rules become save errors; warn rules are noted on
-    `save.notes['duplicates']` (and raise PossibleDuplicates when the caller asked)."""
+    `save.notes['duplicates']` (and raise PossibleDuplicates when the caller asked).
+    `after_unique`: the unique check has run, so rules it answers are skipped."""
     obj = save.obj
     if not obj.duplicates or save.errors:
         return
     fields = {m.field for rule in obj.duplicates for m in rule.match}
     if save.old is not None and not fields & set(save.changes):
         return
-    found = matches(save.ctx, save.conn, obj, save.record)
-    if not found:
-        return
-    for match in found:
-        if match.action == "block":
-            labels = ", ".join(obj.fields[f].label.get(save.ctx.locale) for f in match.fields)
-            save.error("_record", "duplicate", f"{obj.label.get(save.ctx.locale)} #{match.id} "
-                       f"'{match.title}' has the same {labels}", id=match.id)
-            return
-    save.notes["duplicates"] = found
+    rules = [r for r in obj.duplicates if not (after_unique and _answered_by_unique(obj, r))]
+    _decide(save, matches(save.ctx, save.conn, obj, save.record, rules))
 
 
 def check_many(ctx: Context, conn: Connection, obj: ObjectDef, saves: list[Any]) -> None:
@@ -120,36 +145,18 @@ def check_many(ctx: Context, conn: Connection, obj: ObjectDef, saves: list[Any])
         fields = [m.field for m in rule.match]
         wanted = {i: tuple(s.record.get(f) for f in exact) for i, s in enumerate(saves)
                   if not s.errors and all(s.record.get(f) not in (None, "", []) for f in fields)}
-        if not exact or not wanted:
+        if not exact or not wanted or _answered_by_unique(obj, rule):
             continue
-        if not fuzzy and len(exact) == 1 and obj.fields[exact[0]].unique:
-            continue  # a unique field: the batch's unique check has looked its values up
         keys = sorted(set(wanted.values()), key=repr)
         candidates: dict[tuple, list[Any]] = defaultdict(list)
         columns = [table.c.id, *title_columns, *(table.c[f] for f in {*exact, *dict(fuzzy)})]
-        for chunk in range(0, len(keys), 500):
-            statement = keyed_select(table, columns, exact, keys[chunk:chunk + 500],
-                                     conn.dialect.name)
-            for row in conn.execute(statement).mappings():
-                candidates[tuple(row[f] for f in exact)].append(row)
+        for row in conn.execute(keyed_select(table, columns, exact, keys,
+                                             conn.dialect.name)).mappings():
+            candidates[tuple(row[f] for f in exact)].append(row)
         for i, key in wanted.items():
-            record = saves[i].record
-            for row in candidates.get(key, ())[:CANDIDATES]:
-                if all(row[f] is not None and similar(row[f], record[f], threshold)
-                       for f, threshold in fuzzy):
-                    if row["id"] not in found[i] or rule.action == "block":
-                        found[i][row["id"]] = Match(row["id"], obj.title_of(row),
-                                                    tuple(fields), rule.action)
+            _collect(found[i], obj, rule, saves[i].record, candidates.get(key, ())[:CANDIDATES])
     for i, matched in found.items():
-        save = saves[i]
-        ordered = sorted(matched.values(), key=lambda m: (m.action != "block", m.id))
-        block = next((m for m in ordered if m.action == "block"), None)
-        if block is not None:
-            labels = ", ".join(obj.fields[f].label.get(ctx.locale) for f in block.fields)
-            save.error("_record", "duplicate", f"{obj.label.get(ctx.locale)} #{block.id} "
-                       f"'{block.title}' has the same {labels}", id=block.id)
-        else:
-            save.notes["duplicates"] = ordered
+        _decide(saves[i], _ordered(matched))
 
 
 def check_batch(obj: ObjectDef, saves: list[Any], rows: list[int] | None = None) -> None:

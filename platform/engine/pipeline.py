@@ -451,7 +451,7 @@ def prepare(ctx: Context, conn: Connection, obj: ObjectDef, values: Mapping[str,
     if duplicates and obj.duplicates and not save.errors:
         from .duplicates import check as check_duplicates
 
-        check_duplicates(save)
+        check_duplicates(save, after_unique=unique)
     return save
 
 

@@ -137,16 +137,18 @@ async def home(request: Request) -> Response:
 
 
 def _home_board(request: Request, ctx: Context) -> dict[str, Any] | None:
-    """The KPI tiles of the dashboard of the user's role, this month."""
+    """The KPI tiles of the dashboard of the user's role, this month (its widgets are on
+    the dashboard's own page)."""
     from ..engine.dashboards import home_dashboard, preset
-    from .report_screens import dashboard_view
+    from .report_screens import kpi_tiles
 
     name = home_dashboard(ctx)
     if name is None:
         return None
     page = request.state.page
-    return dashboard_view(ctx, name, page["fmt"], page["t"],
-                          period=preset("this_month", ctx.today()), owner=None)
+    return {"dashboard": ctx.model.dashboards[name],
+            "tiles": kpi_tiles(ctx, name, page["fmt"], page["t"],
+                               period=preset("this_month", ctx.today()), owner=None)}
 
 
 def recently_changed(ctx: Context, limit: int = 10) -> list[tuple[Any, int, str, Any]]:

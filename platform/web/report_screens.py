@@ -145,15 +145,15 @@ async def reports_index(request: Request) -> Response:
     return render(request, "reports.html", {"groups": groups})
 
 
-def _report(ctx: Context, request: Request
-            ) -> tuple[Report, dict[str, str], dict[str, Any]]:
-    """The report, its filters (date range, owner) as list parameters, and the form."""
+def _report(ctx: Context, request: Request, period: dashboards.Period | None,
+            owner: int | None) -> tuple[Report, dict[str, str], Any]:
+    """The report, its filters (date range, owner, a chosen segment's list filters) as list
+    parameters, and the chosen segment (None)."""
     report = reports.get_report(ctx, request.path_params["name"])
     if report.object not in ctx.model.objects:
         raise NotFound(f"there is no report '{report.name}'")
-    period, owner = _filters(ctx, request)
     filters = dashboards.params(ctx, report, period, owner)
-    form = _filter_form(ctx, period, owner)
+    segment = None
     chosen = request.query_params.get("segment", "")
     if chosen:  # a segment as a report filter: its list filters join the report's
         from ..engine import segments
@@ -165,9 +165,7 @@ def _report(ctx: Context, request: Request
             raise BadRequest(f"segment '{segment.name}' holds {segment.object} records; this "
                              f"report counts {report.object}", parameter="segment")
         filters = {**filters, **segment.params}
-        form["segment"] = segment
-    form["segments"] = _segments(ctx, report.object)
-    return report, filters, form
+    return report, filters, segment
 
 
 def _segments(ctx: Context, object_name: str) -> list[Any]:
@@ -178,7 +176,12 @@ def _segments(ctx: Context, object_name: str) -> list[Any]:
 
 async def report_page(request: Request) -> Response:
     ctx = page_context(request)
-    report, filters, form = _report(ctx, request)
+    period, owner = _filters(ctx, request)
+    report, filters, segment = _report(ctx, request, period, owner)
+    form = _filter_form(ctx, period, owner)
+    if segment is not None:
+        form["segment"] = segment
+    form["segments"] = _segments(ctx, report.object)
     page = request.state.page
     view = report_view(ctx, report, page["fmt"], page["t"], filters=filters)
     return render(request, [f"report-{report.name}.html", "report.html"], {
@@ -191,7 +194,7 @@ def _table(request: Request) -> tuple[Context, Report, list[str], list[list[Any]
     from .auth import web_context
 
     ctx = web_context(request)
-    report, filters, _ = _report(ctx, request)
+    report, filters, _ = _report(ctx, request, *_filters(ctx, request))
     where = query.parse_params(ctx, ctx.model.objects[report.object], filters)
     result = reports.run(ctx, report, where=where)
     headers, rows = reports.labelled(ctx, result)
@@ -277,6 +280,13 @@ def dashboard_view(ctx: Context, name: str, fmt: Formats, t: Any, *,
         view["more"] = max(0, len(view["rows"]) - WIDGET_ROWS)
         view["rows"] = view["rows"][:WIDGET_ROWS]
         widgets.append(view)
+    return {"dashboard": dashboard, "widgets": widgets,
+            "tiles": kpi_tiles(ctx, name, fmt, t, period=period, owner=owner)}
+
+
+def kpi_tiles(ctx: Context, name: str, fmt: Formats, t: Any, *,
+              period: dashboards.Period, owner: int | None) -> list[dict[str, Any]]:
+    """A dashboard's KPI tiles, formatted, each against the period before."""
     tiles = []
     for tile in dashboards.tiles(ctx, name, period=period, owner=owner):
         money = _formatter(ctx, tile.report, 0, fmt) == fmt.money
@@ -290,22 +300,17 @@ def dashboard_view(ctx: Context, name: str, fmt: Formats, t: Any, *,
                       "direction": "up" if tile.change > 0 else
                       "down" if tile.change < 0 else "same",
                       "link": list_link(tile.report, tile.filters)})
-    return {"dashboard": dashboard, "widgets": widgets, "tiles": tiles}
+    return tiles
 
 
 async def dashboard_page(request: Request) -> Response:
     ctx = page_context(request)
-    params = request.query_params
     period, owner = _filters(ctx, request)
     period = period or dashboards.preset("this_year", ctx.today())
     page = request.state.page
     view = dashboard_view(ctx, request.path_params["name"], page["fmt"], page["t"],
                           period=period, owner=owner)
-    context = {**view, "form": _filter_form(ctx, period, owner),
-               "preset": params.get("period") or next(
-                   (p for p, r in _filter_form(ctx, period, owner)["presets"] if r == period),
-                   ""),
-               "period": period}
+    context = {**view, "form": _filter_form(ctx, period, owner), "period": period}
     if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "grid":
         return render(request, "dashboard_grid.html", context)
     return render(request, [f"dashboard-{view['dashboard'].name}.html", "dashboard.html"],

@@ -112,26 +112,20 @@ def table_rows(ctx: Context, obj: ObjectDef, columns: list[str], items: list[dic
 
 
 class ListLinks:
-    """Query strings of a list page's links (sort headers, pager, export): its filters and
-    search, then sort and page, with `changes`. The fixed part is encoded once a page."""
+    """Query strings of a list page's links (sort headers, pager, export): its filters,
+    then search, sort and page, with `changes`. The filters are encoded once a page."""
 
     def __init__(self, state: dict[str, Any]):
         self.state = state
-        fixed = list(state["filters"].items())
-        if state["search"] not in ("", None):
-            fixed.append(("search", state["search"]))
-        self.fixed = urlencode(fixed)
+        self.fixed = urlencode(list(state["filters"].items()))
 
     def __call__(self, **changes: Any) -> str:
         state = self.state
-        values = {"sort": state["sort"], "page": state["page"], **changes}
-        if "search" in changes:  # rare: a link that changes the search itself
-            return urlencode([*state["filters"].items(), *(
-                (k, v) for k, v in {"search": state["search"], **values}.items()
-                if v not in ("", None, 1) or k == "sort")])
+        values = {"search": state["search"], "sort": state["sort"], "page": state["page"],
+                  **changes}
         tail = "&".join(f"{k}={quote_plus(str(v))}" for k, v in values.items()
                         if v not in ("", None, 1) or k == "sort")
-        return f"{self.fixed}&{tail}" if self.fixed and tail else self.fixed or tail
+        return "&".join(part for part in (self.fixed, tail) if part)
 
 
 def header_cells(obj: ObjectDef, headers: list[tuple[str, str]], state: dict[str, Any],

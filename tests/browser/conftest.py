@@ -81,6 +81,23 @@ def _serve(app) -> tuple[uvicorn.Server, threading.Thread, str]:
 
 
 @pytest.fixture
+def demo_live(demo_runtime) -> Iterator[str]:
+    """The URL of a live server (uvicorn in a thread) over the demo company; read only:
+    other tests share the database."""
+    from metacrm.web.app import create_app
+    from metacrm.web.settings import Settings
+
+    rt = demo_runtime
+    url = rt.db.engine.url.render_as_string(hide_password=False)
+    app = create_app(Settings(app_dir=str(rt.app_dir), database_url=url, secret_key="test"),
+                     runtime=rt, migrate=False)
+    server, thread, base = _serve(app)
+    yield base
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
 def fresh_live(database_url: str, tmp_path: Path) -> Iterator[Live]:
     """A live server of the default CRM over this test's own empty database, migrated at
     start: for tests that change the schema, as Setup does."""

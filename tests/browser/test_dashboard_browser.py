@@ -4,48 +4,14 @@ the date range changed (htmx refreshes the grid), a bar of the pipeline clicked.
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
-from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import uvicorn
 
 from metacrm.engine import dashboards
-from metacrm.web.app import create_app
-from metacrm.web.settings import Settings
 
-APP_DIR = Path(__file__).resolve().parents[2] / "apps" / "default_crm"
 DEMO_PASSWORD = "demo-2026"
 PIPELINE = "canvas-pipeline_by_stage"
-
-
-@pytest.fixture
-def demo_live(demo_runtime) -> Iterator[str]:
-    """The URL of a live server (uvicorn in a thread) over the demo company; read only:
-    other tests share the database."""
-    rt = demo_runtime
-    url = rt.db.engine.url.render_as_string(hide_password=False)
-    app = create_app(Settings(app_dir=str(APP_DIR), database_url=url, secret_key="test"),
-                     runtime=rt, migrate=False)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline:
-            pytest.fail("the live server did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
 
 
 def chart_drawn(page, canvas_id: str) -> None:
