@@ -132,9 +132,10 @@ class Preview:
 
 
 def preview(rt: Runtime, documents: Mapping[str, Any]) -> Preview:
-    model = build(rt.app_dir, documents)
+    new = texts(documents)  # dumped once, for the model and for the diff
+    model = build(rt.app_dir, new)
     return Preview(model, sync.plan(rt.db, model), differences(
-        rt.overlay.data(), Version(0, texts(documents)).data()))
+        rt.overlay.data(), Version(0, new).data()))
 
 
 def save(rt: Runtime, documents: Mapping[str, Any], *, base: int, user_id: int | None,

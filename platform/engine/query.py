@@ -312,6 +312,15 @@ def list_records(ctx: Context, object_name: str, query: ListQuery = ListQuery(),
         return run(own)
 
 
+def count_records(ctx: Context, object_name: str, where: ex.Node | None) -> int:
+    """How many records match `where`, of those the user may read (no page is read)."""
+    obj = object_def(ctx, object_name)
+    _, count_query = statements(ctx, obj, ListQuery(where=where), require(ctx, obj, "read"))
+    assert count_query is not None
+    with ctx.db.read() as conn:
+        return _count(ctx, conn, count_query)
+
+
 def _count(ctx: Context, conn: Connection, count_query: Select[Any]) -> int:
     """The total of a list, from the count cache while nothing was written since."""
     cache = ctx.runtime.counts

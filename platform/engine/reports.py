@@ -241,7 +241,7 @@ def labelled(ctx: Context, result: Result) -> tuple[list[str], list[list[Any]]]:
     """Headers and rows with readable keys: option labels, record titles, user names, in
     the user's language (the table of a report, its CSV, `metacrm report`)."""
     from .query import titles
-    from .users import user_names
+    from .users import names_of
 
     lang = ctx.locale
     headers = [ctx.model.resolve_path(result.report.object, tuple(g.field.split(".")))
@@ -256,13 +256,15 @@ def labelled(ctx: Context, result: Result) -> tuple[list[str], list[list[Any]]]:
                  "min": ("Minimum", "Nhỏ nhất"), "max": ("Maximum", "Lớn nhất")}[measure.func]
         headers.append(f"{words[1] if lang == 'vi' else words[0]} {label.lower()}")
     names: dict[int, dict[int, str]] = {}
-    for i, fdef in enumerate(result.group_fields):
-        ids = {r.keys[i] for r in result.rows if isinstance(r.keys[i], int)}
-        if fdef.type == "lookup" and ids:
-            names[i] = titles(ctx, fdef.to or "", ids)
-        elif fdef.value_type == "user" and ids:
-            with ctx.db.read() as conn:
-                names[i] = user_names(conn, ctx.schema, ids)
+    named = [(i, fdef) for i, fdef in enumerate(result.group_fields)
+             if fdef.type == "lookup" or fdef.value_type == "user"]
+    if named and result.rows:
+        with ctx.db.read() as conn:  # one connection for every record title and user name
+            for i, fdef in named:
+                ids = {r.keys[i] for r in result.rows if isinstance(r.keys[i], int)}
+                if ids:
+                    names[i] = titles(ctx, fdef.to or "", ids, conn=conn) \
+                        if fdef.type == "lookup" else names_of(ctx.runtime, conn, ids)
     rows = []
     for row in result.rows:
         cells: list[Any] = []
@@ -272,7 +274,7 @@ def labelled(ctx: Context, result: Result) -> tuple[list[str], list[list[Any]]]:
             elif i in names:
                 cells.append(names[i].get(key, f"#{key}"))
             elif fdef.value_type == "picklist" and not result.groups[i].bands:
-                option = next((o for o in fdef.options if o.value == key), None)
+                option = fdef.option(key)
                 cells.append(option.label.get(lang) if option else key)
             else:
                 cells.append(key)

@@ -220,20 +220,16 @@ def condition(ctx: Context, seg: Segment) -> ex.Node | None:
     return query.parse_params(ctx, obj, seg.params)
 
 
-def _list_query(ctx: Context, seg: Segment, page: int, page_size: int,
-                with_total: bool = True) -> query.ListQuery:
+def _list_query(ctx: Context, seg: Segment, page: int, page_size: int) -> query.ListQuery:
     layout = ctx.model.layouts.get(seg.object)
     sort = layout.list.sort if layout is not None else ()
     return query.ListQuery(where=condition(ctx, seg), sort=tuple(sort), page=page,
-                           page_size=page_size, with_total=with_total)
+                           page_size=page_size)
 
 
 def count(ctx: Context, seg: Segment) -> int:
     """How many records the segment holds now, of those this user may read."""
-    page = query.list_records(ctx, seg.object, query.ListQuery(
-        where=condition(ctx, seg), page_size=1, fields=("id",)))
-    assert page.total is not None
-    return page.total
+    return query.count_records(ctx, seg.object, condition(ctx, seg))
 
 
 def members(ctx: Context, seg: Segment, page: int = 1, page_size: int = 50) -> query.Page:
