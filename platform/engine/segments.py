@@ -35,6 +35,7 @@ from .runtime import Context
 from .types import ID, UtcDateTime, now_utc
 from .users import SYSTEM_ROLE
 
+SEGMENT_OBJECTS = ("contact", "lead", "account")  # the lists a list page saves as segments
 TARGET_OBJECTS = ("contact", "lead")  # what a campaign's target list may hold
 LIST_ONLY = ("sort", "page", "page_size", "view")  # list-page parameters that are no filter
 ADMIN_ROLES = ("admin", SYSTEM_ROLE)

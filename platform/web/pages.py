@@ -59,7 +59,6 @@ def setup_page(request: Request, ctx: Context | None) -> Context | None:
         "app_label": rt.model.label.get(lang), "csrf": auth.csrf_token(request),
         "flashes": request.session.pop("flash", []),
         "unread": unread_count(ctx) if ctx is not None else 0,
-        "current_path": request.url.path,
         # the menu entry of the page: the longest link the path starts with (home aside)
         "nav_active": max((href for href, _, _ in nav if href != "/"
                            and request.url.path.startswith(href)), key=len, default=None),

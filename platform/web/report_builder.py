@@ -33,7 +33,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from ..engine import overlays, reports
-from ..engine.errors import BadRequest, Conflict, CrmError, NotFound, PermissionDenied
+from ..engine.errors import Conflict, CrmError, NotFound, PermissionDenied
 from ..engine.runtime import Context, Runtime
 from ..metadata import MetadataError
 from ..metadata.edits import Draft
@@ -41,9 +41,9 @@ from ..metadata.model import humanize
 from . import auth
 from .i18n import translator
 from .pages import flash, page_context
+from .setup import NAME, base_version, draft, runtime
 from .templating import render
 
-NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 NUMBERS = ("integer", "number", "currency", "percent")
 DATES = ("date", "datetime")
 FUNCS = ("count", "sum", "avg", "min", "max")
@@ -64,16 +64,17 @@ class Choice:
     kind: str  # date | number | other
 
 
+def _require_read(ctx: Context, object_name: str) -> None:
+    if ctx.scope(object_name, "read") == "none":
+        raise PermissionDenied(f"you may not read the records of '{object_name}'")
+
+
 class Invalid(Exception):
     """Form input that cannot make a report document: messages by input name."""
 
     def __init__(self, errors: dict[str, str]):
         super().__init__("; ".join(errors.values()))
         self.errors = errors
-
-
-def _runtime(request: Request) -> Runtime:
-    return request.app.state.runtime
 
 
 def _kind(value_type: str) -> str:
@@ -132,8 +133,7 @@ def report_document(ctx: Context, values: dict[str, str], name: str) -> dict[str
     obj_name = values.get("object", "")
     if obj_name not in ctx.model.objects:
         raise Invalid({"object": t("there is no object '{name}'", name=obj_name)})
-    if ctx.scope(obj_name, "read") == "none":
-        raise PermissionDenied(f"you may not read the records of '{obj_name}'")
+    _require_read(ctx, obj_name)
     known = {c.path for c in field_choices(ctx, obj_name)}
 
     def field(input_name: str) -> str | None:
@@ -241,10 +241,6 @@ def problem_errors(error: MetadataError) -> dict[str, str]:
     return {k: "; ".join(v) for k, v in out.items()}
 
 
-def _draft(rt: Runtime) -> Draft:
-    return Draft(rt.app_dir, rt.overlay.data())
-
-
 def add_widget(d: Draft, dashboard: str, report: str) -> bool:
     """Append `report` to the dashboard's widgets in the draft (False: already there)."""
     path = f"reports/dashboards/{dashboard}.yaml"
@@ -270,7 +266,7 @@ def preview(ctx: Context, rt: Runtime, values: dict[str, str], name: str | None)
     name = name or PREVIEW_NAME
     try:
         doc = report_document(ctx, values, name)
-        d = _draft(rt)
+        d = draft(rt)
         d.set_document(f"reports/{name}.yaml", doc)
         report = overlays.build(rt.app_dir, d.overlays).reports[name]
         result = reports.run(ctx, report, limit=PREVIEW_ROWS + 1)
@@ -296,7 +292,7 @@ def _values(items: Any) -> dict[str, str]:
 
 def _render(request: Request, ctx: Context, values: dict[str, str], errors: dict[str, str], *,
             editing: str | None, base: Any, status: int = 200) -> Response:
-    rt = _runtime(request)
+    rt = runtime(request)
     objects = readable_objects(ctx)
     obj_name = values.get("object") or (objects[0][0] if objects else "")
     values = {**values, "object": obj_name}
@@ -336,7 +332,7 @@ def _check_name(t: Any, rt: Runtime, name: str) -> None:
 def _builder_document(rt: Runtime, name: str) -> dict[str, Any]:
     """The overlay document of a report made in the builder (the app's reports are not
     edited here: they belong to its YAML)."""
-    d = _draft(rt)
+    d = draft(rt)
     path = f"reports/{name}.yaml"
     doc = d.overlays.get(path)
     if doc is None or path in d.base:
@@ -354,25 +350,20 @@ async def edit_report(request: Request) -> Response:
 
 async def _builder(request: Request, editing: str | None) -> Response:
     ctx = page_context(request)
-    rt = _runtime(request)
+    rt = runtime(request)
     if editing is not None:
         saved = _builder_document(rt, editing)
-        if ctx.scope(saved["object"], "read") == "none":
-            raise PermissionDenied(f"you may not read the records of '{saved['object']}'")
+        _require_read(ctx, saved["object"])
     if request.method == "GET":
         values = _values(request.query_params.multi_items())
         if not values:
             values = form_values(saved) if editing else {"measure_1": "count", "chart": "bar"}
-        if values.get("object") and values["object"] in ctx.model.objects \
-                and ctx.scope(values["object"], "read") == "none":
-            raise PermissionDenied(f"you may not read the records of '{values['object']}'")
+        if values.get("object") and values["object"] in ctx.model.objects:
+            _require_read(ctx, values["object"])
         return _render(request, ctx, values, {}, editing=editing, base=rt.version)
     form = await auth.checked_form(request)
     values = _values(form.multi_items())
-    try:
-        base = int(form.get("base") or rt.version)  # type: ignore[arg-type]
-    except ValueError:
-        raise BadRequest("base must be a metadata version number") from None
+    base = base_version(form, rt)
 
     def again(errors: dict[str, str]) -> Response:
         return _render(request, ctx, values, errors, editing=editing, base=base, status=422)
@@ -394,7 +385,7 @@ async def _builder(request: Request, editing: str | None) -> Response:
         errors.update(exc.errors)
     if errors:
         return again(errors)
-    d = _draft(rt)
+    d = draft(rt)
     d.set_document(f"reports/{name}.yaml", doc)
     summary = f"{'change' if editing else 'add'} report {name}"
     if dashboard and add_widget(d, dashboard, name):
@@ -420,15 +411,15 @@ def _conflict(request: Request, exc: Conflict, reload: str) -> Response:
 async def preview_fragment(request: Request) -> Response:
     """The live preview (htmx): the table of the report being built, or what is wrong."""
     ctx = page_context(request)
-    rt = _runtime(request)
+    rt = runtime(request)
     form = await auth.checked_form(request)
     values = _values(form.multi_items())
     editing = values.get("editing") or None
     if editing is not None:
         _builder_document(rt, editing)
     obj_name = values.get("object", "")
-    if obj_name in ctx.model.objects and ctx.scope(obj_name, "read") == "none":
-        raise PermissionDenied(f"you may not read the records of '{obj_name}'")
+    if obj_name in ctx.model.objects:
+        _require_read(ctx, obj_name)
     shown = preview(ctx, rt, values, _usable_name(rt, values.get("name", ""), editing))
     return render(request, "report_builder_preview.html", {"preview": shown})
 
@@ -436,20 +427,16 @@ async def preview_fragment(request: Request) -> Response:
 async def add_to_dashboard(request: Request) -> Response:
     """Append a report to a dashboard's widgets, as a new metadata version."""
     ctx = page_context(request)
-    rt = _runtime(request)
+    rt = runtime(request)
     form = await auth.checked_form(request)
     dashboard = request.path_params["name"]
     name = str(form.get("report") or "")
     report = rt.model.reports.get(name)
     if report is None:
         raise NotFound(f"there is no report '{name}'")
-    if ctx.scope(report.object, "read") == "none":
-        raise PermissionDenied(f"you may not read the records of '{report.object}'")
-    try:
-        base = int(form.get("base") or rt.version)  # type: ignore[arg-type]
-    except ValueError:
-        raise BadRequest("base must be a metadata version number") from None
-    d = _draft(rt)
+    _require_read(ctx, report.object)
+    base = base_version(form, rt)
+    d = draft(rt)
     if not add_widget(d, dashboard, name):
         flash(request, "The report is already on this dashboard.")
         return RedirectResponse(f"/dashboards/{dashboard}", status_code=303)

@@ -19,6 +19,7 @@ from ..engine import attachments, query, records
 from ..engine.duplicates import PossibleDuplicates
 from ..engine.errors import BadRequest, Conflict, FieldError, ValidationFailed
 from ..engine.runtime import Context
+from ..engine.segments import SEGMENT_OBJECTS
 from ..metadata.model import ObjectDef
 from . import auth
 from .display import References, display, related_values, renderer
@@ -171,6 +172,7 @@ async def list_page(request: Request) -> Response:
         "can_create": ctx.scope(obj.name, "create") != "none",
         "can_edit": can_edit, "can_delete": can_delete,
         "bulk_fields": _bulk_fields(ctx, obj), "views": views,
+        "can_segment": obj.name in SEGMENT_OBJECTS,
     }
     names = ["_list.html"] if _is_fragment(request) else [f"list-{obj.name}.html", "list.html"]
     return render(request, names, context)

@@ -71,6 +71,15 @@ def draft(rt: Runtime) -> Draft:
     return Draft(rt.app_dir, rt.overlay.data())
 
 
+def base_version(form: Any, rt: Runtime) -> int:
+    """The metadata version the admin's form started from (a save after another is a
+    conflict)."""
+    try:
+        return int(form.get("base") or rt.version)
+    except ValueError:
+        raise BadRequest("base must be a metadata version number") from None
+
+
 def problem_errors(error: MetadataError, inputs: dict[str, str]) -> dict[str, str]:
     """The loader's messages, each next to the form input it concerns when there is one.
 
@@ -119,10 +128,7 @@ async def apply_change(request: Request, ctx: Context, form: FormData, edit: Edi
         summary = edit(d)
     except EditError as exc:
         return again({exc.field or "_": str(exc)})
-    try:
-        base = int(form.get("base") or rt.version)
-    except ValueError:
-        raise BadRequest("base must be a metadata version number") from None
+    base = base_version(form, rt)
     try:
         preview = overlays.preview(rt, d.overlays)
     except MetadataError as exc:
