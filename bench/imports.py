@@ -75,7 +75,7 @@ def run(backend: str, rows: int, workdir: Path) -> list[list[object]]:
         start = time.perf_counter()
         sheet = imports.read_file(data, "contacts.csv")
         job = imports.start(ctx, "contact", data, "contacts.csv",
-                            imports.Settings(imports.guess_mapping(obj, sheet.columns)),
+                            imports.Settings(imports.guess_mapping(ctx, obj, sheet.columns)),
                             workdir / "imports")
         summary = imports.run(ctx, job)
         seconds = time.perf_counter() - start

@@ -317,7 +317,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         if obj is None:
             print(f"error: there is no object '{args.object}'", file=sys.stderr)
             return 1
-        mapping = imports.guess_mapping(obj, sheet.columns)
+        mapping = imports.guess_mapping(ctx, obj, sheet.columns)
         for item in args.map or []:
             column, sep, target = item.partition("=")
             if not sep:
@@ -345,9 +345,8 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
-    import csv
 
-    from .engine import reports
+    from .engine import reports, sheets
 
     rt = _runtime(settings)
     ctx = rt.system_context()
@@ -357,9 +356,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     headers, rows = reports.labelled(ctx, result)
     rows = [["" if c is None else c for c in row] for row in rows]
     if args.format == "csv":
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(headers)
-        writer.writerows(rows)
+        sys.stdout.write(sheets.csv_text([headers, *rows], lineterminator="\n"))
         return 0
     widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=True)]
     print("  ".join(str(h).ljust(w) for h, w in zip(headers, widths, strict=True)))

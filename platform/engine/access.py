@@ -22,10 +22,15 @@ from __future__ import annotations
 
 import logging
 from functools import cache, lru_cache
+from typing import TYPE_CHECKING, Any
 
 import casbin
+from sqlalchemy import false, or_, select
 
-from ..metadata.model import AppModel, Role
+from ..metadata.model import AppModel, FieldDef, Role
+
+if TYPE_CHECKING:
+    from .runtime import Context
 
 CASBIN_MODEL = """
 [request_definition]
@@ -89,6 +94,8 @@ class Access:
         self.hidden_fields = cache(self._hidden_fields)
         self.visible_fields = cache(self._visible_fields)
         self._fields = cache(self._field_levels)
+        self._derived = cache(self._derived_hidden)
+        self.personal = cache(self._personal)
 
     @classmethod
     @lru_cache(maxsize=8)
@@ -108,6 +115,22 @@ class Access:
                 return scope
         return "none"
 
+    def can(self, role: str, right: str) -> bool:
+        """Has `role` the right (`can:` in roles.yaml: assign, share_reports,
+        edit_dashboards)? A role with `all: true` has every right."""
+        found = self.model.roles.get(role)
+        return found is not None and (found.all or right in found.can)
+
+    def is_admin(self, role: str) -> bool:
+        found = self.model.roles.get(role)
+        return found is not None and found.all
+
+    def _personal(self, role: str) -> bool:
+        """Does some object's read scope name the user (own or team)? Then what the role's
+        users see of a query, through its lookups too, differs from one user to another."""
+        return any(self.scope(role, name, "read") in ("own", "team")
+                   for name in self.model.objects)
+
     def _field_levels(self, role: str) -> dict[str, str]:
         """The role's field policies, "object.field" -> read | hidden (edit is the rest)."""
         enforcer = self.enforcers.get(role)
@@ -117,13 +140,58 @@ class Access:
                 if obj.startswith("field:")}
 
     def field_access(self, role: str, object_name: str, field_name: str) -> str:
-        """edit, read or hidden."""
+        """edit, read or hidden. A formula or rollup that reads a field hidden from the
+        role is hidden too (see `derived_hidden`)."""
+        if field_name in self.hidden_fields(role, object_name):
+            return "hidden"
         return self._fields(role).get(f"{object_name}.{field_name}", "edit")
 
     def _hidden_fields(self, role: str, object_name: str) -> frozenset[str]:
-        obj = self.model.objects[object_name]
-        return frozenset(name for name in obj.fields
-                         if self.field_access(role, object_name, name) == "hidden")
+        return frozenset(self.derived_hidden(role).get(object_name, {}))
+
+    def derived_hidden(self, role: str) -> dict[str, dict[str, str]]:
+        """object -> hidden field -> why: "" for a field roles.yaml hides, else the hidden
+        field (`object.field`) a formula or rollup reads, so the value cannot be worked
+        back from a derived one (`income_k = income / 1000`). Settled to a fixpoint: a
+        formula that reads such a formula is hidden as well."""
+        return self._derived(role)
+
+    def _derived_hidden(self, role: str) -> dict[str, dict[str, str]]:
+        levels = self._fields(role)
+        hidden: dict[str, dict[str, str]] = {name: {} for name in self.model.objects}
+        for ref, level in levels.items():
+            obj_name, _, field_name = ref.partition(".")
+            if level == "hidden" and obj_name in hidden:
+                hidden[obj_name][field_name] = ""
+        changed = True
+        while changed:
+            changed = False
+            for obj_name, obj in self.model.objects.items():
+                for fdef in obj.fields.values():
+                    if fdef.name in hidden[obj_name]:
+                        continue
+                    for start, path in derived_reads(fdef, obj_name):
+                        reason = self._hidden_on_path(hidden, start, path)
+                        if reason:
+                            hidden[obj_name][fdef.name] = reason
+                            changed = True
+                            break
+        return hidden
+
+    def _hidden_on_path(self, hidden: dict[str, dict[str, str]], obj_name: str,
+                        path: tuple[str, ...]) -> str:
+        """The first hidden field `path` reads from `obj_name` ("" when none is)."""
+        for part in path:
+            obj = self.model.objects.get(obj_name)
+            fdef = obj.fields.get(part) if obj is not None else None
+            if fdef is None:
+                return ""
+            if part in hidden.get(obj_name, {}):
+                return f"{obj_name}.{part}"
+            if fdef.type != "lookup" or not fdef.to:
+                return ""
+            obj_name = fdef.to
+        return ""
 
     def _visible_fields(self, role: str | None) -> dict[str, dict[str, object]]:
         """Every object the role may read, with the fields it may see (None: everything)."""
@@ -133,3 +201,46 @@ class Access:
                        if f not in self.hidden_fields(role, name)}
                 for name, obj in self.model.objects.items()
                 if self.scope(role, name, "read") != "none"}
+
+
+def newly_hidden(old: AppModel, new: AppModel) -> list[tuple[str, str, str, str]]:
+    """What a metadata change hides as derived fields: (role, object, field, the hidden
+    field it reads) for each computed field `new` hides from a role that `old` did not."""
+    before, after = Access.for_model(old), Access.for_model(new)
+    out = []
+    for role in new.roles:
+        was = before.derived_hidden(role) if role in old.roles else {}
+        for obj_name, fields in after.derived_hidden(role).items():
+            for field_name, reason in fields.items():
+                if reason and field_name not in was.get(obj_name, {}):
+                    out.append((role, obj_name, field_name, reason))
+    return out
+
+
+def derived_reads(fdef: FieldDef, object_name: str) -> list[tuple[str, tuple[str, ...]]]:
+    """What a computed field reads, as (object, field path) pairs: a formula its names,
+    a rollup its measure, its filter and its lookup on the child object."""
+    if fdef.type == "formula" and fdef.expression is not None:
+        return [(object_name, n.path) for n in fdef.expression.names()]
+    rollup = fdef.rollup
+    if fdef.type != "rollup" or rollup is None:
+        return []
+    reads = [(rollup.source, (rollup.via,))]
+    if rollup.measure_field:
+        reads.append((rollup.source, tuple(rollup.measure_field.split("."))))
+    if rollup.filter is not None:
+        reads += [(rollup.source, n.path) for n in rollup.filter.names()]
+    return reads
+
+
+def scope_condition(ctx: Context, table: Any, scope: str) -> Any:
+    """The WHERE clause that keeps a list to the records the user's scope covers."""
+    if scope == "all":
+        return None
+    if scope == "none":
+        return false()
+    if scope == "own":
+        return table.c.owner == ctx.user.id
+    members = ctx.schema.system["mc_team_member"]
+    team = select(members.c.user_id).where(members.c.team_id.in_(ctx.user.team_ids or [-1]))
+    return or_(table.c.owner == ctx.user.id, table.c.owner.in_(team))

@@ -14,13 +14,14 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from rapidfuzz import fuzz
 from sqlalchemy import Connection, and_, func, select, tuple_
 
 from ..metadata.model import DuplicateRule, ObjectDef
+from .access import scope_condition
 from .errors import BadRequest, CrmError
 from .imports import fold
 from .runtime import Context
@@ -38,16 +39,31 @@ class PossibleDuplicates(CrmError):
     def __init__(self, matches: list[Match]):
         self.matches = matches
         super().__init__("this record looks like " + ", ".join(
-            f"#{m.id} {m.title}" for m in matches[:5]), duplicates=[
+            f"#{m.id} {m.title}" if m.id is not None else "a record you may not read"
+            for m in matches[:5]), duplicates=[
             {"id": m.id, "title": m.title, "fields": list(m.fields)} for m in matches])
 
 
 @dataclass(frozen=True)
 class Match:
-    id: int
-    title: str
+    """A stored record a rule says is the same. `id` and `title` are None when the user
+    may not read it: they are told that a look-alike exists, never which."""
+
+    id: int | None
+    title: str | None
     fields: tuple[str, ...]  # the rule's fields
     action: str  # block | warn
+
+
+def _masked(ctx: Context, conn: Connection, obj: ObjectDef, found: list[Match]) -> list[Match]:
+    """`found` with the records the user may not read stripped of their id and title."""
+    restrict = scope_condition(ctx, ctx.schema.table(obj.name), ctx.scope(obj.name, "read"))
+    if restrict is None or not found:
+        return found
+    table = ctx.schema.table(obj.name)
+    readable = set(conn.scalars(select(table.c.id).where(
+        table.c.id.in_([m.id for m in found]), restrict)))
+    return [m if m.id in readable else replace(m, id=None, title=None) for m in found]
 
 
 def _exact(rule: DuplicateRule) -> list[str]:
@@ -79,7 +95,7 @@ def matches(ctx: Context, conn: Connection, obj: ObjectDef, record: dict[str, An
         if record.get("id") is not None:
             query = query.where(table.c.id != record["id"])
         _collect(found, obj, rule, record, conn.execute(query).mappings())
-    return _ordered(found)
+    return _masked(ctx, conn, obj, _ordered(found))
 
 
 def _collect(found: dict[int, Match], obj: ObjectDef, rule: DuplicateRule,
@@ -109,8 +125,13 @@ def _decide(save: Any, found: list[Match]) -> None:
         save.notes["duplicates"] = found
         return
     labels = ", ".join(obj.fields[f].label.get(locale) for f in block.fields)
-    save.error("_record", "duplicate", f"{obj.label.get(locale)} #{block.id} "
-               f"'{block.title}' has the same {labels}", id=block.id)
+    label = obj.label.get(locale)
+    if block.id is None:
+        save.error("_record", "duplicate_unreadable", f"another {label} (one you may not "
+                   f"read) has the same {labels}", object=label, fields=labels)
+        return
+    save.error("_record", "duplicate", f"{label} #{block.id} '{block.title}' has the same "
+               f"{labels}", id=block.id, title=block.title, object=label, fields=labels)
 
 
 def _answered_by_unique(obj: ObjectDef, rule: DuplicateRule) -> bool:
@@ -155,8 +176,10 @@ def check_many(ctx: Context, conn: Connection, obj: ObjectDef, saves: list[Any])
             candidates[tuple(row[f] for f in exact)].append(row)
         for i, key in wanted.items():
             _collect(found[i], obj, rule, saves[i].record, candidates.get(key, ())[:CANDIDATES])
+    every = list({m.id: m for matched in found.values() for m in matched.values()}.values())
+    shown = dict(zip([m.id for m in every], _masked(ctx, conn, obj, every), strict=True))
     for i, matched in found.items():
-        _decide(saves[i], _ordered(matched))
+        _decide(saves[i], [shown[m.id] for m in _ordered(matched)])
 
 
 def check_batch(obj: ObjectDef, saves: list[Any], rows: list[int] | None = None) -> None:
@@ -195,7 +218,6 @@ def find_groups(ctx: Context, object_name: str) -> list[Group]:
     """Groups of records that a duplicate rule of the object says are the same, among the
     records the user may read. Exact fields are grouped in SQL; fuzzy fields are compared
     within those groups."""
-    from .query import scope_condition
     from .records import object_def, require
 
     obj = object_def(ctx, object_name)

@@ -7,6 +7,7 @@ the web layer has one handler that turns them into pages or JSON.
     ├── PermissionDenied     403  the user may not do this
     ├── NotFound             404  no such object or record (or one the user may not see)
     ├── Conflict             409  the record changed since it was read (row version)
+    ├── VersionRequired      428  an API change without the row version it starts from
     ├── ValidationFailed     422  field errors: {field: [FieldError, ...]}
     └── SchemaChangeRefused  409  a metadata change that could lose data
 """
@@ -66,6 +67,14 @@ class NotFound(CrmError):
 class Conflict(CrmError):
     status = 409
     code = "conflict"
+
+
+class VersionRequired(CrmError):
+    """A PATCH or DELETE over the API must say which row version it changes: without one,
+    a second writer would silently overwrite the first."""
+
+    status = 428
+    code = "version_required"
 
 
 class SchemaChangeRefused(CrmError):

@@ -31,10 +31,12 @@ from typing import Any
 from sqlalchemy import Connection, func, literal, select
 
 from ..metadata.model import FieldDef, ObjectDef
+from .access import scope_condition
 from .errors import BadRequest, CrmError, NotFound
 from .pipeline import _check_unique_batch, prepare
 from .records import insert_prepared, object_def, require, update
 from .runtime import Context, Runtime
+from .sheets import csv_text, unguard
 from .sqlexpr import keyed_select
 
 BATCH = 500
@@ -89,8 +91,9 @@ def _read_csv(data: bytes, filename: str) -> Sheet:
     except csv.Error:
         first = sample.splitlines()[0] if sample else ""
         delimiter = max(",;\t|", key=first.count)
-    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
-    rows = [r for r in rows if any(cell.strip() for cell in r)]
+    rows = [[unguard(cell) for cell in r]
+            for r in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+            if any(cell.strip() for cell in r)]
     if not rows:
         raise BadRequest(f"{filename} is empty")
     return Sheet([c.strip() for c in rows[0]], rows[1:], encoding, delimiter)
@@ -105,7 +108,8 @@ def _read_xlsx(data: bytes, filename: str) -> Sheet:
         raise BadRequest(f"{filename} is not a readable XLSX file ({exc})") from None
     try:
         sheet = book.worksheets[0]
-        rows = [list(r) for r in sheet.iter_rows(values_only=True)]
+        rows = [[unguard(c) if isinstance(c, str) else c for c in r]
+                for r in sheet.iter_rows(values_only=True)]
     finally:
         book.close()
     rows = [r for r in rows if any(v not in (None, "") for v in r)]
@@ -125,16 +129,19 @@ def fold(text: Any) -> str:
     return re.sub(r"[^a-z0-9]", "", text.lower())
 
 
-def importable(obj: ObjectDef) -> list[FieldDef]:
-    """The fields an import may fill."""
+def importable(ctx: Context, obj: ObjectDef) -> list[FieldDef]:
+    """The fields the user's import may fill: those their role lets them edit (a field
+    hidden from them is not offered, so the mapping says nothing of it)."""
     return [f for f in obj.fields.values()
-            if (not f.system or f.name == "owner") and not f.computed and f.type != "file"]
+            if (not f.system or f.name == "owner") and not f.computed and f.type != "file"
+            and ctx.field_access(obj.name, f.name) == "edit"]
 
 
-def guess_mapping(obj: ObjectDef, columns: Sequence[str]) -> dict[str, str | None]:
+def guess_mapping(ctx: Context, obj: ObjectDef, columns: Sequence[str]
+                  ) -> dict[str, str | None]:
     """column -> field, guessed from field names and labels in English and Vietnamese."""
     names: dict[str, str] = {}
-    for fdef in importable(obj):
+    for fdef in importable(ctx, obj):
         for alias in (fdef.name, fdef.name.replace("_", " "), *fdef.label.texts.values()):
             names.setdefault(fold(alias), fdef.name)
     out: dict[str, str | None] = {}
@@ -240,9 +247,11 @@ def _number_text(text: str) -> str:
 
 
 def find_by_title(ctx: Context, conn: Connection, obj: ObjectDef, text: str) -> int | None:
-    """The id of the record of `obj` whose title (or a unique text field) is `text`."""
+    """The id of the record of `obj` whose title (or a unique text field) is `text`, of
+    those the user may read."""
     table = ctx.schema.table(obj.name)
     wanted = text.strip().lower()
+    readable = scope_condition(ctx, table, ctx.scope(obj.name, "read"))
     candidates = []
     if obj.title and obj.title_fields:
         parts: list[Any] = []
@@ -258,10 +267,14 @@ def find_by_title(ctx: Context, conn: Connection, obj: ObjectDef, text: str) -> 
             title = title.concat(part)
         candidates.append(func.lower(func.trim(title)))
     for fdef in obj.fields.values():
-        if fdef.unique and fdef.type in ("text", "email", "phone", "autonumber"):
+        if fdef.unique and fdef.type in ("text", "email", "phone", "autonumber") \
+                and fdef.name not in ctx.hidden(obj.name):
             candidates.append(func.lower(table.c[fdef.name]))
     for expression in candidates:
-        rows = conn.execute(select(table.c.id).where(expression == wanted).limit(2)).all()
+        found = select(table.c.id).where(expression == wanted)
+        if readable is not None:
+            found = found.where(readable)
+        rows = conn.execute(found.limit(2)).all()
         if len(rows) == 1:
             return rows[0].id
         if len(rows) > 1:
@@ -316,9 +329,11 @@ class Summary:
                 f"{self.updated}, rejected {self.rejected} of {self.total} rows")
 
 
-def check_settings(obj: ObjectDef, columns: Sequence[str], settings: Settings) -> None:
-    """Raise BadRequest when the mapping names an unknown column or field."""
-    fields = {f.name for f in importable(obj)}
+def check_settings(ctx: Context, obj: ObjectDef, columns: Sequence[str],
+                   settings: Settings) -> None:
+    """Raise BadRequest when the mapping names an unknown column or a field the user's
+    import may not fill (unknown and hidden fields get the same answer)."""
+    fields = {f.name for f in importable(ctx, obj)}
     for column, target in settings.mapping.items():
         if column not in columns:
             raise BadRequest(f"the file has no column '{column}' (columns: "
@@ -341,7 +356,7 @@ def start(ctx: Context, object_name: str, data: bytes, filename: str,
     obj = object_def(ctx, object_name)
     require(ctx, obj, "create")
     sheet = read_file(data, filename)
-    check_settings(obj, sheet.columns, settings)
+    check_settings(ctx, obj, sheet.columns, settings)
     folder.mkdir(parents=True, exist_ok=True)
     table = ctx.schema.system["mc_import"]
     now = ctx.now()
@@ -512,7 +527,9 @@ def _batch(ctx: Context, conn: Connection, obj: ObjectDef, columns: list[str],
 def _existing(ctx: Context, conn: Connection, obj: ObjectDef, key_field: FieldDef | None,
               columns: list[str], chunk: list[list[Any]], settings: Settings,
               resolver: Resolver) -> dict[Any, int]:
-    """key value -> id of the records the batch will update."""
+    """key value -> id of the records the batch will update: of those the user may read,
+    so a key that matches a record out of their scope is a key that matches nothing (the
+    row is inserted, as for any new key), never an answer that the record exists."""
     if key_field is None:
         return {}
     from .coerce import filter_value
@@ -531,9 +548,12 @@ def _existing(ctx: Context, conn: Connection, obj: ObjectDef, key_field: FieldDe
     if not keys:
         return {}
     table = ctx.schema.table(obj.name)
-    return {row[0]: row[1] for row in conn.execute(keyed_select(
-        table, [table.c[key_field.name], table.c.id], [key_field.name], [(k,) for k in keys],
-        conn.dialect.name))}
+    matches = keyed_select(table, [table.c[key_field.name], table.c.id], [key_field.name],
+                           [(k,) for k in keys], conn.dialect.name)
+    readable = scope_condition(ctx, table, ctx.scope(obj.name, "read"))
+    if readable is not None:
+        matches = matches.where(readable)
+    return {row[0]: row[1] for row in conn.execute(matches)}
 
 
 def _values(obj: ObjectDef, columns: list[str], cells: list[Any], settings: Settings,
@@ -624,12 +644,9 @@ def rejected_csv(rt: Runtime, job: int) -> str:
     data = [json.loads(r.data) for r in rejects]
     for cells in data:
         columns.extend(c for c in cells if c not in columns)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["row", "reason", *columns])
-    for reject, cells in zip(rejects, data, strict=True):
-        writer.writerow([reject.row, reject.reason, *(cells.get(c, "") for c in columns)])
-    return out.getvalue()
+    return csv_text([["row", "reason", *columns], *(
+        [reject.row, reject.reason, *(cells.get(c, "") for c in columns)]
+        for reject, cells in zip(rejects, data, strict=True))])
 
 
 
@@ -713,7 +730,9 @@ def apply_template(ctx: Context, object_name: str, template_id: int,
     if row is None:
         raise NotFound(f"there is no import template {template_id} for {object_name}")
     data = json.loads(row.settings)
-    mapping = {c: data["mapping"].get(c) for c in columns}
+    fillable = {f.name for f in importable(ctx, object_def(ctx, object_name))}
+    mapping = {c: target if (target := data["mapping"].get(c)) in fillable else None
+               for c in columns}
     key = data.get("key") if data.get("key") in mapping.values() else None
     return Settings(mapping, key)
 

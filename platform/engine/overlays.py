@@ -28,6 +28,7 @@ from ..metadata.source import parse_documents
 from . import sync
 from .db import Database
 from .errors import Conflict, NotFound
+from .records import recompute_formulas
 from .schema import system_tables
 from .types import now_utc
 
@@ -149,6 +150,7 @@ def save(rt: Runtime, documents: Mapping[str, Any], *, base: int, user_id: int |
     """
     new_texts = texts(documents)
     model = model or build(rt.app_dir, new_texts)
+    before = rt.model
     t = versions_table()
     with rt.db.write() as conn:
         if not _has_table(conn):
@@ -167,7 +169,29 @@ def save(rt: Runtime, documents: Mapping[str, Any], *, base: int, user_id: int |
         except IntegrityError:  # another process saved the same number in between
             raise _conflict(conn, base, current + 1) from None
     rt.adopt(model, version)
+    changed = changed_formulas(before, model)
+    if changed:
+        ctx = rt.system_context()
+        for obj_name in changed:
+            recompute_formulas(ctx, model.objects[obj_name])
     return version
+
+
+def changed_formulas(old: AppModel, new: AppModel) -> list[str]:
+    """The objects of `new` with a formula that `old` did not compute the same way (new,
+    or its expression or result type changed): their stored values are computed again,
+    so records saved before the change do not read as blank or stale."""
+    out = []
+    for name, obj in new.objects.items():
+        before = old.objects.get(name)
+        for fdef in obj.fields.values():
+            was = before.fields.get(fdef.name) if before is not None else None
+            if fdef.type == "formula" and (
+                    was is None or was.type != "formula" or was.returns != fdef.returns
+                    or str(was.expression) != str(fdef.expression)):
+                out.append(name)
+                break
+    return out
 
 
 def lock(conn: Connection) -> None:

@@ -26,13 +26,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from ..metadata.expressions import EvalError, evaluate, is_blank, parse, truthy
 from ..metadata.model import FieldDef, ObjectDef
 from ..metadata.problems import did_you_mean
+from .access import scope_condition
 from .coerce import Invalid, coerce, coerce_result, national_phone, parse_date
 from .errors import FieldError
 from .runtime import Context
 from .schema import SEARCH_COLUMN
 from .sqlexpr import keyed_select
 from .text import fold
-from .users import find_user
+from .users import SYSTEM_ROLE, find_user
 
 RECORD = "_record"  # the key of record-level errors
 
@@ -169,8 +170,10 @@ def take_input(save: Save, values: Mapping[str, Any]) -> None:
     for name, raw in values.items():
         fdef = save.obj.fields.get(name) if name not in hidden else None
         if fdef is None:
+            # a hidden field is, to this user, no field at all: no "did you mean" names it
             save.error(name, "unknown_field", f"{save.obj.name} has no field '{name}'"
-                       + did_you_mean(str(name), save.obj.fields))
+                       + did_you_mean(str(name), [f for f in save.obj.fields
+                                                  if f not in hidden]))
             continue
         if name in ("id", "version"):
             continue  # identity and row version are not values; `version` is read by callers
@@ -275,27 +278,51 @@ def resolve_references(save: Save, only: set[str] | None = None) -> None:
 
 
 def _resolve_user(save: Save, value: Any) -> int:
+    """A user's id, given by id or name. The system user (MetaCRM itself) is never a
+    person's to choose: only automation may name it."""
     users = save.ctx.schema.system["mc_user"]
     if value == save.ctx.user.id:
         return value
-    if isinstance(value, int):
-        if save.conn.execute(select(users.c.id).where(users.c.id == value)).first() is None:
-            raise Invalid("invalid_reference", f"there is no user with id {value}")
-        return value
-    found = find_user(save.conn, save.ctx.schema, str(value))
-    if found is None:
-        raise Invalid("invalid_reference", f"there is no user named '{value}'")
-    return found.id
+    chosen = users.c.id == value if isinstance(value, int) else None
+    if chosen is None:
+        found = find_user(save.conn, save.ctx.schema, str(value))
+        if found is None:
+            raise Invalid("invalid_reference", f"there is no user named '{value}'")
+        chosen = users.c.id == found.id
+    row = save.conn.execute(select(users.c.id, users.c.role).where(chosen)).first()
+    if row is None:
+        raise Invalid("invalid_reference", f"there is no user with id {value}")
+    if row.role == SYSTEM_ROLE and save.ctx.user.role != SYSTEM_ROLE:
+        raise Invalid("system_user", "MetaCRM's system user cannot be chosen")
+    return row.id
+
+
+def check_assignment(save: Save) -> None:
+    """Giving a record to another user (a new record's owner other than oneself, or a
+    changed owner) needs the `assign` right of roles.yaml's `can:`."""
+    owner = save.changes.get("owner")
+    if owner is None or "owner" in save.errors or save.ctx.can("assign"):
+        return
+    current = save.old.get("owner") if save.old is not None else save.ctx.user.id
+    if owner != current:
+        save.error("owner", "assign", "giving a record to another user needs the assign "
+                                      "right")
 
 
 def _resolve_lookup(save: Save, fdef: FieldDef, value: Any) -> int:
-    target = save.ctx.model.objects[fdef.to or ""]
-    table = save.ctx.schema.table(target.name)
+    """The id of the record `value` names (an id, a title or key fields), among those the
+    user may read: a record out of their scope, or a key field hidden from them, gets the
+    answer a record that does not exist gets."""
+    ctx = save.ctx
+    target = ctx.model.objects[fdef.to or ""]
+    table = ctx.schema.table(target.name)
+    readable = scope_condition(ctx, table, ctx.scope(target.name, "read"))
+    conditions = [] if readable is None else [readable]
     if isinstance(value, int):
-        if save.conn.execute(select(table.c.id).where(table.c.id == value)).first() is None:
+        found = select(table.c.id).where(table.c.id == value, *conditions)
+        if save.conn.execute(found).first() is None:
             raise Invalid("invalid_reference", f"there is no {target.name} with id {value}")
         return value
-    conditions = []
     if "_title" in value:
         title = _title_sql(target, table)
         if title is None:
@@ -304,7 +331,7 @@ def _resolve_lookup(save: Save, fdef: FieldDef, value: Any) -> int:
     for key, raw in value.items():
         if key == "_title":
             continue
-        kdef = target.fields.get(key)
+        kdef = target.fields.get(key) if key not in ctx.hidden(target.name) else None
         if kdef is None:
             raise Invalid("invalid_reference", f"{target.name} has no field '{key}' to find "
                                                "the record by")
@@ -433,6 +460,7 @@ def prepare(ctx: Context, conn: Connection, obj: ObjectDef, values: Mapping[str,
     if old is None:
         apply_defaults(save)
     resolve_references(save)
+    check_assignment(save)
     if old is None:
         apply_defaults(save, computed=True)
     if old is not None:

@@ -24,10 +24,11 @@ from sqlalchemy import ColumnElement, Connection, and_, case, func, not_, or_, s
 
 from ..metadata.model import FieldDef, ObjectDef
 from . import duplicates, query
+from .access import scope_condition
 from .imports import fold
 from .records import object_def, require
 from .runtime import Context
-from .sqlexpr import Joins, SqlCompiler
+from .sqlexpr import SqlCompiler
 
 STALE_DAYS = 365
 EXAMPLES = 5  # offending values shown per finding
@@ -106,10 +107,10 @@ def report(ctx: Context, object_name: str) -> Report:
     """The data quality report of `object_name` over the records the user may read."""
     obj = object_def(ctx, object_name)
     scope = require(ctx, obj, "read")
-    joins = Joins(ctx.model, ctx.schema.table, obj.name, visible=ctx.can_see)
+    joins = query.user_joins(ctx, obj.name)
     table = joins.base
     compiler = SqlCompiler(joins, today=ctx.today(), now=ctx.now())
-    restrict = query.scope_condition(ctx, table, scope)
+    restrict = scope_condition(ctx, table, scope)
 
     def where(*conditions: Any) -> Any:
         parts = [c for c in (restrict, *conditions) if c is not None]

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Select, and_, func, or_, select
 from ..metadata import expressions as ex
 from ..metadata.model import ObjectDef
 from ..metadata.objects import ObjectScope
+from .access import scope_condition
 from .coerce import Invalid, filter_value, parse_bool
 from .errors import BadRequest
 from .records import object_def, require
@@ -26,6 +27,7 @@ from .sqlexpr import Joins, SqlCompiler
 from .text import like_escape, search_terms
 
 MAX_PAGE_SIZE = 500
+MAX_PAGE = 10_000_000  # 5 billion rows deep: far past any list, and inside 64 bits
 DEFERRED_JOIN_FROM = 500  # an offset from which a page reads its ids first
 OPERATORS = ("eq", "ne", "lt", "le", "gt", "ge", "in", "contains", "starts_with", "is_blank")
 _COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
@@ -101,12 +103,21 @@ def parse_params(ctx: Context, obj: ObjectDef, params: Mapping[str, Any]) -> ex.
     and `filter=<expression>` for anything with `or`. All are combined with and."""
     nodes: list[ex.Node] = []
     for key, raw in params.items():
+        check_text(key, raw)
         if key == "filter":
             nodes.append(parse_filter_expression(ctx, obj, str(raw)).root)
             continue
         path, _, op = key.partition("__")
         nodes.append(condition(ctx, obj, path, op or "eq", raw))
     return combine(nodes)
+
+
+def check_text(parameter: str, value: Any) -> None:
+    """A parameter's text holds no NUL character (no database takes one in a value)."""
+    values = value if isinstance(value, (list, tuple)) else [value]
+    if any(isinstance(v, str) and "\x00" in v for v in [parameter, *values]):
+        raise BadRequest(f"{parameter.replace(chr(0), '')}: a NUL character (\\x00) is not "
+                         "allowed", parameter=parameter.replace("\x00", ""))
 
 
 def combine(nodes: Sequence[ex.Node], op: str = "and") -> ex.Node | None:
@@ -122,6 +133,7 @@ def visible_scope(ctx: Context, obj: ObjectDef) -> ObjectScope:
 
 
 def parse_filter_expression(ctx: Context, obj: ObjectDef, text: str) -> ex.Expression:
+    check_text("filter", text)
     try:
         parsed = ex.parse(text)
     except ex.ExpressionError as exc:
@@ -161,21 +173,18 @@ def parse_sort(ctx: Context, obj: ObjectDef, sort: Sequence[str] | str | None
     return tuple(out)
 
 
-def scope_condition(ctx: Context, table: Any, scope: str) -> Any:
-    """The WHERE clause that keeps a list to the records the user's scope covers."""
-    if scope == "all":
-        return None
-    if scope == "own":
-        return table.c.owner == ctx.user.id
-    members = ctx.schema.system["mc_team_member"]
-    team = select(members.c.user_id).where(members.c.team_id.in_(ctx.user.team_ids or [-1]))
-    return or_(table.c.owner == ctx.user.id, table.c.owner.in_(team))
+def user_joins(ctx: Context, object_name: str) -> Joins:
+    """The joins of the user's queries on `object_name`: through a lookup, only the fields
+    they may see of the records they may read (the others read as blank)."""
+    return Joins(ctx.model, ctx.schema.table, object_name, visible=ctx.can_see,
+                 restrict=lambda target, alias: scope_condition(
+                     ctx, alias, ctx.scope(target, "read")))
 
 
 def build_select(ctx: Context, obj: ObjectDef, query: ListQuery, *, scope: str = "all"
                  ) -> tuple[Select[Any], Select[Any] | None]:
     """The page query and the count query for `query` (no SQL runs here)."""
-    joins = Joins(ctx.model, ctx.schema.table, obj.name, visible=ctx.can_see)
+    joins = user_joins(ctx, obj.name)
     table = joins.base
     compiler = SqlCompiler(joins, today=ctx.today(), now=ctx.now())
     where = []
@@ -272,9 +281,10 @@ def statements(ctx: Context, obj: ObjectDef, query: ListQuery, scope: str
     user = ctx.user
     # repr, not the query itself: filter values that Python holds equal (1, 1.0, True)
     # make different SQL for a text field
+    # the user's scope on the object, or on any object a lookup path may join, names them
+    personal = ctx.runtime.access.personal(user.role)
     key = (obj.name, repr(query), scope, user.role, ctx.today(),
-           user.id if scope in ("own", "team") else None,
-           tuple(user.team_ids or ()) if scope == "team" else None)
+           user.id if personal else None, tuple(user.team_ids or ()) if personal else None)
     return memo.get(key, lambda: build_select(ctx, obj, query, scope=scope))
 
 
@@ -282,8 +292,9 @@ def list_records(ctx: Context, object_name: str, query: ListQuery = ListQuery(),
                  conn: Connection | None = None) -> Page:
     obj = object_def(ctx, object_name)
     scope = require(ctx, obj, "read")
-    if query.page < 1:
-        raise BadRequest("page starts at 1", parameter="page")
+    if not 1 <= query.page <= MAX_PAGE:
+        raise BadRequest(f"page must be between 1 and {MAX_PAGE:,}", parameter="page")
+    check_text("search", query.search)
     if not 1 <= query.page_size <= MAX_PAGE_SIZE:
         raise BadRequest(f"page_size must be between 1 and {MAX_PAGE_SIZE}",
                          parameter="page_size")

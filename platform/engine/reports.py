@@ -22,11 +22,12 @@ from sqlalchemy import Integer, String, case, cast, func, literal, select, text
 
 from ..metadata.expressions import Node
 from ..metadata.model import FieldDef, Grouping, Report
+from .access import scope_condition
 from .errors import NotFound, PermissionDenied
-from .query import scope_condition
+from .query import user_joins
 from .records import object_def, require
 from .runtime import Context
-from .sqlexpr import Joins, SqlCompiler
+from .sqlexpr import SqlCompiler
 
 BUCKETS = ("day", "week", "month", "quarter", "year")
 
@@ -54,10 +55,25 @@ class Result:
 
 
 def get_report(ctx: Context, name: str) -> Report:
+    """The report `name`, if the user may see it (another user's private report is, to
+    them, no report at all)."""
     report = ctx.model.reports.get(name)
-    if report is None:
+    if report is None or not visible(ctx, report):
         raise NotFound(f"there is no report '{name}'")
     return report
+
+
+def visible(ctx: Context, report: Report) -> bool:
+    """A shared report, or a private one of the user's own (administrators see all)."""
+    return report.owner is None or report.owner == ctx.user.username or ctx.is_admin
+
+
+def may_save(ctx: Context, owner: str | None) -> bool:
+    """May the user save a report of this owner: a private report of their own, or, with
+    the `share_reports` right, a shared one (roles.yaml `can:`)."""
+    if owner is not None:
+        return owner == ctx.user.username or ctx.is_admin
+    return ctx.can("share_reports")
 
 
 def run(ctx: Context, report: Report, *, where: Node | None = None,
@@ -66,7 +82,7 @@ def run(ctx: Context, report: Report, *, where: Node | None = None,
     and bands. `where` is an extra condition (dashboard filters)."""
     obj = object_def(ctx, report.object)
     scope = require(ctx, obj, "read")
-    joins = Joins(ctx.model, ctx.schema.table, obj.name, visible=ctx.can_see)
+    joins = user_joins(ctx, obj.name)
     compiler = SqlCompiler(joins, today=ctx.today(), now=ctx.now(), tz=ctx.runtime.tz)
     conditions = []
     restrict = scope_condition(ctx, joins.base, scope)

@@ -310,6 +310,16 @@ class Context:
             return frozenset()
         return self.runtime.access.hidden_fields(self.user.role, object_name)
 
+    def can(self, right: str) -> bool:
+        """Has this user's role the right (roles.yaml `can:`)? Administrators and the
+        system have every right."""
+        return self.user.role == SYSTEM_ROLE or self.runtime.access.can(self.user.role, right)
+
+    @property
+    def is_admin(self) -> bool:
+        """An administrator (a role with `all: true`) or the system itself."""
+        return self.user.role == SYSTEM_ROLE or self.runtime.access.is_admin(self.user.role)
+
     def automation(self) -> Context:
         """The context automation acts in: the same user (so the audit trail says whose save
         set it off) with the system's rights, one level deeper."""

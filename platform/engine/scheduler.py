@@ -23,6 +23,7 @@ from ..metadata.expressions import EvalError, evaluate, truthy
 from ..metadata.model import Schedule, Workflow
 from .errors import CrmError
 from .pipeline import RecordEnv, fetch
+from .records import recompute_formulas
 from .runtime import Context, Runtime
 from .schema import ANNIVERSARY
 from .workflows import is_active, log_failure, log_run, run_action
@@ -203,8 +204,6 @@ def refresh_formulas(rt: Runtime, *, now: datetime | None = None) -> dict[str, i
     """Once a day, recompute stored formulas that read today() or now() (an age goes up on
     a birthday). Only changed values are written; no version bump, no audit row (nobody
     changed the record). {object: records changed}."""
-    from .pipeline import Save, compute_formulas, to_row
-
     ctx = rt.system_context()
     today = (now or rt.clock()).astimezone(rt.tz).date()
     state = rt.schema.system["mc_schedule_state"]
@@ -219,23 +218,7 @@ def refresh_formulas(rt: Runtime, *, now: datetime | None = None) -> dict[str, i
                                 ).scalar()
         if last is not None and last >= today:
             continue
-        table = rt.schema.table(obj.name)
-        count, after = 0, 0
-        while True:
-            with rt.db.write() as conn:
-                rows = conn.execute(select(table).where(table.c.id > after)
-                                    .order_by(table.c.id).limit(1000)).mappings().all()
-                for row in rows:
-                    old = {k: v for k, v in row.items() if not k.startswith("_")}
-                    save = Save(ctx, conn, obj, old)
-                    compute_formulas(save)
-                    if save.changes:
-                        conn.execute(table.update().where(table.c.id == row["id"])
-                                     .values(to_row(obj, save.changes)))
-                        count += 1
-            if not rows:
-                break
-            after = rows[-1]["id"]
+        count = recompute_formulas(ctx, obj)
         changed[obj.name] = count
         with rt.db.write() as conn:
             if conn.execute(state.update().where(state.c.workflow == key)

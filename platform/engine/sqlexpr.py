@@ -50,12 +50,20 @@ from .text import like_escape
 
 
 class Joins:
-    """The tables a query reads: the object's table and one alias per lookup path."""
+    """The tables a query reads: the object's table and one alias per lookup path.
+
+    `visible` and `restrict` make the joins those of one user: a field they may not read is
+    no field at all, and a lookup's target joins only the records they may read (a
+    condition on the alias, in the join's ON clause), so the fields of a record outside
+    their scope read as blank, in a filter, a sort, a report group or a measure alike."""
 
     def __init__(self, model: AppModel, tables: Callable[[str], Table], object_name: str, *,
-                 visible: Callable[[str, str], bool] | None = None):
+                 visible: Callable[[str, str], bool] | None = None,
+                 restrict: Callable[[str, FromClause], ColumnElement[bool] | None]
+                 | None = None):
         self.model = model
         self.visible = visible  # (object, field) -> may the user read it? None: everything
+        self.restrict = restrict  # (object, its alias) -> the rows the user may read
         self.tables = tables
         self.object = object_name
         self.base = tables(object_name)
@@ -82,7 +90,9 @@ class Joins:
             if key not in self.joined:
                 target = self.tables(fdef.to or "").alias(f"j{len(self.joined) + 1}")
                 self.joined[key] = (target, fdef.to or "")
-                self.order.append((target, target.c.id == table.c[part]))
+                on = target.c.id == table.c[part]
+                allowed = self.restrict(fdef.to or "", target) if self.restrict else None
+                self.order.append((target, on if allowed is None else and_(on, allowed)))
             table, obj_name = self.joined[key]
         raise BadRequest("an empty field path")
 

@@ -307,7 +307,8 @@ def _roles(layers: list, objects: Mapping[str, ObjectDef], problems: list[Proble
         role = Role(name=name, label=Label.of(data.get("label"), humanize(name)),
                     all=bool(data.get("all", parent.all if parent else False)),
                     inherits=parent_name, objects=frozen_map(perms),
-                    fields=frozen_map(field_access))
+                    fields=frozen_map(field_access),
+                    can=frozenset(data.get("can", ())) | (parent.can if parent else frozenset()))
         out[name] = role
         return role
 
@@ -398,7 +399,8 @@ def _reports(layers: list, objects: Mapping[str, ObjectDef],
         chart = data.get("chart")
         out[name] = Report(name=name, label=Label.of(data.get("label"), humanize(name)),
                            object=obj.name, filter=filt, group_by=tuple(groups),
-                           measures=tuple(measures), chart=None if chart == "none" else chart)
+                           measures=tuple(measures), chart=None if chart == "none" else chart,
+                           owner=data.get("owner"))
     return out
 
 
@@ -418,6 +420,10 @@ def _dashboards(layers: list, reports: Mapping[str, Report], problems: list[Prob
             if widget not in reports:
                 problems.append(doc.problem(("widgets", i), f"unknown report '{widget}'"
                                             + did_you_mean(widget, reports)))
+            elif reports[widget].owner is not None:
+                problems.append(doc.problem(("widgets", i), f"report '{widget}' is private to "
+                                            f"{reports[widget].owner}; a dashboard shows shared "
+                                            "reports only"))
         out[name] = Dashboard(name, Label.of(doc.data.get("label"), humanize(name)),
                               tuple(widgets))
     return out

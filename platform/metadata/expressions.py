@@ -155,10 +155,31 @@ def _tokens(text: str) -> list[tuple[str, str, int]]:
     return out
 
 
+MAX_DEPTH = 40  # nested parentheses, calls, lists and not/minus signs
+MAX_OPERATORS = 400  # and, or, comparisons and arithmetic in one expression
+
+
 class _Parser:
     def __init__(self, text: str):
         self.tokens = _tokens(text)
         self.i = 0
+        self.depth = 0
+        self.operators = 0
+
+    def deeper(self, pos: int) -> None:
+        """One level further in; expressions stay small enough to compile and evaluate
+        without running out of stack (a filter of 5,000 nested parentheses)."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ExpressionError(f"the expression nests too deeply (at most {MAX_DEPTH} "
+                                  "levels)", pos)
+
+    def operator(self, pos: int) -> None:
+        self.operators += 1
+        if self.operators > MAX_OPERATORS:
+            raise ExpressionError(f"the expression is too long (at most {MAX_OPERATORS} "
+                                  "operators); for many values use `field in [a, b, ...]`",
+                                  pos)
 
     def peek(self) -> tuple[str, str, int]:
         return self.tokens[self.i]
@@ -191,11 +212,14 @@ class _Parser:
         return node
 
     def or_expr(self) -> Node:
+        self.deeper(self.peek()[2])
         node = self.and_expr()
         while True:
             pos = self.peek()[2]
             if not self.accept("or"):
+                self.depth -= 1
                 return node
+            self.operator(pos)
             node = Binary("or", node, self.and_expr(), pos)
 
     def and_expr(self) -> Node:
@@ -204,12 +228,16 @@ class _Parser:
             pos = self.peek()[2]
             if not self.accept("and"):
                 return node
+            self.operator(pos)
             node = Binary("and", node, self.not_expr(), pos)
 
     def not_expr(self) -> Node:
         pos = self.peek()[2]
         if self.accept("not"):
-            return Unary("not", self.not_expr(), pos)
+            self.deeper(pos)
+            node = Unary("not", self.not_expr(), pos)
+            self.depth -= 1
+            return node
         return self.comparison()
 
     def comparison(self) -> Node:
@@ -217,6 +245,7 @@ class _Parser:
         kind, text, pos = self.peek()
         if kind == "op" and text in _COMPARISONS:
             self.take()
+            self.operator(pos)
             return Binary(text, left, self.additive(), pos)
         if kind == "op" and text == "=":
             raise ExpressionError("use '==' to compare, not '='", pos)
@@ -233,6 +262,7 @@ class _Parser:
             kind, text, pos = self.peek()
             if kind == "op" and text in ("+", "-"):
                 self.take()
+                self.operator(pos)
                 node = Binary(text, node, self.term(), pos)
             else:
                 return node
@@ -243,6 +273,7 @@ class _Parser:
             kind, text, pos = self.peek()
             if kind == "op" and text in ("*", "/", "%"):
                 self.take()
+                self.operator(pos)
                 node = Binary(text, node, self.unary(), pos)
             else:
                 return node
@@ -250,7 +281,10 @@ class _Parser:
     def unary(self) -> Node:
         pos = self.peek()[2]
         if self.accept("-"):
-            return Unary("-", self.unary(), pos)
+            self.deeper(pos)
+            node = Unary("-", self.unary(), pos)
+            self.depth -= 1
+            return node
         return self.primary()
 
     def primary(self) -> Node:

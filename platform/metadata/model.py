@@ -271,6 +271,9 @@ class ObjectPermission:
     delete: str = "none"
 
 
+RIGHTS = ("assign", "share_reports", "edit_dashboards")  # a role's `can:` (all: every one)
+
+
 @dataclass(frozen=True)
 class Role:
     name: str
@@ -279,6 +282,7 @@ class Role:
     inherits: str | None = None
     objects: Mapping[str, ObjectPermission] = field(default_factory=frozen_map)
     fields: Mapping[str, str] = field(default_factory=frozen_map)  # "object.field" -> access
+    can: frozenset[str] = frozenset()  # rights beyond records: assign, share_reports, ...
 
 
 @dataclass(frozen=True)
@@ -334,6 +338,7 @@ class Report:
     group_by: tuple[Grouping, ...]
     measures: tuple[Measure, ...]
     chart: str | None = None
+    owner: str | None = None  # the user name of a private report; None: shared
 
 
 @dataclass(frozen=True)

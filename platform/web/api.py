@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..engine import query, records
-from ..engine.errors import BadRequest, Unauthorized
+from ..engine.errors import BadRequest, Unauthorized, VersionRequired
 from ..engine.runtime import Context, Runtime
 from ..engine.users import user_for_token
 from .jsonio import JSON, json_body, record_json
@@ -51,7 +51,10 @@ def _int_param(request: Request, name: str, default: int) -> int:
         raise BadRequest(f"{name} must be a whole number, not '{raw}'", parameter=name) from None
 
 
-def _version(request: Request, body: dict[str, Any] | None) -> int | None:
+def _version(request: Request, body: dict[str, Any] | None) -> int:
+    """The row version a PATCH or DELETE starts from: `version` in the body, an If-Match
+    header or a `version` parameter. Required (428 without it), so no change overwrites
+    another unseen; a stale one is a 409 with the current version."""
     raw: Any = None
     if body is not None and "version" in body:
         raw = body["version"]
@@ -60,7 +63,9 @@ def _version(request: Request, body: dict[str, Any] | None) -> int | None:
     elif request.query_params.get("version"):
         raw = request.query_params["version"]
     if raw is None:
-        return None
+        raise VersionRequired("send the record's version you read (\"version\" in the body, "
+                              "an If-Match header or ?version=); without it a change could "
+                              "overwrite someone else's", parameter="version")
     try:
         if isinstance(raw, bool):
             raise ValueError
@@ -100,9 +105,11 @@ async def record_detail(request: Request) -> Response:
     ctx = api_context(request)
     object_name = request.path_params["object"]
     record_id = request.path_params["id"]
-    records.object_def(ctx, object_name)
+    obj = records.object_def(ctx, object_name)
     if request.method == "GET":
         return JSON(record_json(records.get(ctx, object_name, record_id)))
+    # a user who may not change the object hears that first, not that a version is missing
+    records.require(ctx, obj, "delete" if request.method == "DELETE" else "edit")
     if request.method == "DELETE":
         records.delete(ctx, object_name, record_id, version=_version(request, None))
         return Response(status_code=204)

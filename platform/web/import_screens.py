@@ -139,7 +139,7 @@ async def _store_upload(ctx: Context, obj: Any, form: FormData,
     filename = Path(upload.filename).name
     try:
         sheet = imports.read_file(data, filename)
-        settings = imports.Settings(imports.guess_mapping(obj, sheet.columns))
+        settings = imports.Settings(imports.guess_mapping(ctx, obj, sheet.columns))
         return imports.start(ctx, obj.name, data, filename, settings,
                              _folder(ctx.runtime)), None
     except BadRequest as exc:
@@ -190,7 +190,7 @@ async def mapping_page(request: Request) -> Response:
                                     dry_run=form.get("action") == "dry_run")
         try:
             require(ctx, obj, "create")
-            imports.check_settings(obj, [c["name"] for c in columns], settings)
+            imports.check_settings(ctx, obj, [c["name"] for c in columns], settings)
             if form.get("action") == "save_template":
                 imports.save_template(ctx, obj.name, str(form.get("template_name") or ""),
                                       settings)
@@ -203,7 +203,7 @@ async def mapping_page(request: Request) -> Response:
             imports.update_settings(ctx.runtime, row.id, settings)
             runner(request).start(ctx.runtime, row.id, ctx.user.id, ctx.locale)
             return RedirectResponse(f"/imports/{row.id}/progress", status_code=303)
-    fields = [(f.name, f.label.get(ctx.locale)) for f in imports.importable(obj)]
+    fields = [(f.name, f.label.get(ctx.locale)) for f in imports.importable(ctx, obj)]
     return render(request, "import_mapping.html", {
         "obj": obj, "job": row, "columns": columns, "fields": fields,
         "mapping": settings.mapping, "key": settings.key, "error": error,

@@ -44,12 +44,41 @@ async def json_body(request: Request) -> dict[str, Any]:
         raise BadRequest(f"the body is larger than {MAX_BODY} bytes")
     if not raw.strip():
         raise BadRequest("the body is empty; send a JSON object of field values")
+    if raw.lstrip()[:1] != b"{":  # before parsing: 100,000 nested [ would run out of stack
+        raise BadRequest("the body must be a JSON object of field values")
     try:
         data = json.loads(raw, parse_float=Decimal)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         where = f" (line {exc.lineno}, column {exc.colno})" if isinstance(
             exc, json.JSONDecodeError) else ""
         raise BadRequest(f"the body is not valid JSON{where}") from None
+    except RecursionError:
+        raise BadRequest(f"the body nests too deeply (at most {MAX_NESTING} levels)") from None
     if not isinstance(data, dict):
         raise BadRequest("the body must be a JSON object of field values")
+    _check_values(data, "", 0)
     return data
+
+
+MAX_NESTING = 20
+
+
+def _check_values(value: Any, path: str, depth: int) -> None:
+    """Every value of a body can be stored: no text with a lone surrogate (JSON allows
+    "\\ud800"; UTF-8 and the databases do not), nothing nested past MAX_NESTING."""
+    if depth > MAX_NESTING:
+        raise BadRequest(f"{path or 'the body'} nests too deeply (at most {MAX_NESTING} "
+                         "levels)", parameter=path.split(".")[0] or None)
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadRequest(f"{path}: the text holds a lone surrogate (\\ud800-\\udfff), "
+                             "which is not a character", parameter=path.split(".")[0]) from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_values(key, path, depth + 1)
+            _check_values(item, f"{path}.{key}" if path else str(key), depth + 1)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_values(item, f"{path}[{i}]", depth + 1)

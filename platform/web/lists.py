@@ -3,7 +3,6 @@ type-ahead that forms use."""
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -14,7 +13,7 @@ from markupsafe import escape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
-from ..engine import query, records
+from ..engine import query, records, sheets
 from ..engine.errors import BadRequest, CrmError, ValidationFailed
 from ..engine.runtime import Context
 from . import auth
@@ -147,7 +146,7 @@ async def export_xlsx(request: Request) -> Response:
     book = Workbook(write_only=True)
     sheet = book.create_sheet(obj.plural.get(ctx.locale)[:31])
     for row in _export_rows(ctx, obj, state, columns, typed=True):
-        sheet.append(row)
+        sheet.append([sheets.guard(c) for c in row])
     buffer = io.BytesIO()
     book.save(buffer)
     return Response(buffer.getvalue(), media_type=(
@@ -165,15 +164,9 @@ def _export_view(request: Request) -> tuple[Context, Any, dict[str, Any], list[s
 
 
 def _csv_rows(ctx: Context, obj, state, columns) -> Iterator[bytes]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
     first = True
     for rows in _export_pages(ctx, obj, state, columns, typed=False):
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerows(rows)
-        # a BOM first: Excel then reads UTF-8
-        yield (("\ufeff" if first else "") + buffer.getvalue()).encode("utf-8")
+        yield sheets.csv_text(rows, bom=first).encode("utf-8")
         first = False
 
 
@@ -223,17 +216,7 @@ def _cell(fdef, value, refs: References, language: str, *, typed: bool = False) 
         return value
     if hasattr(value, "isoformat"):
         return value.isoformat()
-    text = str(value)
-    # a cell starting with = + - @ would be a formula in a spreadsheet
-    return "'" + text if text[:1] in ("=", "+", "-", "@") and not _is_number(text) else text
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+    return sheets.guard(str(value))
 
 
 async def lookup_options(request: Request) -> Response:

@@ -59,10 +59,11 @@ def _schemas(obj: ObjectDef) -> dict[str, dict[str, Any]]:
     writable = {name: field_schema(f) for name, f in obj.fields.items() if f.writable}
     create = {"type": "object", "properties": writable, "additionalProperties": False,
               "required": [n for n, f in obj.fields.items() if f.required and f.writable]}
-    patch = {"type": "object", "additionalProperties": False,
+    patch = {"type": "object", "additionalProperties": False, "required": ["version"],
              "properties": {**writable, "version": {
-                 "type": "integer", "description": "the row version you read; a stale one "
-                                                   "gets 409"}}}
+                 "type": "integer", "description": "the row version you read (required: "
+                                                   "428 without it); a stale one gets 409 "
+                                                   "with error.current_version"}}}
     return {_name(obj, ""): record, _name(obj, "Create"): create, _name(obj, "Update"): patch}
 
 
@@ -77,7 +78,8 @@ def _ref(name: str) -> dict[str, str]:
 def _errors(*codes: int) -> dict[str, Any]:
     text = {400: "Bad request (bad parameter or body)", 401: "No valid API token",
             403: "Not allowed", 404: "Not found", 409: "Conflict: stale row version or a "
-            "record still referenced", 422: "Validation failed; see error.fields"}
+            "record still referenced", 422: "Validation failed; see error.fields",
+            428: "The row version is missing: send the version you read"}
     return {str(c): {"description": text[c], "content": {"application/json": {
         "schema": _ref("Error")}}} for c in codes}
 
@@ -130,13 +132,15 @@ def _paths(obj: ObjectDef) -> dict[str, Any]:
                           "schema": _ref(_name(obj, "Update"))}}},
                       "responses": {"200": {"description": "The changed record",
                                             **record_response},
-                                    **_errors(400, 401, 404, 409, 422)}},
+                                    **_errors(400, 401, 403, 404, 409, 422, 428)}},
             "delete": {"operationId": f"delete_{name}", "summary": f"Delete a {name}",
                        "tags": [name],
                        "parameters": [{"name": "version", "in": "query", "required": False,
-                                       "schema": {"type": "integer"}}],
+                                       "schema": {"type": "integer"},
+                                       "description": "the row version you read (or an "
+                                                      "If-Match header); 428 without"}],
                        "responses": {"204": {"description": "Deleted"},
-                                     **_errors(401, 404, 409)}},
+                                     **_errors(400, 401, 403, 404, 409, 428)}},
         },
     }
 

@@ -33,7 +33,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from ..engine import overlays, reports
-from ..engine.errors import Conflict, CrmError, NotFound, PermissionDenied
+from ..engine.errors import BadRequest, Conflict, CrmError, NotFound, PermissionDenied
 from ..engine.runtime import Context, Runtime
 from ..metadata import MetadataError
 from ..metadata.edits import Draft
@@ -302,7 +302,8 @@ def _render(request: Request, ctx: Context, values: dict[str, str], errors: dict
     shown = preview(ctx, rt, values, _usable_name(rt, values.get("name", ""), editing)) \
         if choices else Preview([], [], {})
     dashboards = [(n, dash.label.get(lang)) for n, dash in ctx.model.dashboards.items()
-                  if editing is None or editing not in dash.widgets]
+                  if editing is None or editing not in dash.widgets] \
+        if ctx.can("edit_dashboards") else []
     return render(request, "report_builder.html", {
         "values": values, "errors": errors, "objects": objects,
         "field_options": [(c.path, c.label) for c in choices],
@@ -310,7 +311,7 @@ def _render(request: Request, ctx: Context, values: dict[str, str], errors: dict
         "funcs": FUNCS,
         "buckets": reports.BUCKETS, "charts": CHARTS, "groups": range(1, GROUPS + 1),
         "measures": range(1, MEASURES + 1), "preview": shown, "editing": editing,
-        "dashboards": dashboards, "base": base,
+        "dashboards": dashboards, "base": base, "can_share": ctx.can("share_reports"),
         "action": f"/reports/{editing}/edit" if editing else "/reports/new"}, status=status)
 
 
@@ -351,9 +352,15 @@ async def edit_report(request: Request) -> Response:
 async def _builder(request: Request, editing: str | None) -> Response:
     ctx = page_context(request)
     rt = runtime(request)
+    owner: str | None = None
     if editing is not None:
         saved = _builder_document(rt, editing)
+        owner = saved.get("owner")
+        if not reports.visible(ctx, rt.model.reports[editing]):
+            raise NotFound(f"there is no report '{editing}' made in the report builder")
         _require_read(ctx, saved["object"])
+        if not reports.may_save(ctx, owner):
+            raise PermissionDenied("changing a shared report needs the share_reports right")
     if request.method == "GET":
         values = _values(request.query_params.multi_items())
         if not values:
@@ -371,9 +378,16 @@ async def _builder(request: Request, editing: str | None) -> Response:
     t = translator(ctx.locale)
     name = editing or values.get("name", "")
     dashboard = values.get("dashboard", "")
+    if editing is None:  # a new report: shared when asked and allowed, else the user's own
+        shared = values.get("private") != "1" and ctx.can("share_reports")
+        owner = None if shared else ctx.user.username
     errors: dict[str, str] = {}
     if dashboard and dashboard not in rt.model.dashboards:
         errors["dashboard"] = t("there is no dashboard '{name}'", name=dashboard)
+    elif dashboard and not ctx.can("edit_dashboards"):
+        errors["dashboard"] = t("your role may not change shared dashboards")
+    elif dashboard and owner is not None:
+        errors["dashboard"] = t("a private report cannot go on a shared dashboard")
     try:
         if editing is None:
             _check_name(t, rt, name)
@@ -385,6 +399,8 @@ async def _builder(request: Request, editing: str | None) -> Response:
         errors.update(exc.errors)
     if errors:
         return again(errors)
+    if owner is not None:
+        doc["owner"] = owner
     d = draft(rt)
     d.set_document(f"reports/{name}.yaml", doc)
     summary = f"{'change' if editing else 'add'} report {name}"
@@ -431,10 +447,13 @@ async def add_to_dashboard(request: Request) -> Response:
     form = await auth.checked_form(request)
     dashboard = request.path_params["name"]
     name = str(form.get("report") or "")
-    report = rt.model.reports.get(name)
-    if report is None:
-        raise NotFound(f"there is no report '{name}'")
+    report = reports.get_report(ctx, name)
     _require_read(ctx, report.object)
+    if not ctx.can("edit_dashboards"):
+        raise PermissionDenied("changing a shared dashboard needs the edit_dashboards right")
+    if report.owner is not None:
+        raise BadRequest(f"report '{name}' is private; a dashboard shows shared reports only",
+                         parameter="report")
     base = base_version(form, rt)
     d = draft(rt)
     if not add_widget(d, dashboard, name):

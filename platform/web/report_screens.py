@@ -5,7 +5,6 @@ report widgets under one date range and owner filter)."""
 
 from __future__ import annotations
 
-import csv
 import io
 from datetime import date, datetime
 from typing import Any
@@ -15,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..engine import dashboards, query, reports
+from ..engine import dashboards, query, reports, sheets
 from ..engine.errors import BadRequest, NotFound, PermissionDenied
 from ..engine.runtime import Context
 from ..metadata.model import Report
@@ -137,7 +136,8 @@ async def reports_index(request: Request) -> Response:
     ctx = page_context(request)
     by_object: dict[str, list[Report]] = {}
     for report in ctx.model.reports.values():
-        if report.object in ctx.model.objects and ctx.scope(report.object, "read") != "none":
+        if report.object in ctx.model.objects and ctx.scope(report.object, "read") != "none" \
+                and reports.visible(ctx, report):
             by_object.setdefault(report.object, []).append(report)
     groups = [(ctx.model.objects[name], sorted(items, key=lambda r: r.label.get(ctx.locale)))
               for name, items in by_object.items()]
@@ -204,11 +204,8 @@ def _table(request: Request) -> tuple[Context, Report, list[str], list[list[Any]
 async def report_csv(request: Request) -> Response:
     """The report's table as CSV, UTF-8 with a BOM (Excel then reads the accents)."""
     _, report, headers, rows = _table(request)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(headers)
-    writer.writerows([_cell(c) for c in row] for row in rows)
-    return Response(("\ufeff" + buffer.getvalue()).encode("utf-8"),
+    text = sheets.csv_text([headers, *([_cell(c) for c in row] for row in rows)], bom=True)
+    return Response(text.encode("utf-8"),
                     media_type="text/csv; charset=utf-8", headers={
                         "Content-Disposition": f'attachment; filename="{report.name}.csv"'})
 
@@ -220,9 +217,9 @@ async def report_xlsx(request: Request) -> Response:
     ctx, report, headers, rows = _table(request)
     book = Workbook(write_only=True)
     sheet = book.create_sheet(_sheet_title(report.label.get(ctx.locale)))
-    sheet.append(headers)
+    sheet.append([sheets.guard(h) for h in headers])
     for row in rows:
-        sheet.append([c if isinstance(c, (int, float)) or c is None else _cell(c)
+        sheet.append([c if isinstance(c, (int, float)) or c is None else sheets.guard(_cell(c))
                       for c in row])
     buffer = io.BytesIO()
     book.save(buffer)

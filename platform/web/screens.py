@@ -321,7 +321,10 @@ def build_widgets(ctx: Context, obj: ObjectDef, values: dict[str, Any], typed: d
         widgets = []
         for name in names:
             fdef = obj.fields[name]
-            kind = widget_kind(fdef, ctx.field_access(obj.name, name))
+            access = ctx.field_access(obj.name, name)
+            if name == "owner" and not ctx.can("assign"):
+                access = "read"  # giving records to others needs the assign right
+            kind = widget_kind(fdef, access)
             value = typed[name] if name in typed else input_text(fdef, values.get(name), fmt)
             widget = Widget(field=fdef, label=fdef.label.get(ctx.locale), kind=kind,
                             value=value, required=fdef.required,
@@ -383,7 +386,8 @@ def _errors(ctx: Context, obj: ObjectDef, t, exc: ValidationFailed
         label = fdef.label.get(ctx.locale) if fdef else name
         fields[name] = [error_text(t, ctx.locale, e.code, e.message, dict(e.params or {}),
                                    label) for e in errors]
-    general = [e.message for e in exc.errors.get(records.RECORD, [])]
+    general = [error_text(t, ctx.locale, e.code, e.message, dict(e.params or {}), "")
+               for e in exc.errors.get(records.RECORD, [])]
     return fields, general
 
 
@@ -440,7 +444,7 @@ async def form_page(request: Request) -> Response:
             field_errors, general = _errors(ctx, obj, request.state.page["t"], exc)
             status = 422
         except PossibleDuplicates as exc:
-            possible = [m for m in exc.matches if ctx.scope(obj.name, "read") != "none"]
+            possible = exc.matches  # those the user may not read come without id or title
             status = 409
         except Conflict:
             conflict = True

@@ -29,13 +29,14 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from ..engine import overlays, sync
+from ..engine.access import newly_hidden
 from ..engine.errors import BadRequest, Conflict, NotFound, PermissionDenied, SchemaChangeRefused
 from ..engine.runtime import Context, Runtime
 from ..engine.users import SYSTEM_ROLE, user_names
 from ..metadata import MetadataError
 from ..metadata.documents import differences, dump, merged
 from ..metadata.edits import Draft, EditError
-from ..metadata.model import FieldDef, humanize
+from ..metadata.model import AppModel, FieldDef, humanize
 from . import auth
 from .pages import flash, page_context
 from .templating import render
@@ -140,6 +141,7 @@ async def apply_change(request: Request, ctx: Context, form: FormData, edit: Edi
                   if k not in (auth.CSRF_FIELD, "confirm", "base") and isinstance(v, str)]
         return render(request, "setup_review.html", {
             "summary": summary, "plan": preview.plan, "diff": preview.diff, "hidden": hidden,
+            "hides": _hides(rt, preview.model, ctx.locale),
             "steps": [(STEP_LABELS.get(step.action, step.action), step.description)
                       for step in preview.plan.steps],
             "base": base, "action": request.url.path, "cancel": done})
@@ -155,6 +157,19 @@ async def apply_change(request: Request, ctx: Context, form: FormData, edit: Edi
         return again(problem_errors(exc, inputs or {}))
     flash(request, "Saved: {summary}".replace("{summary}", summary))
     return RedirectResponse(done, status_code=303)
+
+
+def _hides(rt: Runtime, model: AppModel, locale: str) -> list[dict[str, str]]:
+    """The computed fields the change hides from a role, because they read a field hidden
+    from it: the review says so before anything is saved."""
+    def label(m: AppModel, ref: str) -> str:
+        obj_name, _, field_name = ref.partition(".")
+        obj = m.objects[obj_name]
+        return f"{obj.label.get(locale)} · {obj.fields[field_name].label.get(locale)}"
+
+    return [{"role": model.roles[role].label.get(locale),
+             "field": label(model, f"{obj_name}.{field_name}"), "reads": label(model, reason)}
+            for role, obj_name, field_name, reason in newly_hidden(rt.model, model)]
 
 
 # --- Setup home -----------------------------------------------------------------------------

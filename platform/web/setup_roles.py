@@ -25,7 +25,7 @@ from ..engine import records, users
 from ..engine.errors import CrmError, NotFound, PermissionDenied
 from ..engine.runtime import Context, Runtime
 from ..metadata.edits import Draft, EditError
-from ..metadata.model import FieldDef, ObjectDef, ObjectPermission, Role, humanize
+from ..metadata.model import RIGHTS, FieldDef, ObjectDef, ObjectPermission, Role, humanize
 from . import auth
 from .pages import flash
 from .setup import NAME, admin_context, apply_change, form_values, runtime
@@ -52,6 +52,12 @@ async def roles_page(request: Request) -> Response:
         "counts": counts})
 
 
+RIGHT_LABELS = {"assign": "Give records to other users (change the owner)",
+                "share_reports": "Save reports everyone sees",
+                "edit_dashboards": "Change the shared dashboards"}
+assert set(RIGHT_LABELS) == set(RIGHTS)
+
+
 def shown_fields(obj: ObjectDef) -> list[FieldDef]:
     """The fields whose access a role can set: the object's own fields and its owner."""
     return [f for f in obj.fields.values() if not f.system or f.name == "owner"]
@@ -71,6 +77,8 @@ def role_values(role: Role | None) -> dict[str, str]:
             values[f"o.{obj_name}.{action}"] = getattr(perm, action)
     for ref, access in role.fields.items():
         values[f"f.{ref}"] = access
+    for right in role.can:
+        values[f"can.{right}"] = "1"
     return values
 
 
@@ -80,7 +88,9 @@ def _role_form(request: Request, rt: Runtime, role: Role | None, values: dict[st
     return render(request, "setup_role.html", {
         "role": role, "new": role is None, "values": values, "errors": errors, "base": base,
         "objects": objects, "fields": {o.name: shown_fields(o) for o in objects},
-        "scopes": SCOPES, "access": ACCESS, "actions": ACTIONS,
+        "scopes": SCOPES, "access": ACCESS, "actions": ACTIONS, "rights": RIGHT_LABELS,
+        "inherited_rights": rt.model.roles[role.inherits].can
+        if role is not None and role.inherits in rt.model.roles else frozenset(),
         "parents": sorted(n for n in rt.model.roles if n not in BUILT_IN
                           and (role is None or n != role.name)),
         "read_only": role is not None and role.name == "admin"}, status=status)
@@ -147,7 +157,7 @@ def role_document(rt: Runtime, name: str, data: dict[str, Any], form: FormData
     from the parent role (or from nothing); entries the role stored already are kept."""
     get = lambda key: str(form.get(key) or "").strip()  # noqa: E731
     out: dict[str, Any] = {k: v for k, v in data.items()
-                           if k not in ("label", "inherits", "objects", "fields")}
+                           if k not in ("label", "inherits", "objects", "fields", "can")}
     en, vi = get("label_en"), get("label_vi")
     out["label"] = {"en": en or vi or humanize(name), "vi": vi or en or humanize(name)}
     parent_name = get("inherits") or None
@@ -211,6 +221,10 @@ def role_document(rt: Runtime, name: str, data: dict[str, Any], form: FormData
                 fields[ref] = access
     if fields:
         out["fields"] = fields
+    inherited = parent.can if parent else frozenset()
+    rights = [r for r in RIGHTS if form.get(f"can.{r}") and r not in inherited]
+    if rights:
+        out["can"] = rights
     return out
 
 

@@ -49,7 +49,7 @@ def do_import(crm, data: bytes, filename: str, *, dry_run=False, key=None, mappi
     ctx, folder = crm
     obj = ctx.model.objects["contact"]
     sheet = imports.read_file(data, filename)
-    settings = imports.Settings(mapping or imports.guess_mapping(obj, sheet.columns), key,
+    settings = imports.Settings(mapping or imports.guess_mapping(ctx, obj, sheet.columns), key,
                                 dry_run)
     job = imports.start(ctx, "contact", data, filename, settings, folder)
     return imports.run(ctx, job, batch=batch)
@@ -62,7 +62,7 @@ def contacts(ctx):
 
 def test_the_mapping_is_guessed_from_vietnamese_and_english_labels(ctx):
     obj = ctx.model.objects["contact"]
-    mapping = imports.guess_mapping(obj, [*HEADER, "Last name", "Ghi chú lạ"])
+    mapping = imports.guess_mapping(ctx, obj, [*HEADER, "Last name", "Ghi chú lạ"])
     assert mapping["Họ"] == "last_name" and mapping["Điện thoại"] == "phone"
     assert mapping["Công ty"] == "account" and mapping["Tỉnh / thành phố"] == "city"
     assert mapping["Last name"] is None  # last_name is taken by "Họ" already
@@ -149,7 +149,7 @@ def test_an_interrupted_import_resumes_and_lands_every_row_once(crm):
     rows[40][2] = "not-an-email"
     data = csv_bytes(rows)
     obj = ctx.model.objects["contact"]
-    settings = imports.Settings(imports.guess_mapping(obj, HEADER))
+    settings = imports.Settings(imports.guess_mapping(ctx, obj, HEADER))
     job = imports.start(ctx, "contact", data, "lon.csv", settings, folder)
     first = imports.run(ctx, job, batch=20, stop_after=2)  # as if the process died here
     assert first.inserted + first.rejected == 40
@@ -239,7 +239,7 @@ def test_a_big_import_refreshes_the_planner_statistics_as_the_table_grows(crm):
     obj = ctx.model.objects["contact"]
     sheet = imports.read_file(data, "big.csv")
     job = imports.start(ctx, "contact", data, "big.csv",
-                        imports.Settings(imports.guess_mapping(obj, sheet.columns)), folder)
+                        imports.Settings(imports.guess_mapping(ctx, obj, sheet.columns)), folder)
 
     def planner_rows() -> float | None:
         if ctx.db.is_sqlite:
@@ -251,7 +251,7 @@ def test_a_big_import_refreshes_the_planner_statistics_as_the_table_grows(crm):
     before = planner_rows()
     # a dry run refreshes them inside its transaction, which sees its own rows
     dry = imports.start(ctx, "contact", data, "big.csv", imports.Settings(
-        imports.guess_mapping(obj, sheet.columns), dry_run=True), folder)
+        imports.guess_mapping(ctx, obj, sheet.columns), dry_run=True), folder)
     assert imports.run(ctx, dry, batch=10, statistics_every=20).inserted == 60
     assert contacts(ctx) == {}
     after_dry_run = planner_rows()

@@ -178,11 +178,12 @@ def test_delete_and_restrict(api):
     account = api.post("/api/v1/account", json={"name": "Công ty ABC"}).json()
     contract = api.post("/api/v1/contract", json={"name": "HĐ 1", "account": "Công ty ABC"})
     assert contract.status_code == 201 and contract.json()["account"] == account["id"]
-    blocked = api.delete(f"/api/v1/account/{account['id']}")
+    blocked = api.delete(f"/api/v1/account/{account['id']}?version=1")
     assert blocked.status_code == 409 and "restrict" not in blocked.json()["error"]["message"]
     assert "contract.account" in blocked.json()["error"]["message"]
-    assert api.delete(f"/api/v1/contract/{contract.json()['id']}").status_code == 204
-    assert api.delete(f"/api/v1/account/{account['id']}").status_code == 204
+    assert api.delete(f"/api/v1/contract/{contract.json()['id']}",
+                      headers={"If-Match": '"1"'}).status_code == 204
+    assert api.delete(f"/api/v1/account/{account['id']}?version=1").status_code == 204
     assert api.get(f"/api/v1/account/{account['id']}").status_code == 404
 
 

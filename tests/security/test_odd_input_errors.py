@@ -1,0 +1,51 @@
+"""Finding 12: odd input made server errors (each a 500 before): a page number past 64 bits,
+NUL in a search or a filter value, integers past 64 bits in a body, a lone surrogate, deeply
+nested JSON, filters of thousands of nested parentheses or `or`s. Each is now a clear 400
+(or a 422 naming the field) that says which parameter is wrong, and nothing is saved."""
+
+from __future__ import annotations
+
+import pytest
+
+CASES = [
+    ("page", {"page": "99999999999999999999"}),
+    ("page_size", {"page_size": "99999999999999999999"}),
+    ("search", {"search": "nguy\x00en"}),
+    ("city", {"city": "Hu\x00ế"}),
+    ("filter", {"filter": "city == 'a\x00b'"}),
+    ("filter", {"filter": "(" * 5000 + "city == 'a'" + ")" * 5000}),
+    ("filter", {"filter": " or ".join(["age>1"] * 3000)}),
+    ("age__gt", {"age__gt": "9" * 40}),
+]
+
+
+@pytest.mark.parametrize(("parameter", "params"), CASES, ids=[
+    "huge-page", "huge-page-size", "nul-search", "nul-filter-value", "nul-in-expression",
+    "deep-parentheses", "many-ors", "huge-number-filter"])
+def test_odd_query_parameters_are_a_400_naming_them(reps, parameter, params):
+    answer = reps.api("lan").get("/api/v1/contact", params=params)
+    assert answer.status_code == 400, answer.text[:300]
+    assert answer.json()["error"]["parameter"] == parameter
+
+
+@pytest.mark.parametrize("body", [
+    '{"last_name": "Lê", "email": "le@vidu.vn", "age": 123456789012345678901234567890}',
+    '{"last_name": "Lê", "email": "le@vidu.vn", "income": 1e400}',
+    '{"last_name": "L\\u0000ê", "email": "le@vidu.vn"}',
+    '{"last_name": "\\ud800", "email": "le@vidu.vn"}',
+    '{"last_name": ' + "[" * 100_000 + "]" * 100_000 + "}",
+    "[" * 100_000,
+], ids=["huge-int", "huge-float", "nul", "lone-surrogate", "deep-nesting", "deep-unclosed"])
+def test_odd_bodies_are_refused_and_nothing_is_saved(reps, body):
+    api = reps.api("admin")
+    answer = api.request("POST", "/api/v1/contact", content=body.encode(),
+                         headers={"Content-Type": "application/json"})
+    assert answer.status_code in (400, 422), answer.text[:300]
+    assert "error" in answer.json()
+    assert api.get("/api/v1/contact").json()["total"] == 0
+
+
+def test_odd_list_page_parameters_on_the_screens(reps):
+    for params in ({"page": "99999999999999999999"}, {"search": "a\x00"}):
+        page = reps.site.get("/o/contact", params=params)
+        assert page.status_code == 400, page.text[:300]
