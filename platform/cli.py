@@ -161,11 +161,11 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
             print(f"worker: still on metadata version {rt.version}: {exc}", flush=True)
         fired = run_schedules(rt)
         refreshed = refresh_formulas(rt)
-        sent = {"sent": 0, "failed": 0, "dead": 0}
+        sent = {"sent": 0, "failed": 0, "dead": 0, "repeated": 0}
         while True:  # batch after batch while the outbox has more that is due
-            batch = deliver(rt, worker, delivery, limit=args.batch)
+            batch = deliver(rt, worker, delivery, limit=args.batch, on_takeover=_taken_over)
             sent = {k: sent[k] + batch[k] for k in sent}
-            if sum(batch.values()) < args.batch:
+            if batch["sent"] + batch["failed"] + batch["dead"] < args.batch:
                 break
         if any(fired.values()) or any(refreshed.values()) or any(sent.values()):
             print(f"fired {fired or '{}'}; formulas refreshed {refreshed or '{}'}; "
@@ -173,6 +173,12 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         if args.once:
             return 0
         time.sleep(args.interval)
+
+
+def _taken_over(ids: list[int]) -> None:
+    print(f"outbox: possibly repeated {len(ids)}: messages {', '.join(map(str, ids))} were "
+          "being sent by a worker that stopped; they go again with the same Message-ID / "
+          "X-MetaCRM-Delivery, for the receiver to drop the repeat", flush=True)
 
 
 def cmd_workflow(args: argparse.Namespace, settings: Settings) -> int:

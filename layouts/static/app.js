@@ -40,6 +40,11 @@
     }
   });
 
+  // a select that applies its choice at once (no inline handlers: the pages' CSP forbids them)
+  document.addEventListener("change", function (e) {
+    if (e.target.matches && e.target.matches("select[data-autosubmit]")) e.target.form.submit();
+  });
+
   document.addEventListener("input", function (e) {
     // typing again in a lookup forgets the record chosen before
     if (e.target.matches && e.target.matches("[data-lookup-text]")) {

@@ -150,10 +150,11 @@ class Access:
         return frozenset(self.derived_hidden(role).get(object_name, {}))
 
     def derived_hidden(self, role: str) -> dict[str, dict[str, str]]:
-        """object -> hidden field -> why: "" for a field roles.yaml hides, else the hidden
-        field (`object.field`) a formula or rollup reads, so the value cannot be worked
-        back from a derived one (`income_k = income / 1000`). Settled to a fixpoint: a
-        formula that reads such a formula is hidden as well."""
+        """object -> hidden field -> why: "" for a field roles.yaml hides, else the field
+        (`object.field`) a formula or rollup reads that the role may not see (hidden, or of
+        an object the role may not read at all), so the value cannot be worked back from a
+        derived one (`income_k = income / 1000`, `total_spent` over orders). Settled to a
+        fixpoint: a formula that reads such a formula is hidden as well."""
         return self._derived(role)
 
     def _derived_hidden(self, role: str) -> dict[str, dict[str, str]]:
@@ -171,22 +172,23 @@ class Access:
                     if fdef.name in hidden[obj_name]:
                         continue
                     for start, path in derived_reads(fdef, obj_name):
-                        reason = self._hidden_on_path(hidden, start, path)
+                        reason = self._hidden_on_path(role, hidden, start, path)
                         if reason:
                             hidden[obj_name][fdef.name] = reason
                             changed = True
                             break
         return hidden
 
-    def _hidden_on_path(self, hidden: dict[str, dict[str, str]], obj_name: str,
+    def _hidden_on_path(self, role: str, hidden: dict[str, dict[str, str]], obj_name: str,
                         path: tuple[str, ...]) -> str:
-        """The first hidden field `path` reads from `obj_name` ("" when none is)."""
+        """The first field `path` reads from `obj_name` that the role may not see: a hidden
+        one, or any field of an object it may not read at all ("" when there is none)."""
         for part in path:
             obj = self.model.objects.get(obj_name)
             fdef = obj.fields.get(part) if obj is not None else None
             if fdef is None:
                 return ""
-            if part in hidden.get(obj_name, {}):
+            if part in hidden.get(obj_name, {}) or self.scope(role, obj_name, "read") == "none":
                 return f"{obj_name}.{part}"
             if fdef.type != "lookup" or not fdef.to:
                 return ""

@@ -7,6 +7,7 @@ the web layer has one handler that turns them into pages or JSON.
     ├── PermissionDenied     403  the user may not do this
     ├── NotFound             404  no such object or record (or one the user may not see)
     ├── Conflict             409  the record changed since it was read (row version)
+    ├── PayloadTooLarge      413  a request body past the limit of its kind
     ├── VersionRequired      428  an API change without the row version it starts from
     ├── ValidationFailed     422  field errors: {field: [FieldError, ...]}
     └── SchemaChangeRefused  409  a metadata change that could lose data
@@ -67,6 +68,11 @@ class NotFound(CrmError):
 class Conflict(CrmError):
     status = 409
     code = "conflict"
+
+
+class PayloadTooLarge(CrmError):
+    status = 413
+    code = "payload_too_large"
 
 
 class VersionRequired(CrmError):

@@ -108,8 +108,7 @@ def _read_xlsx(data: bytes, filename: str) -> Sheet:
         raise BadRequest(f"{filename} is not a readable XLSX file ({exc})") from None
     try:
         sheet = book.worksheets[0]
-        rows = [[unguard(c) if isinstance(c, str) else c for c in r]
-                for r in sheet.iter_rows(values_only=True)]
+        rows = [list(r) for r in sheet.iter_rows(values_only=True)]
     finally:
         book.close()
     rows = [r for r in rows if any(v not in (None, "") for v in r)]

@@ -3,10 +3,15 @@ sent by the worker after commit, with retries and exponential back-off.
 
 Claiming is a lease: a worker marks a batch as its own until `claimed_until`; on PostgreSQL
 the claim skips rows another worker holds (FOR UPDATE SKIP LOCKED), so several workers never
-take the same message. Each message is marked sent right after it is sent. Every delivery
-carries its outbox id (webhooks: the X-MetaCRM-Delivery header; emails: the Message-ID), so
-that a receiver can drop the one duplicate a worker killed between sending and marking may
-cause. After MAX_ATTEMPTS failures a message is `dead`: kept, visible, retryable.
+take the same message. Each message is marked sent right after the far side accepted it
+(the SMTP server's answer to DATA, the webhook receiver's 2xx): that is the smallest window
+SMTP allows. A worker killed inside that window leaves a message that the next worker sends
+again, with the same identity: every delivery carries one stable id derived from its
+outbox row (webhooks: X-MetaCRM-Delivery; emails: the Message-ID header, the same on every
+attempt), so a receiver drops the repeat. A message taken over from a worker whose lease
+ran out is counted as `repeated` (possibly sent twice) in what `deliver` returns, and the
+worker's log says so. After MAX_ATTEMPTS failures a message is `dead`: kept, visible,
+retryable.
 """
 
 from __future__ import annotations
@@ -16,10 +21,10 @@ import hmac
 import json
 import os
 import smtplib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from email.utils import make_msgid
 from typing import Any
 
 import httpx
@@ -32,6 +37,7 @@ from .types import now_utc
 MAX_ATTEMPTS = 6
 BASE_DELAY = 30  # seconds; then 60, 120, 240, ...
 LEASE = timedelta(minutes=2)
+IN_FLIGHT = "!sending"  # appended to `claimed_by` while the message is being sent
 
 
 @dataclass(frozen=True)
@@ -75,22 +81,35 @@ def claim(rt: Runtime, worker: str, limit: int, now: datetime) -> list[dict[str,
         chosen = list(conn.scalars(ids))
         if not chosen:
             return []
+        # a row another worker was sending when its lease ran out (killed, or stuck) may
+        # have been sent already: it is taken over, and counted as possibly repeated
+        taken_over = set(conn.scalars(select(outbox.c.id).where(
+            outbox.c.id.in_(chosen), outbox.c.claimed_by.like(f"%{IN_FLIGHT}"))))
         conn.execute(outbox.update().where(outbox.c.id.in_(chosen)).values(
             claimed_by=worker, claimed_until=now + LEASE))
         rows = conn.execute(select(outbox).where(outbox.c.id.in_(chosen))
                             .order_by(outbox.c.id)).mappings().all()
-    return [dict(r) for r in rows]
+    return [{**r, "taken_over": r["id"] in taken_over} for r in rows]
 
 
-def send_email(delivery: Delivery, message_id: int, payload: dict[str, Any]) -> None:
+def message_id_of(delivery: Delivery, row: dict[str, Any]) -> str:
+    """The Message-ID of an outbox email: the same on every attempt (the row's id and the
+    moment it was queued, at the sender's domain), so a repeat is recognisable."""
+    domain = delivery.smtp_from.rpartition("@")[2].strip("> ") or "metacrm.local"
+    created = row["created_at"]
+    stamp = created.strftime("%Y%m%d%H%M%S") if isinstance(created, datetime) else "0"
+    return f"<metacrm.outbox.{row['id']}.{stamp}@{domain}>"
+
+
+def send_email(delivery: Delivery, row: dict[str, Any], payload: dict[str, Any]) -> None:
     message = EmailMessage()
     message["From"] = delivery.smtp_from
     message["To"] = ", ".join(payload["to"])
     if payload.get("cc"):
         message["Cc"] = ", ".join(payload["cc"])
     message["Subject"] = payload["subject"]
-    message["Message-ID"] = make_msgid(idstring=f"outbox-{message_id}")
-    message["X-MetaCRM-Delivery"] = str(message_id)
+    message["Message-ID"] = message_id_of(delivery, row)
+    message["X-MetaCRM-Delivery"] = str(row["id"])
     message.set_content(payload["body"])
     with smtplib.SMTP(delivery.smtp_host, delivery.smtp_port,
                       timeout=delivery.timeout) as smtp:
@@ -115,20 +134,31 @@ def send_webhook(delivery: Delivery, client: httpx.Client, message_id: int,
 
 
 def deliver(rt: Runtime, worker: str, delivery: Delivery, *, limit: int = 100,
-            now: datetime | None = None) -> dict[str, int]:
-    """Send one batch of due messages; {sent, failed, dead}."""
+            now: datetime | None = None,
+            on_takeover: Callable[[list[int]], None] | None = None) -> dict[str, int]:
+    """Send one batch of due messages; {sent, failed, dead, repeated}. `on_takeover` is
+    told at once (before sending) the ids of messages a stopped worker was sending, which
+    may therefore arrive twice."""
     now = now or now_utc()
     outbox = rt.schema.system["mc_outbox"]
-    counts = {"sent": 0, "failed": 0, "dead": 0}
+    counts = {"sent": 0, "failed": 0, "dead": 0, "repeated": 0}
     batch = claim(rt, worker, limit, now)
     if not batch:
         return counts
+    taken = [row["id"] for row in batch if row["taken_over"]]
+    if taken and on_takeover is not None:
+        on_takeover(taken)
     with httpx.Client() as client:
         for row in batch:
             payload = json.loads(row["payload"])
+            flying = worker + IN_FLIGHT
+            with rt.db.write() as conn:  # this one is on its way (see `claim`)
+                conn.execute(outbox.update().where(outbox.c.id == row["id"],
+                                                   outbox.c.claimed_by == worker)
+                             .values(claimed_by=flying))
             try:
                 if row["kind"] == "email":
-                    send_email(delivery, row["id"], payload)
+                    send_email(delivery, row, payload)
                 else:
                     send_webhook(delivery, client, row["id"], payload)
             except Exception as exc:  # any failure of the far side: retry later
@@ -145,10 +175,12 @@ def deliver(rt: Runtime, worker: str, delivery: Delivery, *, limit: int = 100,
                 continue
             with rt.db.write() as conn:
                 conn.execute(outbox.update().where(outbox.c.id == row["id"],
-                                                   outbox.c.claimed_by == worker).values(
+                                                   outbox.c.claimed_by == flying).values(
                     status="sent", sent_at=now_utc(), attempts=row["attempts"] + 1,
-                    claimed_until=None))
+                    claimed_by=worker, claimed_until=None))
             counts["sent"] += 1
+            if row["taken_over"]:
+                counts["repeated"] += 1
     return counts
 
 

@@ -13,6 +13,7 @@ A version is never edited: reverting to version N saves N's documents as a new v
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +32,8 @@ from .errors import Conflict, NotFound
 from .records import recompute_formulas
 from .schema import system_tables
 from .types import now_utc
+
+log = logging.getLogger("metacrm")
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -173,7 +176,11 @@ def save(rt: Runtime, documents: Mapping[str, Any], *, base: int, user_id: int |
     if changed:
         ctx = rt.system_context()
         for obj_name in changed:
-            recompute_formulas(ctx, model.objects[obj_name])
+            try:
+                recompute_formulas(ctx, model.objects[obj_name])
+            except Exception:  # the change is saved; the values follow at the next save
+                log.exception("version %s is saved, but computing the formulas of %s for "
+                              "the records saved before it failed", version.number, obj_name)
     return version
 
 

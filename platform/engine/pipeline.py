@@ -254,14 +254,18 @@ def apply_values(save: Save, values: Mapping[str, Any]) -> None:
             save.error(name, exc.code, exc.message, **exc.params)
     before = dict(save.changes)
     save.changes.update(resolved)
-    resolve_references(save, only=set(resolved))
+    # a rule names records and users as the business does, not as the user who saved
+    resolve_references(save, only=set(resolved), ctx=save.ctx.automation())
     for name in resolved:
         if name in save.errors and name in before:
             save.changes[name] = before[name]
 
 
-def resolve_references(save: Save, only: set[str] | None = None) -> None:
-    """Lookups given by id or by key, and users given by id or name, to checked ids."""
+def resolve_references(save: Save, only: set[str] | None = None, *,
+                       ctx: Context | None = None) -> None:
+    """Lookups given by id or by key, and users given by id or name, to checked ids: among
+    the records and users `ctx` (the saving user's, by default) may name."""
+    ctx = ctx or save.ctx
     for name, value in list(save.changes.items()):
         if only is not None and name not in only:
             continue
@@ -271,56 +275,55 @@ def resolve_references(save: Save, only: set[str] | None = None) -> None:
         if save.old is not None and save.old.get(name) == value:
             continue
         try:
-            save.changes[name] = (_resolve_user(save, value) if fdef.type == "user"
-                                  else _resolve_lookup(save, fdef, value))
+            save.changes[name] = (_resolve_user(ctx, save.conn, value) if fdef.type == "user"
+                                  else _resolve_lookup(ctx, save.conn, fdef, value))
         except Invalid as exc:
             save.error(name, exc.code, exc.message, **exc.params)
 
 
-def _resolve_user(save: Save, value: Any) -> int:
+def _resolve_user(ctx: Context, conn: Connection, value: Any) -> int:
     """A user's id, given by id or name. The system user (MetaCRM itself) is never a
     person's to choose: only automation may name it."""
-    users = save.ctx.schema.system["mc_user"]
-    if value == save.ctx.user.id:
+    users = ctx.schema.system["mc_user"]
+    if value == ctx.user.id:
         return value
     chosen = users.c.id == value if isinstance(value, int) else None
     if chosen is None:
-        found = find_user(save.conn, save.ctx.schema, str(value))
+        found = find_user(conn, ctx.schema, str(value))
         if found is None:
             raise Invalid("invalid_reference", f"there is no user named '{value}'")
         chosen = users.c.id == found.id
-    row = save.conn.execute(select(users.c.id, users.c.role).where(chosen)).first()
+    row = conn.execute(select(users.c.id, users.c.role).where(chosen)).first()
     if row is None:
         raise Invalid("invalid_reference", f"there is no user with id {value}")
-    if row.role == SYSTEM_ROLE and save.ctx.user.role != SYSTEM_ROLE:
+    if row.role == SYSTEM_ROLE and ctx.user.role != SYSTEM_ROLE:
         raise Invalid("system_user", "MetaCRM's system user cannot be chosen")
     return row.id
 
 
 def check_assignment(save: Save) -> None:
     """Giving a record to another user (a new record's owner other than oneself, or a
-    changed owner) needs the `assign` right of roles.yaml's `can:`."""
+    changed owner other than oneself) needs the `assign` right of roles.yaml's `can:`."""
     owner = save.changes.get("owner")
     if owner is None or "owner" in save.errors or save.ctx.can("assign"):
         return
     current = save.old.get("owner") if save.old is not None else save.ctx.user.id
-    if owner != current:
+    if owner not in (current, save.ctx.user.id):  # taking one for oneself is no assignment
         save.error("owner", "assign", "giving a record to another user needs the assign "
                                       "right")
 
 
-def _resolve_lookup(save: Save, fdef: FieldDef, value: Any) -> int:
+def _resolve_lookup(ctx: Context, conn: Connection, fdef: FieldDef, value: Any) -> int:
     """The id of the record `value` names (an id, a title or key fields), among those the
     user may read: a record out of their scope, or a key field hidden from them, gets the
     answer a record that does not exist gets."""
-    ctx = save.ctx
     target = ctx.model.objects[fdef.to or ""]
     table = ctx.schema.table(target.name)
     readable = scope_condition(ctx, table, ctx.scope(target.name, "read"))
     conditions = [] if readable is None else [readable]
     if isinstance(value, int):
         found = select(table.c.id).where(table.c.id == value, *conditions)
-        if save.conn.execute(found).first() is None:
+        if conn.execute(found).first() is None:
             raise Invalid("invalid_reference", f"there is no {target.name} with id {value}")
         return value
     if "_title" in value:
@@ -335,8 +338,8 @@ def _resolve_lookup(save: Save, fdef: FieldDef, value: Any) -> int:
         if kdef is None:
             raise Invalid("invalid_reference", f"{target.name} has no field '{key}' to find "
                                                "the record by")
-        conditions.append(table.c[key] == coerce(kdef, raw, save.ctx.runtime.tz))
-    ids = list(save.conn.scalars(select(table.c.id).where(*conditions).limit(2)))
+        conditions.append(table.c[key] == coerce(kdef, raw, ctx.runtime.tz))
+    ids = list(conn.scalars(select(table.c.id).where(*conditions).limit(2)))
     shown = value.get("_title") or ", ".join(f"{k}={v}" for k, v in value.items())
     if not ids:
         raise Invalid("invalid_reference", f"there is no {target.name} '{shown}'", value=shown)
@@ -445,9 +448,20 @@ def check_unique(save: Save, record_id: int | None) -> None:
             query = query.where(table.c.id != record_id)
         other = save.conn.execute(query.limit(1)).scalar()
         if other is not None:
-            save.error(name, "unique", f"'{save.changes[name]}' is already used by "
-                                       f"{save.obj.name} #{other}", value=save.changes[name],
-                       other=other)
+            _taken(save, name, save.changes[name], other)
+
+
+def _taken(save: Save, name: str, value: Any, other: int) -> None:
+    """A unique value already used: by which record, only if the user may read it."""
+    table = save.ctx.schema.table(save.obj.name)
+    readable = scope_condition(save.ctx, table, save.ctx.scope(save.obj.name, "read"))
+    if readable is not None and save.conn.execute(
+            select(table.c.id).where(table.c.id == other, readable)).first() is None:
+        save.error(name, "unique", f"'{value}' is already used by another record",
+                   value=value)
+        return
+    save.error(name, "unique", f"'{value}' is already used by {save.obj.name} #{other}",
+               value=value, other=other)
 
 
 def prepare(ctx: Context, conn: Connection, obj: ObjectDef, values: Mapping[str, Any],
@@ -539,8 +553,7 @@ def _check_unique_batch(ctx: Context, conn: Connection, obj: ObjectDef,
         for save in saves:
             value = save.changes.get(name)
             if value in taken:
-                save.error(name, "unique", f"'{value}' is already used by {obj.name} "
-                                           f"#{taken[value]}")
+                _taken(save, name, value, taken[value])
 
 
 def assign_autonumbers(ctx: Context, conn: Connection, obj: ObjectDef,

@@ -27,7 +27,8 @@ from .sqlexpr import Joins, SqlCompiler
 from .text import like_escape, search_terms
 
 MAX_PAGE_SIZE = 500
-MAX_PAGE = 10_000_000  # 5 billion rows deep: far past any list, and inside 64 bits
+MAX_PAGE = 10_000_000  # 5 billion rows deep: far past any list, and inside 64 bits (the
+# message below says the number)
 DEFERRED_JOIN_FROM = 500  # an offset from which a page reads its ids first
 OPERATORS = ("eq", "ne", "lt", "le", "gt", "ge", "in", "contains", "starts_with", "is_blank")
 _COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
@@ -116,8 +117,8 @@ def check_text(parameter: str, value: Any) -> None:
     """A parameter's text holds no NUL character (no database takes one in a value)."""
     values = value if isinstance(value, (list, tuple)) else [value]
     if any(isinstance(v, str) and "\x00" in v for v in [parameter, *values]):
-        raise BadRequest(f"{parameter.replace(chr(0), '')}: a NUL character (\\x00) is not "
-                         "allowed", parameter=parameter.replace("\x00", ""))
+        raise BadRequest("A parameter holds a NUL character (\\x00), which is not allowed.",
+                         parameter=parameter.replace("\x00", ""))
 
 
 def combine(nodes: Sequence[ex.Node], op: str = "and") -> ex.Node | None:
@@ -293,7 +294,8 @@ def list_records(ctx: Context, object_name: str, query: ListQuery = ListQuery(),
     obj = object_def(ctx, object_name)
     scope = require(ctx, obj, "read")
     if not 1 <= query.page <= MAX_PAGE:
-        raise BadRequest(f"page must be between 1 and {MAX_PAGE:,}", parameter="page")
+        raise BadRequest("The page number must be between 1 and 10,000,000.",
+                         parameter="page")
     check_text("search", query.search)
     if not 1 <= query.page_size <= MAX_PAGE_SIZE:
         raise BadRequest(f"page_size must be between 1 and {MAX_PAGE_SIZE}",

@@ -415,21 +415,30 @@ def _release_references(ctx: Context, conn: Connection, obj: ObjectDef, record_i
 def recompute_formulas(ctx: Context, obj: ObjectDef, *, batch: int = 1000) -> int:
     """Compute the stored formulas of every record of `obj` again, a batch per
     transaction: a formula that reads the clock, once a day, and a formula added or changed
-    in Setup, for the records saved before it. Only changed values are written; no version
-    bump, no audit row (nobody changed the record). Returns how many records changed."""
+    in Setup, for the records saved before it. Only changed values are written, with the
+    search text and the parents' rollups they feed; no version bump, no audit row (nobody
+    changed the record), and a record saved meanwhile is left as its save made it. Returns
+    how many records changed."""
     table = ctx.schema.table(obj.name)
+    searched = set(obj.search)
     count, after = 0, 0
     while True:
         with ctx.db.write() as conn:
             rows = conn.execute(select(table).where(table.c.id > after)
                                 .order_by(table.c.id).limit(batch)).mappings().all()
             for row in rows:
-                save = Save(ctx, conn, obj, {k: v for k, v in row.items()
-                                             if not k.startswith("_")})
+                old = {k: v for k, v in row.items() if not k.startswith("_")}
+                save = Save(ctx, conn, obj, old)
                 compute_formulas(save)
-                if save.changes:
-                    conn.execute(table.update().where(table.c.id == row["id"])
-                                 .values(to_row(obj, save.changes)))
+                if not save.changes:
+                    continue
+                values = to_row(obj, save.changes)
+                if searched & set(save.changes):
+                    values[SEARCH_COLUMN] = search_text(obj, {**old, **save.changes})
+                done = conn.execute(table.update().where(
+                    table.c.id == row["id"], table.c.version == row["version"]).values(values))
+                if done.rowcount:
+                    update_rollups(ctx, conn, obj, old, {**old, **save.changes})
                     count += 1
         if len(rows) < batch:
             return count

@@ -204,6 +204,10 @@ class TtlCache:
         with self._lock:
             self._entries.clear()
 
+    def forget(self, key: Any) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+
 
 class Memo:
     """Values that follow from the model alone (the SQL statement of a list query), kept

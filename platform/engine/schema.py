@@ -229,6 +229,25 @@ def system_tables(metadata: MetaData) -> dict[str, Table]:
         Column("created_at", UtcDateTime(), nullable=False),
         Column("last_used_at", UtcDateTime()),
     )
+    session = Table(  # a signed-in browser; the cookie holds the id, the table its hash
+        "mc_session", metadata,
+        Column("id", String(64), primary_key=True),
+        Column("user_id", BigInteger(), nullable=False, index=True),
+        Column("created_at", UtcDateTime(), nullable=False),
+        Column("last_seen_at", UtcDateTime(), nullable=False),
+        Column("ended_at", UtcDateTime()),
+        Column("address", String(64)),
+        Column("agent", Text()),
+    )
+    sign_in_failure = Table(  # failed sign-ins, for throttling (throttle.py)
+        "mc_sign_in_failure", metadata,
+        Column("id", ID, primary_key=True, autoincrement=True),
+        Column("username", String(150), nullable=False),
+        Column("address", String(64), nullable=False),
+        Column("at", UtcDateTime(), nullable=False, index=True),
+        Index("ix_mc_sign_in_failure_username_at", "username", "at"),
+        Index("ix_mc_sign_in_failure_address_at", "address", "at"),
+    )
     audit = Table(
         "mc_audit", metadata,
         Column("id", ID, primary_key=True, autoincrement=True),
@@ -402,8 +421,9 @@ def system_tables(metadata: MetaData) -> dict[str, Table]:
 
     segment = segment_table(metadata)  # a saved, filtered list of customers
     campaign_segment = campaign_segment_table(metadata)  # a campaign's target segment
-    return {t.name: t for t in (user, team, team_member, token, audit, sequence, field, note,
-                                file, view, outbox, run, fired, schedule_state, switch,
+    return {t.name: t for t in (user, team, team_member, token, session, sign_in_failure, audit,
+                                sequence, field,
+                                note, file, view, outbox, run, fired, schedule_state, switch,
                                 notification, versions, imports, import_row,
                                 import_template, segment, campaign_segment)}
 

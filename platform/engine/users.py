@@ -1,10 +1,11 @@
-"""Users, teams, passwords (argon2) and API tokens."""
+"""Users, teams, passwords (argon2), API tokens and browser sessions."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -114,7 +115,8 @@ def authenticate(conn: Connection, schema: Schema, username: str, password: str)
     return _user(conn, schema, row)
 
 
-def _token_hash(token: str) -> str:
+def hash_token(token: str) -> str:
+    """How a token or a session secret is stored: its SHA-256, never the value."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -122,7 +124,7 @@ def create_token(conn: Connection, schema: Schema, user_id: int, label: str = ""
     """A new API token for the user; only its hash is stored."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     conn.execute(schema.system["mc_token"].insert().values(
-        user_id=user_id, token_hash=_token_hash(token), label=label, created_at=now_utc()))
+        user_id=user_id, token_hash=hash_token(token), label=label, created_at=now_utc()))
     return token
 
 
@@ -131,7 +133,7 @@ def user_for_token(conn: Connection, schema: Schema, token: str) -> User | None:
     users = schema.system["mc_user"]
     row = conn.execute(
         select(users).join(tokens, tokens.c.user_id == users.c.id)
-        .where(tokens.c.token_hash == _token_hash(token))
+        .where(tokens.c.token_hash == hash_token(token))
     ).first()
     if row is None or not row.is_active:
         return None
@@ -277,9 +279,11 @@ def remove_from_team(conn: Connection, schema: Schema, team_id: int, user_id: in
 
 
 def set_password(conn: Connection, schema: Schema, user_id: int, password: str) -> None:
+    """A new password; every session the user had signed in with the old one ends."""
     table = schema.system["mc_user"]
     conn.execute(table.update().where(table.c.id == user_id).values(
         password_hash=hash_password(password), failed_logins=0, locked_until=None))
+    end_sessions(conn, schema, user_id)
 
 
 def owned_ids(conn: Connection, schema: Schema, object_names: list[str],
@@ -295,3 +299,75 @@ def owned_ids(conn: Connection, schema: Schema, object_names: list[str],
         if ids:
             out[name] = ids
     return out
+
+
+# --- browser sessions -----------------------------------------------------------------------
+
+SESSION_DAYS = 14
+
+
+@dataclass(frozen=True)
+class Session:
+    """A signed-in browser. `id` is the hash of the secret its cookie carries."""
+
+    id: str
+    user_id: int
+    created_at: datetime
+    last_seen_at: datetime
+    address: str | None
+    agent: str | None
+
+
+def start_session(conn: Connection, schema: Schema, user_id: int, *, address: str | None,
+                  agent: str | None) -> str:
+    """A new session for the user; returns the secret its cookie carries (only its hash is
+    stored, so the table alone cannot sign anyone in)."""
+    secret = secrets.token_urlsafe(32)
+    now = now_utc()
+    conn.execute(schema.system["mc_session"].insert().values(
+        id=hash_token(secret), user_id=user_id, created_at=now, last_seen_at=now,
+        address=(address or "")[:64] or None, agent=(agent or "")[:300] or None))
+    return secret
+
+
+def live_session(conn: Connection, schema: Schema, secret: str) -> Session | None:
+    """The session the secret names, while it has not ended (sign-out, "sign out
+    everywhere", a new password) nor expired."""
+    table = schema.system["mc_session"]
+    row = conn.execute(select(table).where(table.c.id == hash_token(secret),
+                                           table.c.ended_at.is_(None))).first()
+    if row is None or row.created_at < now_utc() - timedelta(days=SESSION_DAYS):
+        return None
+    return Session(row.id, row.user_id, row.created_at, row.last_seen_at, row.address,
+                   row.agent)
+
+
+def seen_session(conn: Connection, schema: Schema, session_id: str) -> None:
+    table = schema.system["mc_session"]
+    conn.execute(table.update().where(table.c.id == session_id).values(
+        last_seen_at=now_utc()))
+
+
+def end_session(conn: Connection, schema: Schema, secret: str) -> None:
+    table = schema.system["mc_session"]
+    conn.execute(table.update().where(table.c.id == hash_token(secret),
+                                      table.c.ended_at.is_(None)).values(ended_at=now_utc()))
+
+
+def end_sessions(conn: Connection, schema: Schema, user_id: int) -> int:
+    """End every session of the user ("sign out everywhere"); returns how many."""
+    table = schema.system["mc_session"]
+    return conn.execute(table.update().where(table.c.user_id == user_id,
+                                             table.c.ended_at.is_(None))
+                        .values(ended_at=now_utc())).rowcount
+
+
+def active_sessions(conn: Connection, schema: Schema, user_id: int) -> list[Session]:
+    """The user's sessions that have not ended, the most recently seen first."""
+    table = schema.system["mc_session"]
+    since = now_utc() - timedelta(days=SESSION_DAYS)
+    rows = conn.execute(select(table).where(
+        table.c.user_id == user_id, table.c.ended_at.is_(None), table.c.created_at >= since)
+        .order_by(table.c.last_seen_at.desc())).all()
+    return [Session(r.id, r.user_id, r.created_at, r.last_seen_at, r.address, r.agent)
+            for r in rows]

@@ -157,6 +157,7 @@ def _tokens(text: str) -> list[tuple[str, str, int]]:
 
 MAX_DEPTH = 40  # nested parentheses, calls, lists and not/minus signs
 MAX_OPERATORS = 400  # and, or, comparisons and arithmetic in one expression
+MAX_TREE = 120  # levels of the parsed tree (a + b + c ... nests one level per operator)
 
 
 class _Parser:
@@ -337,7 +338,28 @@ def parse(text: str) -> Expression:
     """Parse `text`; raises :class:`ExpressionError` with the character position."""
     if not isinstance(text, str) or not text.strip():
         raise ExpressionError("the expression is empty", 0)
-    return Expression(text, _Parser(text).parse())
+    root = _Parser(text).parse()
+    if _tree_depth(root) > MAX_TREE:
+        raise ExpressionError(f"the expression is too long (more than {MAX_TREE} levels); "
+                              "for many values use `field in [a, b, ...]`", 0)
+    return Expression(text, root)
+
+
+def _tree_depth(root: Node) -> int:
+    """How deep the tree goes, counted without recursion (it may be deep)."""
+    deepest, stack = 0, [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(node, Call):
+            stack.extend((arg, depth + 1) for arg in node.args)
+        elif isinstance(node, Unary):
+            stack.append((node.operand, depth + 1))
+        elif isinstance(node, Binary):
+            stack.extend(((node.left, depth + 1), (node.right, depth + 1)))
+        elif isinstance(node, ListOf):
+            stack.extend((item, depth + 1) for item in node.items)
+    return deepest
 
 
 # --- functions -----------------------------------------------------------------------------

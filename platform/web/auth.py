@@ -1,27 +1,34 @@
 """Signing in and out: a signed session cookie, CSRF tokens for every state-changing form,
-argon2 passwords, and a lock-out after repeated failures."""
+argon2 passwords, server-side sessions, and throttled sign-ins."""
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from ..engine import throttle
 from ..engine.errors import CrmError, PermissionDenied
 from ..engine.runtime import Context, Runtime
 from ..engine.types import now_utc
-from ..engine.users import User, authenticate, get_user
+from ..engine.users import (
+    Session,
+    User,
+    authenticate,
+    end_session,
+    end_sessions,
+    get_user,
+    live_session,
+    seen_session,
+    start_session,
+)
 from .i18n import LANGUAGES
 
-MAX_FAILURES = 5
-LOCK_MINUTES = 15
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 
@@ -53,19 +60,36 @@ async def checked_form(request: Request) -> FormData:
     return form
 
 
+SEEN_EVERY = timedelta(minutes=5)  # how often a session's "last seen" is written
+
+
 def session_user(request: Request) -> User | None:
+    """The user of the request's session: its cookie names a session the server still
+    holds (not signed out, not ended by "sign out everywhere" or a new password), of an
+    active user whose role has not changed since. A session ended in this process is
+    gone at once; one ended by another process within the short cache (2 s)."""
     if "user" in request.state._state:
         return request.state.user
     rt: Runtime = request.app.state.runtime
     user = None
-    uid = request.session.get("uid")
-    if isinstance(uid, int):
+    uid, secret = request.session.get("uid"), request.session.get("sid")
+    if isinstance(uid, int) and isinstance(secret, str):
+        session = rt.recent.get(("session", secret), lambda: _load_session(rt, secret))
         found = rt.recent.get(("user", uid), lambda: _load_user(rt, uid))
-        if found is not None and found.is_active and request.session.get(
-                "stamp") == _stamp(found):
+        if session is not None and session.user_id == uid and found is not None \
+                and found.is_active and request.session.get("stamp") == _stamp(found):
             user = found
+            if now_utc() - session.last_seen_at > SEEN_EVERY:
+                with rt.db.write() as conn:
+                    seen_session(conn, rt.schema, session.id)
+                rt.recent.forget(("session", secret))
     request.state.user = user
     return user
+
+
+def _load_session(rt: Runtime, secret: str) -> Session | None:
+    with rt.db.read() as conn:
+        return live_session(conn, rt.schema, secret)
 
 
 def _load_user(rt: Runtime, uid: int) -> User | None:
@@ -103,44 +127,68 @@ def safe_next(target: Any) -> str:
     return "/" if parts.scheme or parts.netloc or "\\" in target else target
 
 
-async def attempt_login(request: Request, username: str, password: str) -> tuple[User | None,
-                                                                                   str | None]:
-    """(user, None) on success; (None, why) otherwise. Failures are counted per user name;
-    after MAX_FAILURES the account is locked for LOCK_MINUTES, and each failure is slower."""
+def attempt_login(request: Request, username: str, password: str) -> tuple[User | None,
+                                                                             str | None]:
+    """(user, None) on success; (None, why) otherwise: "wrong", or "locked:<minutes>" while
+    a throttle limit holds for this user name or this address (engine/throttle.py). The
+    answers are the same whether the user name exists or not."""
     rt: Runtime = request.app.state.runtime
-    users = rt.schema.system["mc_user"]
+    address = client_address(request) or "unknown"
     with rt.db.read() as conn:
-        row = conn.execute(select(users.c.id, users.c.failed_logins, users.c.locked_until)
-                           .where(users.c.username == username)).first()
-    now = now_utc()
-    if row is not None and row.locked_until is not None and row.locked_until > now:
-        minutes = max(1, int((row.locked_until - now).total_seconds() // 60) + 1)
-        return None, f"locked:{minutes}"
+        left = throttle.wait(conn, rt.schema, rt.clock(), username, address)
+    if left is not None:
+        return None, f"locked:{_minutes(left)}"
     with rt.db.read() as conn:
         user = authenticate(conn, rt.schema, username, password)
-    if user is not None:
-        with rt.db.write() as conn:
-            conn.execute(users.update().where(users.c.id == user.id).values(
-                failed_logins=0, locked_until=None))
-        return user, None
-    if row is not None:
-        failures = (row.failed_logins or 0) + 1
-        locked = now + timedelta(minutes=LOCK_MINUTES) if failures >= MAX_FAILURES else None
-        with rt.db.write() as conn:
-            conn.execute(users.update().where(users.c.id == row.id).values(
-                failed_logins=0 if locked else failures, locked_until=locked))
-        await asyncio.sleep(min(0.2 * failures, 1.0))
-        if locked:
-            return None, f"locked:{LOCK_MINUTES}"
-    return None, "wrong"
+    with rt.db.write() as conn:
+        if user is not None:
+            throttle.succeeded(conn, rt.schema, username, address)
+            return user, None
+        throttle.failed(conn, rt.schema, rt.clock(), username, address)
+        left = throttle.wait(conn, rt.schema, rt.clock(), username, address)
+    return None, f"locked:{_minutes(left)}" if left is not None else "wrong"
+
+
+def _minutes(left: timedelta) -> int:
+    return max(1, -(-int(left.total_seconds()) // 60))
 
 
 def sign_in(request: Request, user: User) -> None:
+    rt: Runtime = request.app.state.runtime
     lang = request.session.get("lang")
     request.session.clear()  # a fresh session: no fixation
-    request.session.update(uid=user.id, stamp=_stamp(user), csrf=secrets.token_urlsafe(32))
+    with rt.db.write() as conn:
+        secret = start_session(conn, rt.schema, user.id, address=client_address(request),
+                               agent=request.headers.get("user-agent"))
+    request.session.update(uid=user.id, sid=secret, stamp=_stamp(user),
+                           csrf=secrets.token_urlsafe(32))
     if lang:
         request.session["lang"] = lang
+
+
+def sign_out(request: Request) -> None:
+    """End this browser's session on the server (a copy of its cookie is worth nothing
+    after), and forget it here."""
+    rt: Runtime = request.app.state.runtime
+    secret = request.session.get("sid")
+    if isinstance(secret, str):
+        with rt.db.write() as conn:
+            end_session(conn, rt.schema, secret)
+        rt.recent.forget(("session", secret))
+    request.session.clear()
+
+
+def sign_out_everywhere(rt: Runtime, user_id: int) -> int:
+    """End every session of the user, in every browser; returns how many ended."""
+    with rt.db.write() as conn:
+        ended = end_sessions(conn, rt.schema, user_id)
+    rt.recent.clear()  # this process forgets them at once; others within their cache time
+    return ended
+
+
+def client_address(request: Request) -> str:
+    """The client's address (behind a trusted proxy, uvicorn's proxy headers set it)."""
+    return request.client.host if request.client else ""
 
 
 def login_redirect(request: Request) -> Response:

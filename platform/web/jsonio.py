@@ -44,6 +44,7 @@ async def json_body(request: Request) -> dict[str, Any]:
         raise BadRequest(f"the body is larger than {MAX_BODY} bytes")
     if not raw.strip():
         raise BadRequest("the body is empty; send a JSON object of field values")
+    raw = raw.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark is no content
     if raw.lstrip()[:1] != b"{":  # before parsing: 100,000 nested [ would run out of stack
         raise BadRequest("the body must be a JSON object of field values")
     try:

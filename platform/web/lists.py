@@ -146,7 +146,7 @@ async def export_xlsx(request: Request) -> Response:
     book = Workbook(write_only=True)
     sheet = book.create_sheet(obj.plural.get(ctx.locale)[:31])
     for row in _export_rows(ctx, obj, state, columns, typed=True):
-        sheet.append([sheets.guard(c) for c in row])
+        sheet.append(sheets.xlsx_row(sheet, row))
     buffer = io.BytesIO()
     book.save(buffer)
     return Response(buffer.getvalue(), media_type=(
@@ -216,7 +216,7 @@ def _cell(fdef, value, refs: References, language: str, *, typed: bool = False) 
         return value
     if hasattr(value, "isoformat"):
         return value.isoformat()
-    return sheets.guard(str(value))
+    return str(value)  # the CSV writer guards it; an XLSX cell is typed as text
 
 
 async def lookup_options(request: Request) -> Response:

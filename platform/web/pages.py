@@ -6,13 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from ..engine import query
 from ..engine.errors import CrmError
 from ..engine.runtime import Context, Runtime
-from ..engine.users import User
+from ..engine.users import User, active_sessions, hash_token
 from ..metadata.expressions import Binary, Literal, Name
 from . import auth
 from .display import References, display
@@ -83,21 +84,45 @@ async def login_page(request: Request) -> Response:
     t = request.state.page["t"]
     username = str(form.get("username") or "").strip()
     password = str(form.get("password") or "")
-    user, why = await auth.attempt_login(request, username, password)
+    user, why = await run_in_threadpool(auth.attempt_login, request, username, password)
     if user is None:
         error = (t("Too many failed sign-ins. Try again in {minutes} minutes.",
                    minutes=why.split(":")[1]) if why and why.startswith("locked")
                  else t("Wrong user name or password."))
         return render(request, "login.html", {"next": form.get("next", "/"), "error": error,
                                               "username": username}, status=401)
-    auth.sign_in(request, user)
+    await run_in_threadpool(auth.sign_in, request, user)
     return RedirectResponse(auth.safe_next(form.get("next")), status_code=303)
 
 
 async def logout(request: Request) -> Response:
     await auth.checked_form(request)
-    request.session.clear()
+    await run_in_threadpool(auth.sign_out, request)
     return RedirectResponse("/login", status_code=303)
+
+
+async def sessions_page(request: Request) -> Response:
+    """The user's signed-in browsers (when, from where, with what), and "sign out
+    everywhere", which ends them all, this one included."""
+    ctx = page_context(request)
+    rt: Runtime = request.app.state.runtime
+    if request.method == "POST":
+        await auth.checked_form(request)
+        await run_in_threadpool(auth.sign_out_everywhere, rt, ctx.user.id)
+        request.session.clear()
+        return RedirectResponse("/login", status_code=303)
+
+    def load() -> list[Any]:
+        with rt.db.read() as conn:
+            return active_sessions(conn, rt.schema, ctx.user.id)
+
+    current = request.session.get("sid")
+    mine = hash_token(current) if isinstance(current, str) else ""
+    fmt = request.state.page["fmt"]
+    return render(request, "account_sessions.html", {"sessions": [
+        {"current": s.id == mine, "created": fmt.datetime(s.created_at),
+         "seen": fmt.datetime(s.last_seen_at), "address": s.address or "",
+         "agent": s.agent or ""} for s in await run_in_threadpool(load)]})
 
 
 async def set_language(request: Request) -> Response:
@@ -178,7 +203,8 @@ def recently_changed(ctx: Context, limit: int = 10) -> list[tuple[Any, int, str,
 
 
 async def error_page(request: Request, exc: CrmError) -> Response:
-    titles = {400: "Bad request", 403: "Not allowed", 404: "Not found", 409: "Conflict"}
+    titles = {400: "Bad request", 403: "Not allowed", 404: "Not found", 409: "Conflict",
+              413: "Too large"}
     try:
         ctx = auth.web_context(request)
     except CrmError:

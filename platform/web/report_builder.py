@@ -32,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from ..engine import overlays, reports
+from ..engine import overlays, query, reports
 from ..engine.errors import BadRequest, Conflict, CrmError, NotFound, PermissionDenied
 from ..engine.runtime import Context, Runtime
 from ..metadata import MetadataError
@@ -149,6 +149,10 @@ def report_document(ctx: Context, values: dict[str, str], name: str) -> dict[str
         "en": en, "vi": values.get("label_vi", "").strip() or en}, "object": obj_name}
     if values.get("filter", "").strip():
         doc["filter"] = values["filter"].strip()
+        try:  # as the user sees the fields: a hidden one is an unknown one, with no hint
+            query.parse_filter_expression(ctx, ctx.model.objects[obj_name], doc["filter"])
+        except BadRequest as exc:
+            errors["filter"] = exc.message
     groups: list[Any] = []
     for i in range(1, GROUPS + 1):
         path = field(f"group_{i}")
@@ -325,8 +329,8 @@ def _check_name(t: Any, rt: Runtime, name: str) -> None:
     if not NAME.fullmatch(name):
         raise Invalid({"name": t("'{name}' is not a valid name: use lowercase letters, digits "
                                  "and _, starting with a letter", name=name)})
-    if name in rt.model.reports:
-        raise Invalid({"name": t("a report named '{name}' already exists: choose another name",
+    if name in rt.model.reports:  # perhaps another user's private report: say no more
+        raise Invalid({"name": t("the name '{name}' is taken: choose another name",
                                  name=name)})
 
 

@@ -217,10 +217,10 @@ async def report_xlsx(request: Request) -> Response:
     ctx, report, headers, rows = _table(request)
     book = Workbook(write_only=True)
     sheet = book.create_sheet(_sheet_title(report.label.get(ctx.locale)))
-    sheet.append([sheets.guard(h) for h in headers])
+    sheet.append(sheets.xlsx_row(sheet, headers))
     for row in rows:
-        sheet.append([c if isinstance(c, (int, float)) or c is None else sheets.guard(_cell(c))
-                      for c in row])
+        sheet.append(sheets.xlsx_row(sheet, [c if isinstance(c, (int, float)) or c is None
+                                             else _cell(c) for c in row]))
     buffer = io.BytesIO()
     book.save(buffer)
     return Response(buffer.getvalue(), media_type=(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -326,6 +327,10 @@ async def user_page(request: Request) -> Response:
     action = str(form.get("action") or "save")
     if action == "deactivate":
         return await _deactivate(request, rt, ctx, user, form)
+    if action == "sign_out":
+        ended = await run_in_threadpool(auth.sign_out_everywhere, rt, user.id)
+        flash(request, f"Signed out everywhere: {ended} sessions of {user.username} ended")
+        return RedirectResponse(f"/setup/users/{user.id}", status_code=303)
     if action == "activate":
         with rt.db.write() as conn:
             users.set_active(conn, rt.schema, user.id, True)

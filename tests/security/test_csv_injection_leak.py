@@ -26,8 +26,8 @@ def test_the_guard():
     assert [sheets.guard(v) for v in EVIL] == ["'" + v for v in EVIL]
     assert [sheets.guard(v) for v in ("-5", "+84903123456", "Hà Nội", 3, None)] == [
         "-5", "+84903123456", "Hà Nội", 3, None]
-    assert [sheets.unguard(sheets.guard(v)) for v in [*EVIL, "'quoted'"]] == [
-        *EVIL, "'quoted'"]
+    odd = ["'quoted'", "'=already", "''=twice", "'-"]
+    assert [sheets.unguard(sheets.guard(v)) for v in [*EVIL, *odd]] == [*EVIL, *odd]
 
 
 def test_report_csv_and_xlsx_are_guarded(site):
@@ -37,9 +37,11 @@ def test_report_csv_and_xlsx_are_guarded(site):
     table = cells(site.get("/reports/campaign_roi.csv"))
     names = {row[0] for row in table[1:]}
     assert names == {"'" + v for v in EVIL}
+    # in Excel files text is typed as text: never a formula, and nothing added to it
     book = load_workbook(io.BytesIO(site.get("/reports/campaign_roi.xlsx").content))
-    values = {row[0] for row in book.worksheets[0].iter_rows(min_row=2, values_only=True)}
-    assert values == {"'" + v for v in EVIL}
+    first = [row[0] for row in book.worksheets[0].iter_rows(min_row=2)]
+    assert {c.value for c in first} == set(EVIL)
+    assert {c.data_type for c in first} == {"s"}
 
 
 def test_list_exports_guard_every_text_cell(site):
@@ -50,6 +52,10 @@ def test_list_exports_guard_every_text_cell(site):
     text = site.get("/o/contact/export.csv").content.decode("utf-8-sig")
     assert "'@SUM(1+1)" in text
     assert "\n@" not in text and ",@" not in text and ",=" not in text
+    book = load_workbook(io.BytesIO(site.get("/o/contact/export.xlsx").content))
+    cells = [c for row in book.worksheets[0].iter_rows(min_row=2) for c in row]
+    assert {c.value for c in cells if c.data_type == "f"} == set()
+    assert "@SUM(1+1)" in {c.value for c in cells}
 
 
 def test_rejected_rows_are_guarded_and_an_export_imports_back(site, tmp_path):

@@ -130,3 +130,32 @@ def test_derived_hiding_follows_formulas_of_formulas_lookups_and_rollups(make_ap
     assert access.hidden_fields("clerk", "deal") == {"cost", "client_margin"}
     assert access.derived_hidden("clerk")["client"]["margin_band"] == "client.margin_pct"
     assert access.hidden_fields("admin", "client") == frozenset()
+
+
+def test_a_rollup_over_an_object_the_role_may_not_read_is_hidden():
+    from metacrm.metadata import load
+
+    from ..conftest import DEFAULT_APP
+
+    access = Access(load(str(DEFAULT_APP)))
+    # marketing may not read orders: what contacts' rollups add up of them is not theirs
+    hidden = access.hidden_fields("marketing", "contact")
+    assert {"total_spent", "average_order_value"} <= hidden
+    assert access.derived_hidden("marketing")["contact"]["total_spent"].startswith("order.")
+    # support agents read orders
+    assert "total_spent" not in access.hidden_fields("support_agent", "contact")
+
+
+def test_a_changed_formula_recomputes_saved_records_and_the_rollups_over_them(crm):
+    site, _ = crm
+    admin = site.ctx("admin")
+    quote = records.create(admin, "quote", {"name": "Báo giá"})
+    records.create(admin, "quote_line", {"quote": quote["id"], "description": "Lõi lọc",
+                                         "quantity": 2, "unit_price": 100_000})
+    assert records.get(admin, "quote", quote["id"])["total"] == 200_000
+    review, done = site.review_then_apply("/setup/objects/quote_line/fields/line_total", {
+        "type": "formula", "returns": "currency", "label_en": "Line total",
+        "label_vi": "Thành tiền", "expression": "quantity * unit_price * 2"})
+    assert done.status_code == 303, review.text[:300]
+    admin = site.ctx("admin")
+    assert records.get(admin, "quote", quote["id"])["total"] == 400_000

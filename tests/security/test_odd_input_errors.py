@@ -16,12 +16,14 @@ CASES = [
     ("filter", {"filter": "(" * 5000 + "city == 'a'" + ")" * 5000}),
     ("filter", {"filter": " or ".join(["age>1"] * 3000)}),
     ("age__gt", {"age__gt": "9" * 40}),
+    ("filter", {"filter": " + ".join(["age"] * 399) + " > 0"}),
+    ("filter", {"filter": " or ".join(["age > 1"] * 399)}),
 ]
 
 
 @pytest.mark.parametrize(("parameter", "params"), CASES, ids=[
     "huge-page", "huge-page-size", "nul-search", "nul-filter-value", "nul-in-expression",
-    "deep-parentheses", "many-ors", "huge-number-filter"])
+    "deep-parentheses", "many-ors", "huge-number-filter", "long-sum", "399-ors"])
 def test_odd_query_parameters_are_a_400_naming_them(reps, parameter, params):
     answer = reps.api("lan").get("/api/v1/contact", params=params)
     assert answer.status_code == 400, answer.text[:300]
@@ -45,7 +47,24 @@ def test_odd_bodies_are_refused_and_nothing_is_saved(reps, body):
     assert api.get("/api/v1/contact").json()["total"] == 0
 
 
+def test_long_but_reasonable_filters_still_work(reps):
+    api = reps.api("lan")
+    for text in (" or ".join(f"age == {i}" for i in range(100)),
+                 " + ".join(["age"] * 100) + " > 0",
+                 "(" * 30 + "age > 1" + ")" * 30):
+        assert api.get("/api/v1/contact", params={"filter": text}).status_code == 200, text
+
+
 def test_odd_list_page_parameters_on_the_screens(reps):
-    for params in ({"page": "99999999999999999999"}, {"search": "a\x00"}):
+    for params, said in (({"page": "99999999999999999999"}, "Số trang phải từ 1"),
+                         ({"search": "a\x00"}, "ký tự NUL")):
         page = reps.site.get("/o/contact", params=params)
         assert page.status_code == 400, page.text[:300]
+        assert said in page.text  # in the user's language
+
+
+def test_a_body_with_a_byte_order_mark_is_still_json(reps):
+    answer = reps.api("admin").request(
+        "POST", "/api/v1/contact", headers={"Content-Type": "application/json"},
+        content="\ufeff{\"last_name\": \"Lê\", \"email\": \"le@vidu.vn\"}".encode())
+    assert answer.status_code == 201, answer.text

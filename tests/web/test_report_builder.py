@@ -135,7 +135,7 @@ def test_add_to_a_dashboard_on_save_and_afterwards(site):
 
 BAD = [  # (changes to the form, the input the message is next to, words of the message)
     ({"name": "Contacts by city"}, "name", "is not a valid name"),
-    ({"name": "pipeline_by_stage"}, "name", "already exists"),
+    ({"name": "pipeline_by_stage"}, "name", "is taken"),
     ({"group_1": "town"}, "group_1", "has no field 'town'"),
     ({"group_2": "account.nope"}, "group_2", "has no field 'account.nope'"),
     ({"bucket_1": "month"}, "bucket_1", "a date bucket needs a date field"),
