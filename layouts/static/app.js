@@ -45,6 +45,20 @@
     if (e.target.matches && e.target.matches("select[data-autosubmit]")) e.target.form.submit();
   });
 
+  // a form with a live preview (the report builder) asks for it when an input changes; the
+  // object select reloads the whole form instead. Done here, not in an hx-trigger filter:
+  // htmx evaluates those as JavaScript strings, which the CSP forbids.
+  function livePreview(e, name) {
+    var form = e.target.closest && e.target.closest("form[data-live-preview]");
+    if (form) form.dispatchEvent(new CustomEvent(name));
+  }
+  document.addEventListener("change", function (e) {
+    if (e.target.name !== "object") livePreview(e, "preview-change");
+  });
+  document.addEventListener("input", function (e) {
+    if (e.target.tagName === "INPUT") livePreview(e, "preview-input");
+  });
+
   document.addEventListener("input", function (e) {
     // typing again in a lookup forgets the record chosen before
     if (e.target.matches && e.target.matches("[data-lookup-text]")) {
