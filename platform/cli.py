@@ -161,7 +161,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
             print(f"worker: still on metadata version {rt.version}: {exc}", flush=True)
         fired = run_schedules(rt)
         refreshed = refresh_formulas(rt)
-        sent = {"sent": 0, "failed": 0, "dead": 0, "repeated": 0}
+        sent = {"sent": 0, "failed": 0, "dead": 0, "repeated": 0, "lost": 0}
         while True:  # batch after batch while the outbox has more that is due
             batch = deliver(rt, worker, delivery, limit=args.batch, on_takeover=_taken_over)
             sent = {k: sent[k] + batch[k] for k in sent}

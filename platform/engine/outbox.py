@@ -136,26 +136,38 @@ def send_webhook(delivery: Delivery, client: httpx.Client, message_id: int,
 def deliver(rt: Runtime, worker: str, delivery: Delivery, *, limit: int = 100,
             now: datetime | None = None,
             on_takeover: Callable[[list[int]], None] | None = None) -> dict[str, int]:
-    """Send one batch of due messages; {sent, failed, dead, repeated}. `on_takeover` is
-    told at once (before sending) the ids of messages a stopped worker was sending, which
-    may therefore arrive twice."""
+    """Send one batch of due messages; {sent, failed, dead, repeated, lost}. `on_takeover`
+    is told at once (before sending) the ids of messages a stopped worker was sending, which
+    may therefore arrive twice. `lost`: messages another worker took over while this one
+    was slow (its lease ran out); each is sent, or left, once by whoever holds it."""
     now = now or now_utc()
-    outbox = rt.schema.system["mc_outbox"]
-    counts = {"sent": 0, "failed": 0, "dead": 0, "repeated": 0}
     batch = claim(rt, worker, limit, now)
-    if not batch:
-        return counts
     taken = [row["id"] for row in batch if row["taken_over"]]
     if taken and on_takeover is not None:
         on_takeover(taken)
+    return send_claimed(rt, worker, delivery, batch, now=now)
+
+
+def send_claimed(rt: Runtime, worker: str, delivery: Delivery, batch: list[dict[str, Any]],
+                 *, now: datetime) -> dict[str, int]:
+    """Send the messages `worker` claimed, one by one, each marked in flight first and
+    sent after; a message whose lease another worker has taken meanwhile is left to it."""
+    outbox = rt.schema.system["mc_outbox"]
+    counts = {"sent": 0, "failed": 0, "dead": 0, "repeated": 0, "lost": 0}
+    if not batch:
+        return counts
     with httpx.Client() as client:
         for row in batch:
             payload = json.loads(row["payload"])
             flying = worker + IN_FLIGHT
             with rt.db.write() as conn:  # this one is on its way (see `claim`)
-                conn.execute(outbox.update().where(outbox.c.id == row["id"],
-                                                   outbox.c.claimed_by == worker)
-                             .values(claimed_by=flying))
+                ours = conn.execute(outbox.update().where(
+                    outbox.c.id == row["id"], outbox.c.claimed_by == worker,
+                    outbox.c.status == "pending").values(
+                    claimed_by=flying, claimed_until=now_utc() + LEASE)).rowcount
+            if not ours:  # our lease ran out and another worker took the message: theirs
+                counts["lost"] += 1
+                continue
             try:
                 if row["kind"] == "email":
                     send_email(delivery, row, payload)
@@ -166,7 +178,8 @@ def deliver(rt: Runtime, worker: str, delivery: Delivery, *, limit: int = 100,
                 dead = attempts >= MAX_ATTEMPTS
                 delay = timedelta(seconds=BASE_DELAY * 2 ** (attempts - 1))
                 with rt.db.write() as conn:
-                    conn.execute(outbox.update().where(outbox.c.id == row["id"]).values(
+                    conn.execute(outbox.update().where(
+                        outbox.c.id == row["id"], outbox.c.claimed_by == flying).values(
                         attempts=attempts, status="dead" if dead else "pending",
                         last_error=f"{type(exc).__name__}: {exc}"[:2000],
                         next_attempt_at=now + delay, claimed_by=None,
@@ -174,10 +187,13 @@ def deliver(rt: Runtime, worker: str, delivery: Delivery, *, limit: int = 100,
                 counts["dead" if dead else "failed"] += 1
                 continue
             with rt.db.write() as conn:
-                conn.execute(outbox.update().where(outbox.c.id == row["id"],
-                                                   outbox.c.claimed_by == flying).values(
+                marked = conn.execute(outbox.update().where(
+                    outbox.c.id == row["id"], outbox.c.claimed_by == flying).values(
                     status="sent", sent_at=now_utc(), attempts=row["attempts"] + 1,
-                    claimed_by=worker, claimed_until=None))
+                    claimed_by=worker, claimed_until=None)).rowcount
+            if not marked:  # sent, but another worker took it meanwhile: it may go twice
+                counts["lost"] += 1
+                continue
             counts["sent"] += 1
             if row["taken_over"]:
                 counts["repeated"] += 1

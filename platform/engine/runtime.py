@@ -187,26 +187,32 @@ class TtlCache:
         self.size = size
         self._entries: dict[Any, tuple[float, Any]] = {}
         self._lock = threading.Lock()
+        self._generation = 0  # bumped by clear() and forget()
 
     def get(self, key: Any, make: Callable[[], Any]) -> Any:
         entry = self._entries.get(key)
         now = time.monotonic()
         if entry is not None and now - entry[0] <= self.ttl:
             return entry[1]
+        generation = self._generation
         value = make()
         with self._lock:
-            if len(self._entries) >= self.size:
-                self._entries.clear()
-            self._entries[key] = (now, value)
+            # a clear() or forget() while `make` ran: its answer may be stale; keep none
+            if generation == self._generation:
+                if len(self._entries) >= self.size:
+                    self._entries.clear()
+                self._entries[key] = (now, value)
         return value
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._generation += 1
 
     def forget(self, key: Any) -> None:
         with self._lock:
             self._entries.pop(key, None)
+            self._generation += 1
 
 
 class Memo:

@@ -239,14 +239,15 @@ def system_tables(metadata: MetaData) -> dict[str, Table]:
         Column("address", String(64)),
         Column("agent", Text()),
     )
-    sign_in_failure = Table(  # failed sign-ins, for throttling (throttle.py)
-        "mc_sign_in_failure", metadata,
+    sign_in_attempt = Table(  # sign-ins, for throttling (throttle.py)
+        "mc_sign_in_attempt", metadata,
         Column("id", ID, primary_key=True, autoincrement=True),
         Column("username", String(150), nullable=False),
         Column("address", String(64), nullable=False),
         Column("at", UtcDateTime(), nullable=False, index=True),
-        Index("ix_mc_sign_in_failure_username_at", "username", "at"),
-        Index("ix_mc_sign_in_failure_address_at", "address", "at"),
+        Column("ok", Boolean(), nullable=False, default=False),
+        Index("ix_mc_sign_in_attempt_username_at", "username", "at"),
+        Index("ix_mc_sign_in_attempt_address_at", "address", "at"),
     )
     audit = Table(
         "mc_audit", metadata,
@@ -421,7 +422,7 @@ def system_tables(metadata: MetaData) -> dict[str, Table]:
 
     segment = segment_table(metadata)  # a saved, filtered list of customers
     campaign_segment = campaign_segment_table(metadata)  # a campaign's target segment
-    return {t.name: t for t in (user, team, team_member, token, session, sign_in_failure, audit,
+    return {t.name: t for t in (user, team, team_member, token, session, sign_in_attempt, audit,
                                 sequence, field,
                                 note, file, view, outbox, run, fired, schedule_state, switch,
                                 notification, versions, imports, import_row,

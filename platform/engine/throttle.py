@@ -1,27 +1,37 @@
-"""Throttling sign-ins: failed attempts are counted in the database (so every server
-process sees them) by user name and client address, against the runtime's clock (so a
-test moves time instead of sleeping).
+"""Throttling sign-ins: attempts are recorded in the database (so every server process
+sees them) by user name and client address, against the runtime's clock (so a test moves
+time instead of sleeping).
 
-    limit            attempts  window   stops
+    limit            failures  window   stops
     name + address   5         15 min   one address guessing one user's password
     address          30        1 hour   one address spraying a guess per user name
     name             100       1 hour   many addresses guessing one user
 
-Nobody can lock `admin` out with five guesses: those stop only the guesser's address. An
-unknown user name is counted like a known one and gets the same answer, so throttling
-never says whether a user exists.
+Nobody can lock `admin` out with five guesses: those stop only the guesser's address. A
+user who signed in from an address in the last 30 days is held only by the first limit
+there, so a colleague's typos behind the same office NAT, or a spray against their name
+from elsewhere, do not lock them out. IPv6 addresses count by their /64 network (one
+client holds a whole /64). An unknown user name is counted like a known one and gets the
+same answers, so throttling never says whether a user exists.
+
+An attempt is recorded as a failure *before* its password is checked, in a transaction
+that holds the name's and the address's lock: parallel guesses cannot all slip past the
+count. A right password turns it into a success.
 """
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, and_, delete, func, select
+from sqlalchemy import Connection, and_, delete, exists, func, select, text
 
 from .schema import Schema
 
-KEEP = timedelta(days=1)  # failures older than this are deleted
+KEEP_FAILURES = timedelta(days=1)
+KNOWN_FOR = timedelta(days=30)  # a success from an address vouches for it this long
 
 
 @dataclass(frozen=True)
@@ -36,16 +46,33 @@ LIMITS = (Limit(("username", "address"), 5, timedelta(minutes=15)),
           Limit(("username",), 100, timedelta(hours=1)))
 
 
+def key_of(username: str, address: str) -> dict[str, str]:
+    """How attempts are counted: the name without case or spaces; an IPv6 address by its
+    /64 network."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        ip = None
+    if ip is not None and ip.version == 6 and ip.ipv4_mapped is None:
+        address = str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    elif ip is not None and ip.version == 6:
+        address = str(ip.ipv4_mapped)
+    return {"username": username.strip().lower()[:150], "address": (address or "unknown")[:64]}
+
+
 def wait(conn: Connection, schema: Schema, now: datetime, username: str,
          address: str) -> timedelta | None:
     """How long before this user name may be tried again from this address (None: now).
     The password is not even checked while a limit holds."""
-    table = schema.system["mc_sign_in_failure"]
-    key = {"username": username.strip().lower(), "address": address}
+    table = schema.system["mc_sign_in_attempt"]
+    key = key_of(username, address)
+    known = conn.execute(select(exists().where(
+        table.c.username == key["username"], table.c.address == key["address"],
+        table.c.ok.is_(True), table.c.at > now - KNOWN_FOR))).scalar()
     longest = None
-    for limit in LIMITS:
-        since = now - limit.window
-        match = and_(*(table.c[c] == key[c] for c in limit.by), table.c.at > since)
+    for limit in LIMITS[:1] if known else LIMITS:
+        match = and_(*(table.c[c] == key[c] for c in limit.by), table.c.ok.is_(False),
+                     table.c.at > now - limit.window)
         count, oldest = conn.execute(select(func.count(), func.min(table.c.at))
                                      .where(match)).one()
         if count >= limit.attempts:
@@ -55,19 +82,50 @@ def wait(conn: Connection, schema: Schema, now: datetime, username: str,
     return longest
 
 
+def begin(conn: Connection, schema: Schema, now: datetime, username: str,
+          address: str) -> tuple[timedelta | None, int | None]:
+    """(how long to wait, None) while a limit holds; else (None, the attempt's id), the
+    attempt recorded as a failure until `settle` says otherwise. Run it in a write
+    transaction: it takes the locks that keep parallel attempts in line."""
+    key = key_of(username, address)
+    if conn.dialect.name == "postgresql":  # SQLite's write transactions are serial already
+        for part in (f"address:{key['address']}", f"name:{key['username']}"):
+            lock = int.from_bytes(hashlib.sha256(part.encode()).digest()[:8], "big",
+                                  signed=True)
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock})
+    left = wait(conn, schema, now, username, address)
+    if left is not None:
+        return left, None
+    table = schema.system["mc_sign_in_attempt"]
+    attempt = conn.execute(table.insert().values(**key, at=now, ok=False)
+                           ).inserted_primary_key[0]
+    conn.execute(delete(table).where(table.c.at < now - KNOWN_FOR))
+    conn.execute(delete(table).where(table.c.ok.is_(False),
+                                     table.c.at < now - KEEP_FAILURES))
+    return None, attempt
+
+
+def settle(conn: Connection, schema: Schema, attempt: int, *, ok: bool) -> None:
+    """The password was right: the attempt is a success, and this name's failures from
+    this address are forgiven. Wrong: it stays a failure."""
+    if not ok:
+        return
+    table = schema.system["mc_sign_in_attempt"]
+    row = conn.execute(select(table.c.username, table.c.address)
+                       .where(table.c.id == attempt)).first()
+    if row is None:
+        return
+    conn.execute(table.update().where(table.c.id == attempt).values(ok=True))
+    conn.execute(delete(table).where(table.c.username == row.username,
+                                     table.c.address == row.address,
+                                     table.c.ok.is_(False)))
+
+
 def failed(conn: Connection, schema: Schema, now: datetime, username: str,
            address: str) -> None:
-    table = schema.system["mc_sign_in_failure"]
-    conn.execute(table.insert().values(username=username.strip().lower()[:150],
-                                       address=address[:64], at=now))
-    conn.execute(delete(table).where(table.c.at < now - KEEP))
+    """Record a failed attempt (what `begin` does, without its locks)."""
+    table = schema.system["mc_sign_in_attempt"]
+    conn.execute(table.insert().values(**key_of(username, address), at=now, ok=False))
 
 
-def succeeded(conn: Connection, schema: Schema, username: str, address: str) -> None:
-    """A right password from this address: its failures for this user name are forgiven."""
-    table = schema.system["mc_sign_in_failure"]
-    conn.execute(delete(table).where(table.c.username == username.strip().lower(),
-                                     table.c.address == address))
-
-
-__all__ = ["LIMITS", "Limit", "failed", "succeeded", "wait"]
+__all__ = ["LIMITS", "Limit", "begin", "failed", "key_of", "settle", "wait"]

@@ -248,8 +248,13 @@ def all_teams(conn: Connection, schema: Schema) -> list[Team]:
 
 
 def set_role(conn: Connection, schema: Schema, user_id: int, role: str) -> None:
+    """A new role; the user's sessions end, so no browser keeps what the old role allowed
+    (nor gets it back if the role is changed back)."""
     table = schema.system["mc_user"]
-    conn.execute(table.update().where(table.c.id == user_id).values(role=role))
+    changed = conn.execute(table.update().where(table.c.id == user_id, table.c.role != role)
+                           .values(role=role)).rowcount
+    if changed:
+        end_sessions(conn, schema, user_id)
 
 
 def set_display_name(conn: Connection, schema: Schema, user_id: int, name: str) -> None:
@@ -258,8 +263,12 @@ def set_display_name(conn: Connection, schema: Schema, user_id: int, name: str) 
 
 
 def set_active(conn: Connection, schema: Schema, user_id: int, active: bool) -> None:
+    """Activate or deactivate; a deactivated user's sessions end for good (activating them
+    again does not bring an old cookie back)."""
     table = schema.system["mc_user"]
     conn.execute(table.update().where(table.c.id == user_id).values(is_active=active))
+    if not active:
+        end_sessions(conn, schema, user_id)
 
 
 def set_teams(conn: Connection, schema: Schema, user_id: int, team_ids: set[int]) -> None:

@@ -77,19 +77,34 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 
 async def server_error(request: Request, exc: Exception) -> Response:
+    """The answer to an unexpected error. Starlette calls it outside the middleware stack,
+    so it sets the security headers itself."""
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     if _wants_json(request):
-        return JSON({"error": {"code": "server_error", "message": "something went wrong on "
-                               "our side; the error is logged"}}, status_code=500)
-    error = CrmError("Something went wrong")
-    error.status = 500
-    return await pages.error_page(request, error)
+        response: Response = JSON({"error": {"code": "server_error", "message": "something "
+                                             "went wrong on our side; the error is logged"}},
+                                  status_code=500)
+    else:
+        error = CrmError("Something went wrong")
+        error.status = 500
+        try:
+            response = await pages.error_page(request, error)
+        except Exception:  # the error page itself failed: a plain answer still goes out
+            response = Response("Something went wrong", status_code=500)
+    for name, value in SECURITY_HEADERS:
+        response.headers[name.decode()] = value.decode()
+    return response
 
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data:; font-src 'self'; connect-src 'self'; object-src 'none'; "
     "base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+
+
+SECURITY_HEADERS = ((b"x-frame-options", b"DENY"), (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"same-origin"),
+                    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()))
 
 
 class SecurityHeaders:
@@ -111,11 +126,7 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = message.setdefault("headers", [])
                 names = {name.lower() for name, _ in headers}
-                for name, value in ((b"x-frame-options", b"DENY"),
-                                    (b"x-content-type-options", b"nosniff"),
-                                    (b"referrer-policy", b"same-origin"),
-                                    (b"content-security-policy",
-                                     CONTENT_SECURITY_POLICY.encode())):
+                for name, value in SECURITY_HEADERS:
                     if name not in names:
                         headers.append((name, value))
                 if scope.get("scheme") == "https":

@@ -3,7 +3,9 @@ argon2 passwords, server-side sessions, and throttled sign-ins."""
 
 from __future__ import annotations
 
+import logging
 import secrets
+import threading
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,6 +31,7 @@ from ..engine.users import (
 )
 from .i18n import LANGUAGES
 
+log = logging.getLogger("metacrm")
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 
@@ -80,11 +83,19 @@ def session_user(request: Request) -> User | None:
                 and found.is_active and request.session.get("stamp") == _stamp(found):
             user = found
             if now_utc() - session.last_seen_at > SEEN_EVERY:
-                with rt.db.write() as conn:
-                    seen_session(conn, rt.schema, session.id)
+                # written beside the request, not in it: this may run on the event loop
                 rt.recent.forget(("session", secret))
+                threading.Thread(target=_seen, args=(rt, session.id), daemon=True).start()
     request.state.user = user
     return user
+
+
+def _seen(rt: Runtime, session_id: str) -> None:
+    try:
+        with rt.db.write() as conn:
+            seen_session(conn, rt.schema, session_id)
+    except Exception:  # "last seen" is a courtesy: never worth an error
+        log.warning("could not note that session %s was seen", session_id[:8], exc_info=True)
 
 
 def _load_session(rt: Runtime, secret: str) -> Session | None:
@@ -134,17 +145,16 @@ def attempt_login(request: Request, username: str, password: str) -> tuple[User 
     answers are the same whether the user name exists or not."""
     rt: Runtime = request.app.state.runtime
     address = client_address(request) or "unknown"
-    with rt.db.read() as conn:
-        left = throttle.wait(conn, rt.schema, rt.clock(), username, address)
-    if left is not None:
-        return None, f"locked:{_minutes(left)}"
+    with rt.db.write() as conn:  # counted before the password is checked: no race past it
+        left, attempt = throttle.begin(conn, rt.schema, rt.clock(), username, address)
+    if attempt is None:
+        return None, f"locked:{_minutes(left or timedelta(minutes=1))}"
     with rt.db.read() as conn:
         user = authenticate(conn, rt.schema, username, password)
     with rt.db.write() as conn:
+        throttle.settle(conn, rt.schema, attempt, ok=user is not None)
         if user is not None:
-            throttle.succeeded(conn, rt.schema, username, address)
             return user, None
-        throttle.failed(conn, rt.schema, rt.clock(), username, address)
         left = throttle.wait(conn, rt.schema, rt.clock(), username, address)
     return None, f"locked:{_minutes(left)}" if left is not None else "wrong"
 
@@ -156,10 +166,15 @@ def _minutes(left: timedelta) -> int:
 def sign_in(request: Request, user: User) -> None:
     rt: Runtime = request.app.state.runtime
     lang = request.session.get("lang")
+    old = request.session.get("sid")
     request.session.clear()  # a fresh session: no fixation
     with rt.db.write() as conn:
+        if isinstance(old, str):  # a sign-in over a live session ends that one
+            end_session(conn, rt.schema, old)
         secret = start_session(conn, rt.schema, user.id, address=client_address(request),
                                agent=request.headers.get("user-agent"))
+    if isinstance(old, str):
+        rt.recent.forget(("session", old))  # after the commit: nobody caches it alive again
     request.session.update(uid=user.id, sid=secret, stamp=_stamp(user),
                            csrf=secrets.token_urlsafe(32))
     if lang:

@@ -2,32 +2,37 @@
 refused with 413 before it is read into memory (by its Content-Length when it has one,
 else as soon as the bytes received pass the limit), for JSON, forms and uploads alike.
 
-    JSON (the API)            1 MB
-    url-encoded forms         1 MB
-    multipart (file uploads)  an import file (50 MB) and a little more
+    JSON (the API), url-encoded forms     1 MB
+    multipart forms (attached files)      an attached file (10 MB) and a little more
+    multipart to an import's upload page  an import file (50 MB) and a little more
+
+The limit follows the route and the first Content-Type header (as Starlette reads it): a
+client cannot buy itself a bigger one by naming another type.
 """
 
 from __future__ import annotations
 
+import re
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..engine import imports
+from ..engine import attachments, imports
 from ..engine.errors import PayloadTooLarge
 from .jsonio import MAX_BODY
 
 MB = 1024 * 1024
 MAX_FORM = MB  # Starlette refuses a bigger form field anyway (400); ours says 413 first
-MAX_MULTIPART = imports.MAX_BYTES + MB
+MAX_MULTIPART = attachments.MAX_FILE_SIZE + MB
+MAX_IMPORT = imports.MAX_BYTES + MB
+IMPORT_UPLOAD = re.compile(r"/o/[a-z][a-z0-9_]*/import")
 
 
 def body_limit(scope: Scope) -> int:
-    """The largest body a request of this content type may send."""
-    content_type = b""
-    for name, value in scope.get("headers", ()):
-        if name == b"content-type":
-            content_type = value.lower()
-    if content_type.startswith(b"multipart/"):
-        return MAX_MULTIPART
+    """The largest body this request may send, by its route and content type."""
+    content_type = next((value.lower() for name, value in scope.get("headers", ())
+                         if name == b"content-type"), b"")
+    if content_type.startswith(b"multipart/form-data"):
+        return MAX_IMPORT if IMPORT_UPLOAD.fullmatch(scope.get("path", "")) else MAX_MULTIPART
     if content_type.startswith(b"application/x-www-form-urlencoded"):
         return MAX_FORM
     return MAX_BODY

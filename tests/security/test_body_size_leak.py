@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from metacrm.web.limits import MAX_FORM, MAX_MULTIPART
+from metacrm.web.limits import MAX_FORM, MAX_IMPORT, MAX_MULTIPART
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,8 +50,17 @@ def test_forms_and_uploads_past_their_limits_are_413(reps):
     assert form.status_code == 413
     assert "quá lớn" in form.text  # the page, in the user's language
     upload = site.post("/o/contact/import", {}, files={
-        "file": ("big.csv", b"a" * (MAX_MULTIPART + 1), "text/csv")})
+        "file": ("big.csv", b"a" * (MAX_IMPORT + 1), "text/csv")})
     assert upload.status_code == 413
+    # an attached file's form is held to an attached file's size, not an import's
+    attached = site.post(f"/o/opportunity/{reps.lan_opportunity['id']}/files", {}, files={
+        "file": ("big.pdf", b"a" * (MAX_MULTIPART + 1), "application/pdf")})
+    assert attached.status_code == 413
+    # naming another type buys no bigger limit
+    sneaky = reps.api("admin").request(
+        "POST", "/api/v1/contact", content=b'{"last_name": "' + b"x" * 3_000_000 + b'"}',
+        headers={"Content-Type": "multipart/x-json"})
+    assert sneaky.status_code == 413
 
 
 def _rss_kb(pid: int) -> int:

@@ -58,3 +58,20 @@ def test_behind_a_proxy_that_says_https_the_cookie_is_secure(make_site):
     headers = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7"}
     page = proxied.get("/login", headers=headers)
     assert "; secure" in page.headers["set-cookie"].lower()
+
+
+def test_a_server_error_carries_the_headers_too(make_site):
+    from starlette.routing import Route
+
+    site = make_site()
+
+    async def boom(request):
+        raise RuntimeError("a bug")
+
+    site.client.app.router.routes.insert(0, Route("/boom", boom))
+    site.client.app.router.routes.insert(0, Route("/api/v1/boom/now", boom))
+    for path in ("/boom", "/api/v1/boom/now"):
+        answer = site.client.get(path)
+        assert answer.status_code == 500
+        assert answer.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+        assert answer.headers["x-frame-options"] == "DENY"

@@ -104,3 +104,24 @@ def test_killed_workers_deliver_every_email_under_one_message_id(make_runtime, p
     assert 1 <= reported <= KILLS and repeats <= reported, (repeats, reported, said)
     print(f"kills {KILLS}: {repeats} repeated deliveries, {reported} reported")
     assert all(m.endswith("@hoangphat.vn>") for m in unique)
+
+
+def test_a_slow_worker_whose_lease_ran_out_leaves_the_message_to_its_new_owner(
+        make_runtime, mailbox):
+    from metacrm.engine.outbox import Delivery, claim, deliver, send_claimed
+
+    box, port = mailbox
+    rt = make_runtime()
+    with rt.db.write() as conn:
+        user = create_user(conn, rt.schema, "admin", role="admin")
+        [message] = [enqueue(rt.context(user), conn, "email", {
+            "to": ["khach@vidu.vn"], "subject": "Thư", "body": "Xin chào"}, None, None, None)]
+    delivery = Delivery(smtp_port=port, smtp_from="crm@hoangphat.vn")
+    slow = claim(rt, "slow", 10, now_utc())  # then it stalls past its lease
+    outbox = rt.schema.system["mc_outbox"]
+    with rt.db.write() as conn:
+        conn.execute(outbox.update().values(claimed_until=now_utc() - timedelta(seconds=1)))
+    assert deliver(rt, "fresh", delivery)["sent"] == 1
+    late = send_claimed(rt, "slow", delivery, slow, now=now_utc())
+    assert late["lost"] == 1 and late["sent"] == 0
+    assert [d for d, _ in box.received] == [str(message)]  # sent once, by its new owner

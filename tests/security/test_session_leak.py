@@ -76,3 +76,37 @@ def test_a_new_password_or_an_admin_ends_a_user_s_sessions(make_site):
     assert saved.status_code == 303
     assert not signed_in(laptop.client)
     assert signed_in(site.client)  # the admin's own session goes on
+
+
+def test_deactivation_or_a_role_change_ends_sessions_for_good(make_site):
+    from metacrm.engine import users
+
+    site = make_site()
+    bob = site.user("bob", role="sales_rep")
+    laptop = browser(site, "bob")
+    cookie = laptop.client.cookies.get("metacrm_session")
+    rt = site.rt
+    with rt.db.write() as conn:
+        users.set_active(conn, rt.schema, bob.id, False)
+    rt.recent.clear()
+    with rt.db.write() as conn:
+        users.set_active(conn, rt.schema, bob.id, True)
+    rt.recent.clear()
+    assert not signed_in(replay(site, cookie))  # coming back does not revive the cookie
+    laptop = browser(site, "bob")
+    cookie = laptop.client.cookies.get("metacrm_session")
+    with rt.db.write() as conn:
+        users.set_role(conn, rt.schema, bob.id, "marketing")
+        users.set_role(conn, rt.schema, bob.id, "sales_rep")
+    rt.recent.clear()
+    assert not signed_in(replay(site, cookie))
+
+
+def test_signing_in_again_ends_the_session_it_replaces(make_site):
+    site = make_site()
+    site.user("lan", role="sales_rep")
+    assert site.login("lan").status_code == 303
+    first = site.client.cookies.get("metacrm_session")
+    assert site.login("lan").status_code == 303  # over the live session
+    assert signed_in(site.client)
+    assert not signed_in(replay(site, first))

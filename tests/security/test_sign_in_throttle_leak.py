@@ -91,3 +91,37 @@ def test_many_addresses_on_one_name_stop_that_name(crm, clock):
     assert from_address(crm, "192.0.2.1").login("admin", PASSWORD).status_code == 401
     clock.now += timedelta(hours=1, seconds=1)
     assert from_address(crm, "192.0.2.1").login("admin", PASSWORD).status_code == 303
+
+
+def test_parallel_guesses_cannot_slip_past_the_count(crm, clock):
+    import threading
+
+    rt = crm.rt
+    began: list[int] = []
+
+    def guess() -> None:
+        with rt.db.write() as conn:
+            _, attempt = throttle.begin(conn, rt.schema, clock.now, "admin", "203.0.113.99")
+        if attempt is not None:
+            began.append(attempt)
+
+    threads = [threading.Thread(target=guess) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(began) == 5  # five passwords checked, not one more
+
+
+def test_a_known_address_keeps_its_user_in_and_ipv6_counts_by_network(crm, clock):
+    office = "198.51.100.40"
+    assert from_address(crm, office).login("lan", PASSWORD).status_code == 303
+    colleague = from_address(crm, office)
+    for i in range(30):  # someone behind the same NAT sprays names
+        colleague.login(f"ai_do_{i}", "sai")
+    assert colleague.login("khach_la", PASSWORD).status_code == 401  # the address is held
+    assert from_address(crm, office).login("lan", PASSWORD).status_code == 303  # lan is not
+    for i in range(5):  # one client, many addresses of its /64
+        from_address(crm, f"2001:db8:1:2::{i + 1}").login("admin", "sai")
+    assert from_address(crm, "2001:db8:1:2::ff").login("admin", PASSWORD).status_code == 401
+    assert from_address(crm, "2001:db8:9:9::1").login("admin", PASSWORD).status_code == 303
