@@ -329,6 +329,11 @@ class Site:
                                                 "csrf_token": token, "next": "/"},
                                 follow_redirects=False)
 
+    def switch_to(self, name: str, password: str = PASSWORD) -> None:
+        """Sign out, then in as `name` (a new session with its own CSRF token)."""
+        self.post("/logout", {})
+        assert self.login(name, password).status_code == 303
+
     def post(self, path: str, data: dict, **kwargs):
         if self.token is None:
             self.token = self.csrf("/")
@@ -416,3 +421,45 @@ def demo_runtime(request: pytest.FixtureRequest,
     if schema is not None:
         with request.getfixturevalue("pg_engine").connect() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+class Mailbox:
+    """What a real SMTP server (aiosmtpd) received: (recipients, message) per email. `delay`
+    makes it take a moment over each message (so a killed sender is caught mid-send)."""
+
+    def __init__(self, delay: float = 0.0):
+        self.delay = delay
+        self.messages: list = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
+        import asyncio
+        from email import message_from_bytes
+
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        self.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content)))
+        return "250 OK"
+
+
+@pytest.fixture
+def make_smtp() -> Iterator[Callable[..., tuple[Mailbox, int]]]:
+    """make_smtp(delay=0.0) -> (mailbox, port) of a real SMTP server on localhost."""
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    controllers = []
+
+    def factory(delay: float = 0.0) -> tuple[Mailbox, int]:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        box = Mailbox(delay)
+        controller = Controller(box, hostname="127.0.0.1", port=port)
+        controller.start()
+        controllers.append(controller)
+        return box, port
+
+    yield factory
+    for controller in controllers:
+        controller.stop()

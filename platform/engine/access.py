@@ -21,6 +21,7 @@ role's), and answers are cached per (role, object, action): a model is immutable
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -233,6 +234,22 @@ def derived_reads(fdef: FieldDef, object_name: str) -> list[tuple[str, tuple[str
     if rollup.filter is not None:
         reads += [(rollup.source, n.path) for n in rollup.filter.names()]
     return reads
+
+
+def readable(ctx: Context, object_name: str, table: Any) -> Any:
+    """The WHERE clause that keeps `table` (the object's table or an alias of it) to the
+    records the user may read; None when they may read them all."""
+    return scope_condition(ctx, table, ctx.scope(object_name, "read"))
+
+
+def readable_ids(ctx: Context, conn: Any, object_name: str, ids: Iterable[int]) -> set[int]:
+    """Those of `ids` the user may read (one query, none when they may read every record)."""
+    wanted = {i for i in ids if i is not None}
+    table = ctx.schema.table(object_name)
+    restrict = readable(ctx, object_name, table)
+    if restrict is None or not wanted:
+        return wanted
+    return set(conn.scalars(select(table.c.id).where(table.c.id.in_(wanted), restrict)))
 
 
 def scope_condition(ctx: Context, table: Any, scope: str) -> Any:

@@ -21,7 +21,7 @@ from rapidfuzz import fuzz
 from sqlalchemy import Connection, and_, func, select, tuple_
 
 from ..metadata.model import DuplicateRule, ObjectDef
-from .access import scope_condition
+from .access import readable_ids, scope_condition
 from .errors import BadRequest, CrmError
 from .imports import fold
 from .runtime import Context
@@ -57,13 +57,8 @@ class Match:
 
 def _masked(ctx: Context, conn: Connection, obj: ObjectDef, found: list[Match]) -> list[Match]:
     """`found` with the records the user may not read stripped of their id and title."""
-    restrict = scope_condition(ctx, ctx.schema.table(obj.name), ctx.scope(obj.name, "read"))
-    if restrict is None or not found:
-        return found
-    table = ctx.schema.table(obj.name)
-    readable = set(conn.scalars(select(table.c.id).where(
-        table.c.id.in_([m.id for m in found]), restrict)))
-    return [m if m.id in readable else replace(m, id=None, title=None) for m in found]
+    shown = readable_ids(ctx, conn, obj.name, [m.id for m in found])
+    return [m if m.id in shown else replace(m, id=None, title=None) for m in found]
 
 
 def _exact(rule: DuplicateRule) -> list[str]:

@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import Connection, func, literal, select
 
 from ..metadata.model import FieldDef, ObjectDef
-from .access import scope_condition
+from .access import readable
 from .errors import BadRequest, CrmError, NotFound
 from .pipeline import _check_unique_batch, prepare
 from .records import insert_prepared, object_def, require, update
@@ -250,7 +250,7 @@ def find_by_title(ctx: Context, conn: Connection, obj: ObjectDef, text: str) -> 
     those the user may read."""
     table = ctx.schema.table(obj.name)
     wanted = text.strip().lower()
-    readable = scope_condition(ctx, table, ctx.scope(obj.name, "read"))
+    restrict = readable(ctx, obj.name, table)
     candidates = []
     if obj.title and obj.title_fields:
         parts: list[Any] = []
@@ -271,8 +271,8 @@ def find_by_title(ctx: Context, conn: Connection, obj: ObjectDef, text: str) -> 
             candidates.append(func.lower(table.c[fdef.name]))
     for expression in candidates:
         found = select(table.c.id).where(expression == wanted)
-        if readable is not None:
-            found = found.where(readable)
+        if restrict is not None:
+            found = found.where(restrict)
         rows = conn.execute(found.limit(2)).all()
         if len(rows) == 1:
             return rows[0].id
@@ -549,9 +549,9 @@ def _existing(ctx: Context, conn: Connection, obj: ObjectDef, key_field: FieldDe
     table = ctx.schema.table(obj.name)
     matches = keyed_select(table, [table.c[key_field.name], table.c.id], [key_field.name],
                            [(k,) for k in keys], conn.dialect.name)
-    readable = scope_condition(ctx, table, ctx.scope(obj.name, "read"))
-    if readable is not None:
-        matches = matches.where(readable)
+    restrict = readable(ctx, obj.name, table)
+    if restrict is not None:
+        matches = matches.where(restrict)
     return {row[0]: row[1] for row in conn.execute(matches)}
 
 

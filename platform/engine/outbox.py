@@ -74,17 +74,17 @@ def signature(secret: str, body: bytes) -> str:
 def claim(rt: Runtime, worker: str, limit: int, now: datetime) -> list[dict[str, Any]]:
     outbox = rt.schema.system["mc_outbox"]
     free = or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now)
-    ids = (select(outbox.c.id).where(outbox.c.status == "pending",
-                                     outbox.c.next_attempt_at <= now, free)
+    ids = (select(outbox.c.id, outbox.c.claimed_by)
+           .where(outbox.c.status == "pending", outbox.c.next_attempt_at <= now, free)
            .order_by(outbox.c.id).limit(limit).with_for_update(skip_locked=True))
     with rt.db.write() as conn:
-        chosen = list(conn.scalars(ids))
+        previous = dict(conn.execute(ids).all())  # id -> the worker that had it, if any
+        chosen = list(previous)
         if not chosen:
             return []
         # a row another worker was sending when its lease ran out (killed, or stuck) may
         # have been sent already: it is taken over, and counted as possibly repeated
-        taken_over = set(conn.scalars(select(outbox.c.id).where(
-            outbox.c.id.in_(chosen), outbox.c.claimed_by.like(f"%{IN_FLIGHT}"))))
+        taken_over = {i for i, by in previous.items() if (by or "").endswith(IN_FLIGHT)}
         conn.execute(outbox.update().where(outbox.c.id.in_(chosen)).values(
             claimed_by=worker, claimed_until=now + LEASE))
         rows = conn.execute(select(outbox).where(outbox.c.id.in_(chosen))

@@ -26,14 +26,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from ..metadata.expressions import EvalError, evaluate, is_blank, parse, truthy
 from ..metadata.model import FieldDef, ObjectDef
 from ..metadata.problems import did_you_mean
-from .access import scope_condition
+from .access import readable, readable_ids
 from .coerce import Invalid, coerce, coerce_result, national_phone, parse_date
 from .errors import FieldError
 from .runtime import Context
 from .schema import SEARCH_COLUMN
 from .sqlexpr import keyed_select
 from .text import fold
-from .users import SYSTEM_ROLE, find_user
+from .users import SYSTEM_ROLE
 
 RECORD = "_record"  # the key of record-level errors
 
@@ -287,15 +287,12 @@ def _resolve_user(ctx: Context, conn: Connection, value: Any) -> int:
     users = ctx.schema.system["mc_user"]
     if value == ctx.user.id:
         return value
-    chosen = users.c.id == value if isinstance(value, int) else None
-    if chosen is None:
-        found = find_user(conn, ctx.schema, str(value))
-        if found is None:
-            raise Invalid("invalid_reference", f"there is no user named '{value}'")
-        chosen = users.c.id == found.id
+    by_id = isinstance(value, int)
+    chosen = users.c.id == value if by_id else users.c.username == str(value)
     row = conn.execute(select(users.c.id, users.c.role).where(chosen)).first()
     if row is None:
-        raise Invalid("invalid_reference", f"there is no user with id {value}")
+        raise Invalid("invalid_reference", f"there is no user with id {value}" if by_id
+                      else f"there is no user named '{value}'")
     if row.role == SYSTEM_ROLE and ctx.user.role != SYSTEM_ROLE:
         raise Invalid("system_user", "MetaCRM's system user cannot be chosen")
     return row.id
@@ -319,8 +316,8 @@ def _resolve_lookup(ctx: Context, conn: Connection, fdef: FieldDef, value: Any) 
     answer a record that does not exist gets."""
     target = ctx.model.objects[fdef.to or ""]
     table = ctx.schema.table(target.name)
-    readable = scope_condition(ctx, table, ctx.scope(target.name, "read"))
-    conditions = [] if readable is None else [readable]
+    restrict = readable(ctx, target.name, table)
+    conditions = [] if restrict is None else [restrict]
     if isinstance(value, int):
         found = select(table.c.id).where(table.c.id == value, *conditions)
         if conn.execute(found).first() is None:
@@ -453,10 +450,7 @@ def check_unique(save: Save, record_id: int | None) -> None:
 
 def _taken(save: Save, name: str, value: Any, other: int) -> None:
     """A unique value already used: by which record, only if the user may read it."""
-    table = save.ctx.schema.table(save.obj.name)
-    readable = scope_condition(save.ctx, table, save.ctx.scope(save.obj.name, "read"))
-    if readable is not None and save.conn.execute(
-            select(table.c.id).where(table.c.id == other, readable)).first() is None:
+    if not readable_ids(save.ctx, save.conn, save.obj.name, [other]):
         save.error(name, "unique", f"'{value}' is already used by another record",
                    value=value)
         return

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Select, and_, func, or_, select
 from ..metadata import expressions as ex
 from ..metadata.model import ObjectDef
 from ..metadata.objects import ObjectScope
-from .access import scope_condition
+from .access import readable, scope_condition
 from .coerce import Invalid, filter_value, parse_bool
 from .errors import BadRequest
 from .records import object_def, require
@@ -178,8 +178,7 @@ def user_joins(ctx: Context, object_name: str) -> Joins:
     """The joins of the user's queries on `object_name`: through a lookup, only the fields
     they may see of the records they may read (the others read as blank)."""
     return Joins(ctx.model, ctx.schema.table, object_name, visible=ctx.can_see,
-                 restrict=lambda target, alias: scope_condition(
-                     ctx, alias, ctx.scope(target, "read")))
+                 restrict=lambda target, alias: readable(ctx, target, alias))
 
 
 def build_select(ctx: Context, obj: ObjectDef, query: ListQuery, *, scope: str = "all"

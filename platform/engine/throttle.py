@@ -97,8 +97,7 @@ def begin(conn: Connection, schema: Schema, now: datetime, username: str,
     if left is not None:
         return left, None
     table = schema.system["mc_sign_in_attempt"]
-    attempt = conn.execute(table.insert().values(**key, at=now, ok=False)
-                           ).inserted_primary_key[0]
+    attempt = failed(conn, schema, now, username, address)
     conn.execute(delete(table).where(table.c.at < now - KNOWN_FOR))
     conn.execute(delete(table).where(table.c.ok.is_(False),
                                      table.c.at < now - KEEP_FAILURES))
@@ -122,10 +121,11 @@ def settle(conn: Connection, schema: Schema, attempt: int, *, ok: bool) -> None:
 
 
 def failed(conn: Connection, schema: Schema, now: datetime, username: str,
-           address: str) -> None:
-    """Record a failed attempt (what `begin` does, without its locks)."""
+           address: str) -> int:
+    """Record an attempt as a failure; its id. `begin` calls it under its locks."""
     table = schema.system["mc_sign_in_attempt"]
-    conn.execute(table.insert().values(**key_of(username, address), at=now, ok=False))
+    return conn.execute(table.insert().values(**key_of(username, address), at=now, ok=False)
+                        ).inserted_primary_key[0]
 
 
 __all__ = ["LIMITS", "Limit", "begin", "failed", "key_of", "settle", "wait"]

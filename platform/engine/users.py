@@ -347,6 +347,10 @@ def live_session(conn: Connection, schema: Schema, secret: str) -> Session | Non
                                            table.c.ended_at.is_(None))).first()
     if row is None or row.created_at < now_utc() - timedelta(days=SESSION_DAYS):
         return None
+    return _session(row)
+
+
+def _session(row: Any) -> Session:
     return Session(row.id, row.user_id, row.created_at, row.last_seen_at, row.address,
                    row.agent)
 
@@ -378,5 +382,4 @@ def active_sessions(conn: Connection, schema: Schema, user_id: int) -> list[Sess
     rows = conn.execute(select(table).where(
         table.c.user_id == user_id, table.c.ended_at.is_(None), table.c.created_at >= since)
         .order_by(table.c.last_seen_at.desc())).all()
-    return [Session(r.id, r.user_id, r.created_at, r.last_seen_at, r.address, r.agent)
-            for r in rows]
+    return [_session(r) for r in rows]

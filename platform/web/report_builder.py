@@ -456,7 +456,7 @@ async def add_to_dashboard(request: Request) -> Response:
     if not ctx.can("edit_dashboards"):
         raise PermissionDenied("changing a shared dashboard needs the edit_dashboards right")
     if report.owner is not None:
-        raise BadRequest(f"report '{name}' is private; a dashboard shows shared reports only",
+        raise BadRequest("A private report cannot go on a shared dashboard.",
                          parameter="report")
     base = base_version(form, rt)
     d = draft(rt)

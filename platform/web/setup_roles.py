@@ -328,8 +328,8 @@ async def user_page(request: Request) -> Response:
     if action == "deactivate":
         return await _deactivate(request, rt, ctx, user, form)
     if action == "sign_out":
-        ended = await run_in_threadpool(auth.sign_out_everywhere, rt, user.id)
-        flash(request, f"Signed out everywhere: {ended} sessions of {user.username} ended")
+        await run_in_threadpool(auth.sign_out_everywhere, rt, user.id)
+        flash(request, "Signed out everywhere: every session of this user has ended.")
         return RedirectResponse(f"/setup/users/{user.id}", status_code=303)
     if action == "activate":
         with rt.db.write() as conn:

@@ -10,13 +10,11 @@ import sys
 import threading
 import time
 from datetime import timedelta
-from email import message_from_bytes
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
 
 from metacrm.engine import records
 from metacrm.engine.outbox import MAX_ATTEMPTS, Delivery, deliver, retry, signature
@@ -28,27 +26,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SECRET = "webhook-secret"
 
 
-class Mailbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
-        self.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content)))
-        return "250 OK"
-
-
 @pytest.fixture
-def smtp():
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    box = Mailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield box, port
-    controller.stop()
+def smtp(make_smtp):
+    return make_smtp()
 
 
 class Receiver:

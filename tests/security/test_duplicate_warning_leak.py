@@ -53,9 +53,7 @@ def test_the_form_warns_without_naming_a_lead_the_rep_may_not_read(reps):
     assert f'/o/lead/{hidden["id"]}"' not in warned.text
     assert "một bản ghi bạn không có quyền xem" in warned.text  # the user's language
     # binh, who owns it, gets its name and link
-    site.post("/logout", {})
-    assert site.login("binh").status_code == 303
-    site.token = None
+    site.switch_to("binh")
     named = site.post("/o/lead/new", {"last_name": "Trần", "first_name": "Minh",
                                       "email": "hoang.doan@vanphuc.vn"})
     assert named.status_code == 409

@@ -6,21 +6,17 @@ sending says so in its log ("possibly repeated")."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections import defaultdict
 from datetime import timedelta
-from email import message_from_bytes
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from metacrm.engine.types import now_utc
 from metacrm.engine.users import create_user
@@ -31,29 +27,14 @@ MESSAGES = 80
 KILLS = 4
 
 
-class SlowMailbox:
-    """A real SMTP server that takes a moment over each message (so a kill lands mid-send)."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[str, str]] = []  # (X-MetaCRM-Delivery, Message-ID)
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
-        await asyncio.sleep(0.03)
-        message = message_from_bytes(envelope.content)
-        self.received.append((message["X-MetaCRM-Delivery"], message["Message-ID"]))
-        return "250 OK"
-
-
 @pytest.fixture
-def mailbox():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    box = SlowMailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield box, port
-    controller.stop()
+def mailbox(make_smtp):
+    return make_smtp(delay=0.03)  # a moment over each message: a kill lands mid-send
+
+
+def received(box) -> list[tuple[str, str]]:
+    """(X-MetaCRM-Delivery, Message-ID) of each email the server accepted."""
+    return [(m["X-MetaCRM-Delivery"], m["Message-ID"]) for _, m in box.messages]
 
 
 @pytest.mark.slow
@@ -78,9 +59,9 @@ def test_killed_workers_deliver_every_email_under_one_message_id(make_runtime, p
         with log.open("w") as out:
             worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out,
                                       stderr=subprocess.STDOUT)
-            start = len(box.received)
+            start = len(box.messages)
             deadline = time.monotonic() + 60
-            while len(box.received) < start + 8 and time.monotonic() < deadline:
+            while len(box.messages) < start + 8 and time.monotonic() < deadline:
                 time.sleep(0.005)
             worker.send_signal(signal.SIGKILL)
             worker.wait()
@@ -93,13 +74,13 @@ def test_killed_workers_deliver_every_email_under_one_message_id(make_runtime, p
     said = "".join(log.read_text() for log in logs) + final.stdout
 
     by_row: dict[str, set[str]] = defaultdict(set)
-    for delivery, message_id in box.received:
+    for delivery, message_id in received(box):
         by_row[delivery].add(message_id)
     assert set(by_row) == {str(i) for i in ids}  # every message delivered
     assert all(len(mids) == 1 for mids in by_row.values())  # one Message-ID per message
     unique = {mid for mids in by_row.values() for mid in mids}
     assert len(unique) == MESSAGES  # after de-duplication: each exactly once
-    repeats = len(box.received) - MESSAGES
+    repeats = len(box.messages) - MESSAGES
     reported = sum(int(n) for n in re.findall(r"possibly repeated (\d+)", said))
     assert 1 <= reported <= KILLS and repeats <= reported, (repeats, reported, said)
     print(f"kills {KILLS}: {repeats} repeated deliveries, {reported} reported")
@@ -124,4 +105,4 @@ def test_a_slow_worker_whose_lease_ran_out_leaves_the_message_to_its_new_owner(
     assert deliver(rt, "fresh", delivery)["sent"] == 1
     late = send_claimed(rt, "slow", delivery, slow, now=now_utc())
     assert late["lost"] == 1 and late["sent"] == 0
-    assert [d for d, _ in box.received] == [str(message)]  # sent once, by its new owner
+    assert [d for d, _ in received(box)] == [str(message)]  # sent once, by its new owner

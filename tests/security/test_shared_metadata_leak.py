@@ -25,14 +25,8 @@ def crm(fresh_site):
     return site
 
 
-def sign_in(site, name: str) -> None:
-    site.post("/logout", {})
-    assert site.login(name).status_code == 303
-    site.token = None
-
-
 def test_a_rep_saves_a_private_report_only_they_see(crm):
-    sign_in(crm, "lan")
+    crm.switch_to("lan")
     form = crm.get("/reports/new?object=account")
     assert 'id="private-help"' in form.text and 'id="f-dashboard"' not in form.text
     saved = crm.post("/reports/new", BUILD)
@@ -41,7 +35,7 @@ def test_a_rep_saves_a_private_report_only_they_see(crm):
     assert report.owner == "lan"
     assert crm.get("/reports/my_accounts").status_code == 200
     assert "my_accounts" in crm.get("/reports").text
-    sign_in(crm, "binh")
+    crm.switch_to("binh")
     assert crm.get("/reports/my_accounts").status_code == 404
     assert crm.get("/reports/my_accounts.csv").status_code == 404
     assert "my_accounts" not in crm.get("/reports").text
@@ -51,7 +45,7 @@ def test_a_rep_saves_a_private_report_only_they_see(crm):
 
 
 def test_a_rep_may_not_touch_shared_dashboards_or_reports(crm):
-    sign_in(crm, "lan")
+    crm.switch_to("lan")
     version = crm.rt.version
     widgets = crm.rt.model.dashboards["sales_home"].widgets
     refused = crm.post("/reports/new", {**BUILD, "dashboard": "sales_home"})
@@ -60,10 +54,10 @@ def test_a_rep_may_not_touch_shared_dashboards_or_reports(crm):
     assert crm.post("/dashboards/sales_home/add", {"report": "won_by_month"}).status_code == 403
     assert crm.rt.version == version and crm.rt.model.dashboards["sales_home"].widgets == widgets
     # a shared report made in the builder is the sharers' to change
-    sign_in(crm, "hoa")
+    crm.switch_to("hoa")
     assert crm.post("/reports/new", {**BUILD, "name": "team_accounts"}).status_code == 303
     assert crm.rt.model.reports["team_accounts"].owner is None
-    sign_in(crm, "lan")
+    crm.switch_to("lan")
     assert crm.get("/reports/team_accounts").status_code == 200  # readable by all
     assert crm.get("/reports/team_accounts/edit").status_code == 403
     assert crm.post("/reports/team_accounts/edit", {**BUILD, "label_en": "Mine"}
@@ -72,7 +66,7 @@ def test_a_rep_may_not_touch_shared_dashboards_or_reports(crm):
 
 
 def test_a_manager_shares_and_edits_dashboards_but_not_with_a_private_report(crm):
-    sign_in(crm, "hoa")
+    crm.switch_to("hoa")
     private = crm.post("/reports/new", {**BUILD, "private": "1", "dashboard": "sales_home"})
     assert private.status_code == 422 and 'id="error-dashboard"' in private.text
     assert crm.post("/reports/new", {**BUILD, "private": "1"}).status_code == 303
