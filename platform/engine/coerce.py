@@ -41,6 +41,9 @@ def is_empty(raw: Any) -> bool:
     return raw is None or (isinstance(raw, str) and not raw.strip()) or raw == []
 
 
+NUMBER_LIMIT = 10**18  # a stored number's magnitude stays below this (columns hold 10^20)
+
+
 def coerce(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> Any:
     """The stored value of `raw` for `fdef` (None for an empty input)."""
     if is_empty(raw):
@@ -149,7 +152,7 @@ def _decimal(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> Decimal:
         raise Invalid("invalid_number", f"'{raw}' is not a number", value=raw) from None
     if not value.is_finite():
         raise Invalid("invalid_number", f"'{raw}' is not a finite number")
-    if abs(value) >= Decimal(10) ** 18:
+    if abs(value) >= NUMBER_LIMIT:
         raise Invalid("out_of_range", f"'{raw}' is too large", value=raw)
     scale = fdef.scale if fdef.scale is not None else 2
     return value.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP)
@@ -279,12 +282,17 @@ _HANDLERS = {
 
 
 def coerce_result(fdef: FieldDef, value: Any) -> Any:
-    """A computed (formula) value brought to the field's stored type."""
+    """A computed (formula, rollup) value brought to the field's stored type; Invalid when
+    it is beyond what a stored number holds (a line total of absurd quantities)."""
     if value is None:
         return None
     vtype = fdef.value_type
+    if vtype in ("integer", "number", "currency", "percent") and not isinstance(value, bool) \
+            and isinstance(value, (int, float, Decimal)) and abs(value) >= NUMBER_LIMIT:
+        raise Invalid("out_of_range", f"{fdef.name} would be {value}, beyond the largest "
+                                      "number a record holds")
     if vtype == "integer":
-        return int(value) if not isinstance(value, bool) else int(value)
+        return int(value)
     if vtype in ("number", "currency", "percent"):
         scale = fdef.scale if fdef.scale is not None else 2
         return Decimal(value).quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP)
@@ -308,6 +316,11 @@ def filter_value(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> Any:
             raise Invalid("invalid_reference", f"'{raw}' is not a record id")
         return int(text)
     vtype = fdef.value_type
+    if fdef.name == "version":  # a 32-bit column: a larger number is no row version
+        value = _integer(fdef, raw, tz)
+        if not 0 <= value < 2**31:
+            raise Invalid("out_of_range", f"'{raw}' is not a row version", value=raw)
+        return value
     if vtype in ("picklist", "multipicklist", "autonumber", "text", "textarea", "file"):
         return str(raw).strip() if not isinstance(raw, str) or vtype != "textarea" else raw
     if vtype == "email":

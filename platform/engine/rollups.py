@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from ..metadata.model import FieldDef, ObjectDef
-from .coerce import coerce_result
+from .coerce import Invalid, coerce_result
 from .pipeline import Save, compute_formulas, fetch, to_row
 from .runtime import Context
 from .sqlexpr import Joins, SqlCompiler
@@ -39,8 +39,12 @@ def _recompute_rollup(ctx: Context, conn: Connection, parent_name: str, fdef: Fi
         compiler = SqlCompiler(joins, today=ctx.today(), now=ctx.now())
         query = query.where(compiler.condition(rollup.filter))
     value = conn.execute(query).scalar()
-    value = coerce_result(fdef, value) if value is not None else (
-        0 if rollup.measure == "count" else None)
+    try:
+        value = coerce_result(fdef, value) if value is not None else (
+            0 if rollup.measure == "count" else None)
+    except Invalid:
+        value = None  # a sum beyond what a record holds reads as blank, as a failed formula
+
     parent = ctx.model.objects[parent_name]
     table = ctx.schema.table(parent_name)
     old = fetch(conn, table, parent, parent_id)

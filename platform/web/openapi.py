@@ -1,15 +1,45 @@
-"""An OpenAPI 3.1 document generated from the model: one path pair and two schemas (the
-record as read, the input as written) per object."""
+"""An OpenAPI 3.1 document generated from the model: one path pair and three schemas (the
+record as read, the input of a create, the input of a change) per object.
+
+The document promises only what the server accepts: a value its schema allows is a value the
+record service takes (text without NUL, numbers within range, phone numbers in the national
+plan, option values, filters and sorts in the query grammar). What JSON Schema cannot say is
+named in extensions a client can read: `x-lookup` (the id of a record of that object),
+`x-user` (the id of an active user), `x-unique` (no two records share the value) and
+`x-validations` (the object's rules, each an expression that must not hold)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from email_validator import SPECIAL_USE_DOMAIN_NAMES
+
+from ..engine.coerce import NUMBER_LIMIT
+from ..engine.query import OPERATORS
 from ..metadata.model import AppModel, FieldDef, ObjectDef
+
+INT64 = 2**63 - 1
+NO_NUL = "^[^\\u0000]*$"
+NOT_BLANK = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"  # at least one character that is not space
+# mobile numbers of the Vietnamese plan, the phone fields' home region (coerce.DEFAULT_REGION)
+PHONE = "^(\\+84|0)(9[0-8]|3[2-9]|8[1-8]|7[06-9]|5[689])[0-9]{7}$"
+URL = "^https?://[A-Za-z0-9](?:[A-Za-z0-9-]{0,20}[A-Za-z0-9])?(?:\\.[A-Za-z0-9]" \
+      "(?:[A-Za-z0-9-]{0,20}[A-Za-z0-9])?)+(?:/[A-Za-z0-9._~%/-]*)?$"
+NUMBER_TYPES = ("number", "currency", "percent")
+
+
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.lower()}{c.upper()}]" for c in word)
+
+
+# addresses at a special-use domain (RFC 6761: .test, .local, ...) cannot be delivered to
+EMAIL = "^(?!.*[@.](" + "|".join(_any_case(d) for d in SPECIAL_USE_DOMAIN_NAMES) + ")$)"
 
 _SCALARS: dict[str, dict[str, Any]] = {
     "text": {"type": "string"}, "textarea": {"type": "string"},
-    "email": {"type": "string", "format": "email"}, "phone": {"type": "string"},
+    "email": {"type": "string", "format": "email", "maxLength": 254},
+    "phone": {"type": "string", "description": "a phone number; sent in any usual form "
+                                               "(0912 345 678), read back as E.164"},
     "url": {"type": "string", "format": "uri"}, "integer": {"type": "integer"},
     "number": {"type": "number"}, "currency": {"type": "number"}, "percent": {"type": "number"},
     "date": {"type": "string", "format": "date"},
@@ -19,16 +49,22 @@ _SCALARS: dict[str, dict[str, Any]] = {
 }
 
 
-def field_schema(fdef: FieldDef) -> dict[str, Any]:
+def field_schema(fdef: FieldDef, *, write: bool = False) -> dict[str, Any]:
+    """The JSON Schema of a field's value: as read (`write=False`: whatever a record may
+    hold) or as written (what the record service accepts)."""
     vtype = fdef.value_type
+    options = [o.value for o in fdef.options if o.active or not write]
     if vtype == "picklist":
-        schema: dict[str, Any] = {"type": "string", "enum": [o.value for o in fdef.options]}
+        schema: dict[str, Any] = {"type": "string", "enum": options}
     elif vtype == "multipicklist":
-        schema = {"type": "array", "items": {"type": "string",
-                                             "enum": [o.value for o in fdef.options]}}
+        schema = {"type": "array", "items": {"type": "string", "enum": options}}
+        if write:
+            schema["uniqueItems"] = True
     else:
         schema = dict(_SCALARS.get(vtype, {"type": "string"}))
-    if fdef.type != "multipicklist":
+    if write:
+        schema.update(_write_constraints(fdef))
+    if fdef.type != "multipicklist" and not (write and fdef.required):
         schema["type"] = [schema["type"], "null"]
     schema["title"] = fdef.label.get("en")
     if "vi" in fdef.label.texts:
@@ -37,17 +73,53 @@ def field_schema(fdef: FieldDef) -> dict[str, Any]:
         schema["description"] = fdef.help.get("en")
     if fdef.max_length:
         schema["maxLength"] = fdef.max_length
-    if isinstance(fdef.min, (int, float)) and vtype in ("integer", "number", "currency",
-                                                         "percent"):
-        schema["minimum"] = fdef.min
-    if isinstance(fdef.max, (int, float)) and vtype in ("integer", "number", "currency",
-                                                         "percent"):
-        schema["maximum"] = fdef.max
+    if vtype in ("integer", *NUMBER_TYPES):
+        if isinstance(fdef.min, (int, float)):
+            schema["minimum"] = fdef.min
+        if isinstance(fdef.max, (int, float)):
+            schema["maximum"] = fdef.max
     if fdef.type == "lookup":
         schema["x-lookup"] = fdef.to
+    if fdef.type == "user":
+        schema["x-user"] = True
+    if fdef.unique:
+        schema["x-unique"] = True
+    if isinstance(fdef.default, str) and fdef.default.startswith("="):
+        schema["x-default"] = fdef.default  # computed when the record is made: =today()
+    elif fdef.default is not None and fdef.writable:
+        schema["default"] = fdef.default
     if not fdef.writable:
         schema["readOnly"] = True
     return schema
+
+
+def _write_constraints(fdef: FieldDef) -> dict[str, Any]:
+    """What the record service checks of a written value that JSON Schema can say."""
+    vtype = fdef.type
+    if vtype in ("text", "textarea", "file"):
+        return {"pattern": NOT_BLANK if fdef.required else NO_NUL}
+    if vtype == "email":
+        return {"pattern": EMAIL}
+    if vtype == "phone":
+        return {"pattern": PHONE}
+    if vtype == "url":
+        return {"format": "uri", "pattern": URL, "maxLength": 200}
+    if vtype == "integer":
+        return {"minimum": -INT64, "maximum": INT64}
+    if vtype in NUMBER_TYPES:
+        return {"exclusiveMinimum": -NUMBER_LIMIT, "exclusiveMaximum": NUMBER_LIMIT}
+    if vtype == "date":
+        return {"format": "date"}
+    if vtype in ("lookup", "user"):
+        return {"minimum": 1, "maximum": INT64, "description": (
+            "the id of a record of " + (fdef.to or "") if vtype == "lookup" else
+            "the id of an active user (never the system user)")}
+    return {}
+
+
+def _validations(obj: ObjectDef) -> list[dict[str, str]]:
+    return [{"when": str(rule.when), "message": rule.message.get("en"),
+             "message_vi": rule.message.get("vi")} for rule in obj.validations]
 
 
 def _schemas(obj: ObjectDef) -> dict[str, dict[str, Any]]:
@@ -56,14 +128,24 @@ def _schemas(obj: ObjectDef) -> dict[str, dict[str, Any]]:
         "properties": {name: field_schema(f) for name, f in obj.fields.items()},
         "required": ["id", "version"],
     }
-    writable = {name: field_schema(f) for name, f in obj.fields.items() if f.writable}
-    create = {"type": "object", "properties": writable, "additionalProperties": False,
-              "required": [n for n, f in obj.fields.items() if f.required and f.writable]}
-    patch = {"type": "object", "additionalProperties": False, "required": ["version"],
-             "properties": {**writable, "version": {
-                 "type": "integer", "description": "the row version you read (required: "
-                                                   "428 without it); a stale one gets 409 "
-                                                   "with error.current_version"}}}
+    writable = {name: field_schema(f, write=True) for name, f in obj.fields.items()
+                if f.writable}
+    rules = _validations(obj)
+    create: dict[str, Any] = {
+        "type": "object", "properties": writable, "additionalProperties": False,
+        "required": [n for n, f in obj.fields.items()
+                     if f.required and f.writable and f.default is None]}
+    patch: dict[str, Any] = {
+        "type": "object", "additionalProperties": False, "required": ["version"],
+        "properties": {**writable, "version": {
+            "type": "integer", "minimum": 1, "maximum": INT64,
+            "description": "the row version you read (required: 428 without it); a stale "
+                           "one gets 409 with error.current_version"}}}
+    if rules:
+        described = "; ".join(f"{r['message']} (refused when {r['when']})" for r in rules)
+        for schema in (create, patch):
+            schema["x-validations"] = rules
+            schema["description"] = f"Validation rules, answered with 422: {described}"
     return {_name(obj, ""): record, _name(obj, "Create"): create, _name(obj, "Update"): patch}
 
 
@@ -78,28 +160,84 @@ def _ref(name: str) -> dict[str, str]:
 def _errors(*codes: int) -> dict[str, Any]:
     text = {400: "Bad request (bad parameter or body)", 401: "No valid API token",
             403: "Not allowed", 404: "Not found", 409: "Conflict: stale row version or a "
-            "record still referenced", 422: "Validation failed; see error.fields",
+            "record still referenced", 413: "The body is too large",
+            422: "Validation failed; see error.fields",
             428: "The row version is missing: send the version you read"}
     return {str(c): {"description": text[c], "content": {"application/json": {
         "schema": _ref("Error")}}} for c in codes}
 
 
+_IDS = "^[1-9][0-9]{0,17}$"
+
+
+def _param_schema(fdef: FieldDef) -> dict[str, Any]:
+    """What a `field=value` filter takes: text as the field's values are written."""
+    vtype = fdef.value_type
+    if fdef.type in ("lookup", "user") or fdef.name in ("id", "created_by", "updated_by"):
+        return {"type": "string", "pattern": _IDS}
+    if fdef.name == "version":
+        return {"type": "string", "pattern": "^[0-9]{1,9}$"}
+    if vtype == "integer":
+        return {"type": "string", "pattern": "^-?[0-9]{1,18}$"}
+    if vtype in NUMBER_TYPES:
+        return {"type": "string", "pattern": "^-?[0-9]{1,15}(\\.[0-9]{1,2})?$"}
+    if vtype in ("date", "datetime"):
+        return {"type": "string", "format": "date" if vtype == "date" else "date-time"}
+    if vtype == "checkbox":
+        return {"type": "string", "enum": ["true", "false"]}
+    return {"type": "string", "pattern": NO_NUL}
+
+
+def filter_pattern(obj: ObjectDef) -> str:
+    """A regular subset of the filter grammar (up to three conditions joined by and/or), so
+    a client or a fuzzer can draw filters the server takes; the full grammar is in the
+    description."""
+    def names(types: tuple[str, ...] | None = None) -> str:
+        chosen = [n for n, f in obj.fields.items()
+                  if types is None or f.value_type in types and f.type not in ("lookup", "user")]
+        return "(" + "|".join(sorted(chosen)) + ")"
+
+    kinds = {"(not )?is_blank\\({}\\)": None,
+             "{} (==|!=|<|<=|>|>=) [0-9]{{1,9}}": ("integer", *NUMBER_TYPES),
+             "{} (==|!=) '[A-Za-z0-9 ]{{0,20}}'": ("text", "email", "phone", "url"),
+             "{} == (true|false)": ("checkbox",)}
+    atoms = [shape.format(group) for shape, types in kinds.items()
+             if (group := names(types)) != "()"]
+    atom = "(" + "|".join(atoms) + ")"
+    return f"^{atom}( (and|or) {atom}){{0,2}}$"
+
+
+def sort_pattern(obj: ObjectDef) -> str:
+    sortable = "|".join(sorted(n for n, f in obj.fields.items()
+                               if f.type not in ("multipicklist", "textarea", "file")))
+    return f"^-?({sortable})(,-?({sortable})){{0,2}}$"
+
+
 def _paths(obj: ObjectDef) -> dict[str, Any]:
     name = obj.name
     label = obj.plural.get("en")
+    operators = ", ".join(f"__{op}" for op in OPERATORS if op != "eq")
+    search = [{"name": "search", "in": "query", "schema": {"type": "string", "pattern": NO_NUL},
+               "description": "quick search, accent-insensitive, in "
+                              + ", ".join(obj.search)}] if obj.search else []
     list_params = [
-        {"name": "search", "in": "query", "schema": {"type": "string"},
-         "description": "quick search, accent-insensitive"},
-        {"name": "sort", "in": "query", "schema": {"type": "string"},
+        *search,
+        {"name": "sort", "in": "query", "schema": {"type": "string",
+                                                    "pattern": sort_pattern(obj)},
          "description": "fields, comma-separated; - in front for descending"},
-        {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+        {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1,
+                                                    "maximum": 10_000_000}},
         {"name": "page_size", "in": "query", "schema": {"type": "integer", "minimum": 1,
                                                          "maximum": 500}},
-        {"name": "filter", "in": "query", "schema": {"type": "string"},
-         "description": "an expression, e.g. city == 'Huế' or age > 30"},
-        *({"name": fname, "in": "query", "required": False, "schema": {"type": "string"},
-           "description": f"filter on {fname}; also {fname}__ne, __lt, __le, __gt, __ge, "
-                          "__in, __contains, __starts_with, __is_blank"}
+        {"name": "filter", "in": "query", "schema": {"type": "string",
+                                                      "pattern": filter_pattern(obj)},
+         "description": "an expression, e.g. city == 'Huế' or age > 30: comparisons "
+                        "(== != < <= > >=), in [..], and/or/not, parentheses, functions such "
+                        "as is_blank(), contains(), today(); a field of a linked record as "
+                        "lookup.field"},
+        *({"name": fname, "in": "query", "required": False, "schema": _param_schema(f),
+           "description": f"filter on {fname}; also {fname}{operators} (in: values "
+                          "comma-separated; is_blank: true or false)"}
           for fname, f in obj.fields.items() if f.type not in ("multipicklist",)),
     ]
     page = {"type": "object", "properties": {
@@ -107,36 +245,38 @@ def _paths(obj: ObjectDef) -> dict[str, Any]:
         "total": {"type": "integer"}, "page": {"type": "integer"},
         "page_size": {"type": "integer"}, "pages": {"type": "integer"}}}
     record_response = {"content": {"application/json": {"schema": _ref(_name(obj, ""))}}}
-    id_param = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
+    id_param = {"name": "id", "in": "path", "required": True,
+                "schema": {"type": "integer", "minimum": 1, "maximum": INT64}}
     return {
         f"/api/v1/{name}": {
             "get": {"operationId": f"list_{name}", "summary": f"List {label}",
                     "tags": [name], "parameters": list_params,
                     "responses": {"200": {"description": "A page of records", "content": {
-                        "application/json": {"schema": page}}}, **_errors(400, 401)}},
+                        "application/json": {"schema": page}}}, **_errors(400, 401, 403)}},
             "post": {"operationId": f"create_{name}", "summary": f"Create a {name}",
                      "tags": [name],
                      "requestBody": {"required": True, "content": {"application/json": {
                          "schema": _ref(_name(obj, "Create"))}}},
                      "responses": {"201": {"description": "Created", **record_response},
-                                   **_errors(400, 401, 422)}},
+                                   **_errors(400, 401, 403, 413, 422)}},
         },
         f"/api/v1/{name}/{{id}}": {
             "parameters": [id_param],
             "get": {"operationId": f"get_{name}", "summary": f"Read a {name}", "tags": [name],
                     "responses": {"200": {"description": "The record", **record_response},
-                                  **_errors(401, 404)}},
+                                  **_errors(401, 403, 404)}},
             "patch": {"operationId": f"update_{name}", "summary": f"Change a {name}",
                       "tags": [name],
                       "requestBody": {"required": True, "content": {"application/json": {
                           "schema": _ref(_name(obj, "Update"))}}},
                       "responses": {"200": {"description": "The changed record",
                                             **record_response},
-                                    **_errors(400, 401, 403, 404, 409, 422, 428)}},
+                                    **_errors(400, 401, 403, 404, 409, 413, 422, 428)}},
             "delete": {"operationId": f"delete_{name}", "summary": f"Delete a {name}",
                        "tags": [name],
-                       "parameters": [{"name": "version", "in": "query", "required": False,
-                                       "schema": {"type": "integer"},
+                       "parameters": [{"name": "version", "in": "query", "required": True,
+                                       "schema": {"type": "integer", "minimum": 1,
+                                                  "maximum": INT64},
                                        "description": "the row version you read (or an "
                                                       "If-Match header); 428 without"}],
                        "responses": {"204": {"description": "Deleted"},

@@ -68,3 +68,27 @@ def test_a_body_with_a_byte_order_mark_is_still_json(reps):
         "POST", "/api/v1/contact", headers={"Content-Type": "application/json"},
         content="\ufeff{\"last_name\": \"Lê\", \"email\": \"le@vidu.vn\"}".encode())
     assert answer.status_code == 201, answer.text
+
+
+def test_a_formula_beyond_the_stored_range_reads_blank_instead_of_a_server_error(reps):
+    """Found by the contract run on PostgreSQL: a line of 7.6e17 units at 5,000 each made a
+    line total of 3.8e21, past the column's 10^20, and the insert failed with a 500. Such a
+    result now reads blank, as any formula that cannot be computed, and the line is saved."""
+    api = reps.api("lan")
+    answer = api.request("POST", "/api/v1/quote_line", json={
+        "quote": reps.lan_quote["id"], "description": "Số lượng nhầm",
+        "quantity": 758920203630197100, "unit_price": 5000})
+    assert answer.status_code == 201, answer.text[:300]
+    assert answer.json()["line_total"] is None
+    assert answer.json()["quantity"] == 758920203630197100
+
+
+@pytest.mark.parametrize("params", [{"version__ge": "345843033507"},
+                                    {"filter": "version >= 345843033507"}],
+                         ids=["parameter", "expression"])
+def test_a_row_version_past_32_bits_in_a_filter_is_a_400(reps, params):
+    """Found by the contract run on PostgreSQL: the version column holds 32 bits, and a
+    larger number in a filter made a server error."""
+    answer = reps.api("lan").get("/api/v1/quote_line", params=params)
+    assert answer.status_code == 400, answer.text[:300]
+    assert "not a row version" in answer.json()["error"]["message"]

@@ -1,0 +1,259 @@
+"""The OpenAPI document is the contract. Schemathesis draws requests from it, in-process
+against the default CRM with its demo data, for every operation, as an admin and as a sales
+rep: no server error, no status the document does not list, no response that breaks its
+schema, and (for the admin, who may do everything) no request the document calls valid that
+the server refuses.
+
+What JSON Schema cannot say, the document says in extensions, and the drawing honours them
+as any client would: `x-lookup` / `x-user` values are ids of existing records and users,
+`x-unique` values are new ones, bodies keep the `x-validations` rules (checked by a small
+reader of the rule text written here, not by the server's evaluator), and a change or a
+delete names a real record, mostly with the version read just before."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, assume, given, settings
+from hypothesis import strategies as st
+from schemathesis.checks import not_a_server_error
+from schemathesis.core.failures import FailureGroup
+from schemathesis.generation import GenerationMode
+from schemathesis.specs.openapi.checks import (
+    positive_data_acceptance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from metacrm.engine.loaddata import load_data
+from metacrm.engine.users import active_users, create_token, create_user, find_user
+from metacrm.metadata import expressions as ex
+
+DEFAULT_APP = Path(__file__).resolve().parents[2] / "apps" / "default_crm"
+EXAMPLES = 12  # per operation and generation mode: about 2,000 requests a run
+BASE_CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
+
+
+class Contract:
+    """One user's run: the API client, the ids their drawing picks from, the failures."""
+
+    def __init__(self, client, token: str, schema):
+        self.client = client
+        self.headers = {"Authorization": f"Bearer {token}"}
+        self.schema = schema
+        self.components = schema.raw_schema["components"]["schemas"]
+        rt = client.app.state.runtime
+        with rt.db.read() as conn:
+            self.users = [uid for uid, _ in active_users(conn, rt.schema)]
+        self.ids = {name: self.readable_ids(name) for name in rt.model.objects}
+        self.fresh = itertools.count(1)
+        self.failures: list[tuple[str, str, int, object]] = []
+        self.calls: Counter[str] = Counter()
+        self.statuses: Counter[int] = Counter()
+        self.skipped_by_rule = 0
+
+    def readable_ids(self, name: str) -> list[int]:
+        response = self.client.get(f"/api/v1/{name}", params={"page_size": 500},
+                                   headers=self.headers)
+        return [r["id"] for r in response.json()["items"]] if response.status_code == 200 \
+            else []
+
+    # --- drawing what the document describes in extensions -------------------------------
+
+    def steer(self, case, data, operation) -> None:
+        name = operation.path.split("/")[3]
+        ids = self.ids[name]
+        if "id" in case.path_parameters and ids:
+            if data.draw(st.booleans()):
+                case.path_parameters["id"] = data.draw(st.sampled_from(ids))
+        if case.method in ("PATCH", "DELETE") and data.draw(st.booleans()):
+            current = self.client.get(f"/api/v1/{name}/{case.path_parameters['id']}",
+                                      headers=self.headers)
+            if current.status_code == 200:
+                version = current.json()["version"]
+                if case.method == "DELETE":
+                    case.query = {**(case.query or {}), "version": version}
+                elif isinstance(case.body, dict):
+                    case.body["version"] = version
+        if case.meta.generation.mode.is_positive and isinstance(case.body, dict):
+            schema_name = operation.definition.raw["requestBody"]["content"][
+                "application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+            self.steer_body(case.body, self.components[schema_name], data)
+            self.keep_rules(case, name, self.components[schema_name])
+
+    def steer_body(self, body: dict, schema: dict, data) -> None:
+        for field, value in list(body.items()):
+            spec = schema["properties"].get(field, {})
+            if value is None:
+                continue
+            if "x-lookup" in spec:
+                pool = self.ids.get(spec["x-lookup"]) or []
+                if not pool:
+                    body[field] = None if "null" in spec["type"] else body[field]
+                    continue
+                body[field] = data.draw(st.sampled_from(pool))
+            elif spec.get("x-user"):
+                body[field] = data.draw(st.sampled_from(self.users))
+            elif spec.get("x-unique"):
+                number = next(self.fresh)
+                if spec.get("format") == "email":
+                    body[field] = f"contract{number}@example.com"
+                else:
+                    room = spec.get("maxLength", 40) - 8
+                    body[field] = f"{value[:room].strip() or 'x'}-{number:07d}"
+
+    def keep_rules(self, case, name: str, schema: dict) -> None:
+        """Drop a drawn body that breaks one of the documented rules: for a change, the
+        record as it will be (read first) with the body over it."""
+        rules = schema.get("x-validations") or []
+        if not rules:
+            return
+        values = {**defaults(schema), **case.body}
+        if case.method == "PATCH":
+            current = self.client.get(f"/api/v1/{name}/{case.path_parameters['id']}",
+                                      headers=self.headers)
+            if current.status_code != 200:
+                return
+            values = {**current.json(), **case.body}
+        for rule in rules:
+            if holds(ex.parse(rule["when"]).root, values):
+                self.skipped_by_rule += 1
+                assume(False)
+
+    # --- the run ------------------------------------------------------------------------
+
+    def run(self, checks) -> None:
+        for result in self.schema.get_all_operations():
+            operation = result.ok()
+            for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+                self.explore(operation, mode, checks)
+
+    def explore(self, operation, mode, checks) -> None:
+        @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
+                  phases=[Phase.generate], suppress_health_check=list(HealthCheck))
+        @given(case=operation.as_strategy(generation_mode=mode), data=st.data())
+        def explore(case, data):
+            self.steer(case, data, operation)
+            response = case.call(headers=self.headers)
+            self.calls[operation.label] += 1
+            if case.method == "DELETE" and response.status_code == 204:
+                self.ids[operation.path.split("/")[3]].remove(case.path_parameters["id"])
+            self.statuses[response.status_code] += 1
+            try:
+                case.validate_response(response, checks=checks, headers=self.headers)
+            except FailureGroup as group:
+                for failure in group.exceptions:
+                    self.failures.append((operation.label, type(failure).__name__,
+                                          response.status_code,
+                                          (case.query, case.body, response.text[:400])))
+
+        explore()
+
+    def report(self) -> str:
+        kinds = Counter((f[1], f[2]) for f in self.failures)
+        first = {}
+        for label, kind, status, detail in self.failures:
+            first.setdefault((label, kind, status), detail)
+        lines = [f"{sum(self.calls.values())} requests over {len(self.calls)} operations; "
+                 f"statuses {dict(sorted(self.statuses.items()))}; {self.skipped_by_rule} "
+                 f"bodies redrawn for a documented rule", f"failures: {dict(kinds)}"]
+        lines += [f"  {key}: {detail!r}"[:700] for key, detail in sorted(first.items())]
+        return "\n".join(lines)
+
+
+def defaults(schema: dict) -> dict:
+    """The values a create fills in for absent fields: `default`, or `x-default` computed."""
+    now = dt.datetime.now(dt.UTC)
+    computed = {"=today()": now.date().isoformat(), "=now()": now.isoformat()}
+    out = {}
+    for name, spec in schema["properties"].items():
+        if "default" in spec:
+            out[name] = spec["default"]
+        elif "x-default" in spec:
+            out[name] = computed.get(spec["x-default"])
+    return out
+
+
+def holds(node, values: dict) -> bool | None:
+    """A rule's condition on JSON values: and/or/not, is_blank(), comparisons of fields and
+    literals (dates compare as ISO text). None when blank or not of that kind."""
+    if isinstance(node, ex.Literal):
+        return node.value
+    if isinstance(node, ex.Name):
+        value = values.get(node.path[0]) if len(node.path) == 1 else None
+        return None if value in ("", []) else value
+    if isinstance(node, ex.Call) and node.func == "is_blank":
+        value = holds(node.args[0], values)
+        return value is None or (isinstance(value, str) and not value.strip())
+    if isinstance(node, ex.Unary) and node.op == "not":
+        inner = holds(node.operand, values)
+        return None if inner is None else not inner
+    if isinstance(node, ex.Binary):
+        left, right = holds(node.left, values), holds(node.right, values)
+        if node.op == "and":
+            return bool(left) and bool(right)
+        if node.op == "or":
+            return bool(left) or bool(right)
+        if left is None or right is None:
+            return None
+        if isinstance(left, str) and isinstance(right, str) and len(left) >= 10 and \
+                len(right) >= 10:
+            left, right = dt.date.fromisoformat(left[:10]), dt.date.fromisoformat(right[:10])
+        compare = {"==": lambda a, b: a == b, "!=": lambda a, b: a != b,
+                   "<": lambda a, b: a < b, "<=": lambda a, b: a <= b,
+                   ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
+        return compare[node.op](left, right)
+    raise AssertionError(f"the contract test cannot read the rule part {node!r}")
+
+
+@pytest.fixture
+def demo_client(make_client):
+    """The default CRM with its demo data, an admin, and tokens for admin and lan."""
+    client = make_client(DEFAULT_APP)
+    rt = client.app.state.runtime
+    load_data(rt, DEFAULT_APP / "data", demo=True)
+    with rt.db.write() as conn:
+        admin = find_user(conn, rt.schema, "admin") or create_user(conn, rt.schema, "admin",
+                                                                    role="admin")
+        tokens = {"admin": create_token(conn, rt.schema, admin.id),
+                  "lan": create_token(conn, rt.schema, find_user(conn, rt.schema, "lan").id)}
+    return client, tokens
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("user", ["admin", "lan"])
+def test_every_operation_keeps_the_documented_contract(demo_client, user):
+    client, tokens = demo_client
+    schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", client.app)
+    contract = Contract(client, tokens[user], schema)
+    checks = BASE_CHECKS + ([positive_data_acceptance] if user == "admin" else [])
+    contract.run(checks)
+    print(contract.report())
+    assert len(contract.calls) == len(list(schema.get_all_operations()))
+    assert not contract.failures, contract.report()
+
+
+ALLTYPES = Path(__file__).resolve().parents[1] / "fixtures" / "apps" / "alltypes"
+
+
+@pytest.mark.slow
+def test_an_app_of_every_field_type_keeps_its_contract(make_api):
+    """Not only the default CRM: an app with every field type (datetime, file, autonumber,
+    formula, rollups, a lookup to itself, a child object) and a handful of records."""
+    api = make_api(ALLTYPES)
+    parent = api.post("/api/v1/thing", json={"name": "Máy bơm", "quantity": 3}).json()
+    for n in range(3):
+        assert api.post("/api/v1/part", json={"name": f"Phụ tùng {n}",
+                                              "thing": parent["id"]}).status_code == 201
+    schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", api.client.app)
+    contract = Contract(api.client, api.token, schema)
+    contract.run(BASE_CHECKS + [positive_data_acceptance])
+    print(contract.report())
+    assert len(contract.calls) == 10
+    assert contract.statuses[201] > 0 and contract.statuses[200] > 0
+    assert not contract.failures, contract.report()
