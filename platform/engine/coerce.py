@@ -42,6 +42,9 @@ def is_empty(raw: Any) -> bool:
 
 
 NUMBER_LIMIT = 10**18  # a stored number's magnitude stays below this (columns hold 10^20)
+# whole numbers stay exact in JSON and JavaScript (2^53 - 1), and a sum of a thousand of them
+# still fits the 64-bit columns and SQLite's integer SUM
+INTEGER_LIMIT = 2**53 - 1
 
 
 def coerce(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> Any:
@@ -128,18 +131,20 @@ def _url(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> str:
 def _integer(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> int:
     if isinstance(raw, bool):
         raise Invalid("invalid_number", "expected a whole number, not true or false")
+    value: int | None = None
     if isinstance(raw, int):
-        return raw
-    if isinstance(raw, float) and raw.is_integer():
-        return int(raw)
-    if isinstance(raw, Decimal) and raw == raw.to_integral_value():
-        return int(raw)
-    text = str(raw).strip().replace(" ", "")
-    if _INT.match(text):
+        value = raw
+    elif isinstance(raw, float) and raw.is_integer() or \
+            isinstance(raw, Decimal) and raw.is_finite() and raw == raw.to_integral_value():
+        value = int(raw)
+    elif _INT.match(text := str(raw).strip().replace(" ", "")):
         value = int(text)
-        if abs(value) < 2**63:
-            return value
-    raise Invalid("invalid_number", f"'{raw}' is not a whole number", value=raw)
+    if value is None:
+        raise Invalid("invalid_number", f"'{raw}' is not a whole number", value=raw)
+    if abs(value) > INTEGER_LIMIT:
+        raise Invalid("out_of_range", f"'{raw}' is too large (whole numbers go up to "
+                                      f"{INTEGER_LIMIT:,})", value=raw)
+    return value
 
 
 def _decimal(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> Decimal:
@@ -287,8 +292,9 @@ def coerce_result(fdef: FieldDef, value: Any) -> Any:
     if value is None:
         return None
     vtype = fdef.value_type
+    limit = INTEGER_LIMIT + 1 if vtype == "integer" else NUMBER_LIMIT
     if vtype in ("integer", "number", "currency", "percent") and not isinstance(value, bool) \
-            and isinstance(value, (int, float, Decimal)) and abs(value) >= NUMBER_LIMIT:
+            and isinstance(value, (int, float, Decimal)) and abs(value) >= limit:
         raise Invalid("out_of_range", f"{fdef.name} would be {value}, beyond the largest "
                                       "number a record holds")
     if vtype == "integer":

@@ -13,6 +13,9 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
+
+from .errors import BadRequest
 
 DEFAULT_URL = "sqlite:///var/metacrm.db"
 
@@ -23,6 +26,27 @@ def _lower(value: object) -> object:
 
 def _upper(value: object) -> object:
     return value.upper() if isinstance(value, str) else value
+
+
+@contextmanager
+def _calculations() -> Iterator[None]:
+    """A read whose arithmetic the database refuses (a filter's `amount * 10^18`, a sum past
+    64 bits) is a bad request, not a server error: values are checked when written, but a
+    user's filter or report formula can still compute past what a column type holds."""
+    try:
+        yield
+    except DataError as exc:
+        raise BadRequest(f"a calculation in this request goes beyond what the database "
+                         f"holds ({_reason(exc)})") from None
+    except OperationalError as exc:
+        if "overflow" not in str(exc.orig):
+            raise
+        raise BadRequest(f"a calculation in this request goes beyond what the database "
+                         f"holds ({_reason(exc)})") from None
+
+
+def _reason(exc: DBAPIError) -> str:
+    return str(exc.orig).strip().splitlines()[0] if exc.orig else "out of range"
 
 
 class Database:
@@ -88,14 +112,14 @@ class Database:
         """A connection for reads. Statements run on their own (no BEGIN/COMMIT round trips);
         a list's page and its count may therefore see different moments, never half a
         write."""
-        with self.engine.connect() as conn:
+        with self.engine.connect() as conn, _calculations():
             conn.execution_options(isolation_level="AUTOCOMMIT")
             yield conn
 
     @contextmanager
     def snapshot(self) -> Iterator[Connection]:
         """A connection for reads that must agree with each other (one transaction)."""
-        with self.engine.connect() as conn, conn.begin():
+        with self.engine.connect() as conn, conn.begin(), _calculations():
             yield conn
 
     def refresh_statistics(self, table: str, conn: Connection | None = None) -> None:

@@ -319,6 +319,12 @@ def check_placeholders(text: str, scope: ObjectScope, src: Src, key: tuple,
             problems.append(src.problem(f"{message} in '{text}'", *key))
 
 
+# words a field name would be confused with: in expressions (`in == 'x'`), and in the
+# API's list parameters (`?page=2` is the page, not a filter on a field named page)
+RESERVED_NAMES = ("and", "or", "not", "in", "true", "false", "null", "search", "sort",
+                  "page", "page_size", "filter")
+
+
 def build_objects(drafts: dict[str, ObjectDraft], problems: list[Problem]) -> dict[str, ObjectDef]:
     """FieldDefs for every draft, then every cross-reference checked."""
     fields_by_object: dict[str, dict[str, FieldDef]] = {}
@@ -331,6 +337,12 @@ def build_objects(drafts: dict[str, ObjectDraft], problems: list[Problem]) -> di
             if fname in SYSTEM_FIELDS:
                 problems.append(src.problem(
                     f"'{fname}' is a system field that every object has; choose another name"))
+                continue
+            if fname in RESERVED_NAMES:
+                problems.append(src.problem(
+                    f"'{fname}' cannot name a field: it is a word of the expression language "
+                    f"or a list parameter of the API ({', '.join(RESERVED_NAMES)}); choose "
+                    "another name"))
                 continue
             fdef = build_field(fname, data, src, problems)
             if fdef is not None:

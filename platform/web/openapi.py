@@ -3,28 +3,42 @@ record as read, the input of a create, the input of a change) per object.
 
 The document promises only what the server accepts: a value its schema allows is a value the
 record service takes (text without NUL, numbers within range, phone numbers in the national
-plan, option values, filters and sorts in the query grammar). What JSON Schema cannot say is
-named in extensions a client can read: `x-lookup` (the id of a record of that object),
-`x-user` (the id of an active user), `x-unique` (no two records share the value) and
-`x-validations` (the object's rules, each an expression that must not hold)."""
+plan, option values, dates the calendar has). Asked with an API token, it is the document of
+that user: the objects they may read, the fields they may see, the fields they may change.
+What JSON Schema cannot say is named in extensions a client can read: `x-lookup` (the id of a
+record of that object), `x-user` (the id of an active user), `x-unique` (no two records share
+the value), `x-default` (a default computed when the record is made), `x-validations` (the
+object's rules, each refused when its condition holds) and `x-pattern` (a regular subset of
+the filter and sort grammars, to draw examples from)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES
 
-from ..engine.coerce import NUMBER_LIMIT
+from ..engine.coerce import INTEGER_LIMIT, NUMBER_LIMIT
 from ..engine.query import OPERATORS
+from ..engine.runtime import Context
 from ..metadata.model import AppModel, FieldDef, ObjectDef
 
 INT64 = 2**63 - 1
+INT32 = 2**31 - 1
 NO_NUL = "^[^\\u0000]*$"
-NOT_BLANK = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"  # at least one character that is not space
+# what Python's str.strip() takes away: a required text needs one character that is not it
+SPACE = "\\t\\n\\u000b\\u000c\\r\\u001c-\\u001f \\u0085\\u00a0\\u1680\\u2000-\\u200a" \
+        "\\u2028\\u2029\\u202f\\u205f\\u3000"
+NOT_BLANK = f"^[^\\u0000]*[^\\u0000{SPACE}][^\\u0000]*$"
 # mobile numbers of the Vietnamese plan, the phone fields' home region (coerce.DEFAULT_REGION)
 PHONE = "^(\\+84|0)(9[0-8]|3[2-9]|8[1-8]|7[06-9]|5[689])[0-9]{7}$"
 URL = "^https?://[A-Za-z0-9](?:[A-Za-z0-9-]{0,20}[A-Za-z0-9])?(?:\\.[A-Za-z0-9]" \
       "(?:[A-Za-z0-9-]{0,20}[A-Za-z0-9])?)+(?:/[A-Za-z0-9._~%/-]*)?$"
+# a calendar date the server stores: years 1 to 9999, and a moment that stays within them in
+# UTC whatever its offset
+DATE = "^(?!0000)[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+DATETIME = "^(?!0000|0001-01-01|9999-12-31)[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:" \
+           "[0-5][0-9](\\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})$"
 NUMBER_TYPES = ("number", "currency", "percent")
 
 
@@ -32,8 +46,11 @@ def _any_case(word: str) -> str:
     return "".join(f"[{c.lower()}{c.upper()}]" for c in word)
 
 
-# addresses at a special-use domain (RFC 6761: .test, .local, ...) cannot be delivered to
-EMAIL = "^(?!.*[@.](" + "|".join(_any_case(d) for d in SPECIAL_USE_DOMAIN_NAMES) + ")$)"
+# a plain address (what coerce takes at once), not at a special-use domain (RFC 6761: .test,
+# .local, ...) where nothing can be delivered
+EMAIL = ("^(?!.*[@.](" + "|".join(_any_case(d) for d in SPECIAL_USE_DOMAIN_NAMES) + ")$)"
+         "[A-Za-z0-9_%+-]{1,30}(\\.[A-Za-z0-9_%+-]{1,30}){0,2}@([A-Za-z0-9]([A-Za-z0-9-]"
+         "{0,20}[A-Za-z0-9])?\\.){1,3}[A-Za-z]{2,10}$")
 
 _SCALARS: dict[str, dict[str, Any]] = {
     "text": {"type": "string"}, "textarea": {"type": "string"},
@@ -49,22 +66,50 @@ _SCALARS: dict[str, dict[str, Any]] = {
 }
 
 
+@dataclass(frozen=True)
+class View:
+    """What a document shows: the whole model, or what one user may read and change."""
+
+    model: AppModel
+    ctx: Context | None = None
+
+    def objects(self) -> list[ObjectDef]:
+        return [obj for obj in self.model.objects.values()
+                if self.ctx is None or self.ctx.scope(obj.name, "read") != "none"]
+
+    def fields(self, obj: ObjectDef) -> dict[str, FieldDef]:
+        return {name: f for name, f in obj.fields.items()
+                if self.ctx is None or self.ctx.can_see(obj.name, name)}
+
+    def writable(self, obj: ObjectDef) -> dict[str, FieldDef]:
+        return {name: f for name, f in self.fields(obj).items() if f.writable and (
+            self.ctx is None or self.ctx.field_access(obj.name, name) == "edit")}
+
+    def readable(self, object_name: str | None) -> bool:
+        return object_name in self.model.objects and (
+            self.ctx is None or self.ctx.scope(object_name, "read") != "none")
+
+
 def field_schema(fdef: FieldDef, *, write: bool = False) -> dict[str, Any]:
     """The JSON Schema of a field's value: as read (`write=False`: whatever a record may
     hold) or as written (what the record service accepts)."""
     vtype = fdef.value_type
-    options = [o.value for o in fdef.options if o.active or not write]
+    blank_allowed = not (write and fdef.required)
+    options: list[Any] = [o.value for o in fdef.options if o.active or not write]
     if vtype == "picklist":
-        schema: dict[str, Any] = {"type": "string", "enum": options}
+        schema: dict[str, Any] = {"type": "string",
+                                  "enum": options + [None] if blank_allowed else options}
     elif vtype == "multipicklist":
         schema = {"type": "array", "items": {"type": "string", "enum": options}}
         if write:
             schema["uniqueItems"] = True
+            if fdef.required:
+                schema["minItems"] = 1
     else:
         schema = dict(_SCALARS.get(vtype, {"type": "string"}))
     if write:
         schema.update(_write_constraints(fdef))
-    if fdef.type != "multipicklist" and not (write and fdef.required):
+    if fdef.type != "multipicklist" and blank_allowed:
         schema["type"] = [schema["type"], "null"]
     schema["title"] = fdef.label.get("en")
     if "vi" in fdef.label.texts:
@@ -105,11 +150,13 @@ def _write_constraints(fdef: FieldDef) -> dict[str, Any]:
     if vtype == "url":
         return {"format": "uri", "pattern": URL, "maxLength": 200}
     if vtype == "integer":
-        return {"minimum": -INT64, "maximum": INT64}
+        return {"minimum": -INTEGER_LIMIT, "maximum": INTEGER_LIMIT}
     if vtype in NUMBER_TYPES:
         return {"exclusiveMinimum": -NUMBER_LIMIT, "exclusiveMaximum": NUMBER_LIMIT}
     if vtype == "date":
-        return {"format": "date"}
+        return {"pattern": DATE}
+    if vtype == "datetime":
+        return {"pattern": DATETIME}
     if vtype in ("lookup", "user"):
         return {"minimum": 1, "maximum": INT64, "description": (
             "the id of a record of " + (fdef.to or "") if vtype == "lookup" else
@@ -122,19 +169,22 @@ def _validations(obj: ObjectDef) -> list[dict[str, str]]:
              "message_vi": rule.message.get("vi")} for rule in obj.validations]
 
 
-def _schemas(obj: ObjectDef) -> dict[str, dict[str, Any]]:
+def _schemas(view: View, obj: ObjectDef) -> dict[str, dict[str, Any]]:
     record = {
         "type": "object", "title": obj.label.get("en"),
-        "properties": {name: field_schema(f) for name, f in obj.fields.items()},
+        "properties": {name: field_schema(f) for name, f in view.fields(obj).items()},
         "required": ["id", "version"],
     }
-    writable = {name: field_schema(f, write=True) for name, f in obj.fields.items()
-                if f.writable}
+    writable = {name: field_schema(f, write=True) for name, f in view.writable(obj).items()}
+    if view.ctx is not None and "owner" in writable and not view.ctx.can("assign"):
+        writable["owner"] = {**writable["owner"], "enum": [view.ctx.user.id, None],
+                             "description": "you: giving a record to another user needs the "
+                                            "assign right"}
     rules = _validations(obj)
     create: dict[str, Any] = {
         "type": "object", "properties": writable, "additionalProperties": False,
-        "required": [n for n, f in obj.fields.items()
-                     if f.required and f.writable and f.default is None]}
+        "required": [n for n, f in view.writable(obj).items()
+                     if f.required and f.default is None]}
     patch: dict[str, Any] = {
         "type": "object", "additionalProperties": False, "required": ["version"],
         "properties": {**writable, "version": {
@@ -178,42 +228,56 @@ def _param_schema(fdef: FieldDef) -> dict[str, Any]:
     if fdef.name == "version":
         return {"type": "string", "pattern": "^[0-9]{1,9}$"}
     if vtype == "integer":
-        return {"type": "string", "pattern": "^-?[0-9]{1,18}$"}
+        return {"type": "string", "pattern": "^-?[0-9]{1,15}$"}
     if vtype in NUMBER_TYPES:
         return {"type": "string", "pattern": "^-?[0-9]{1,15}(\\.[0-9]{1,2})?$"}
-    if vtype in ("date", "datetime"):
-        return {"type": "string", "format": "date" if vtype == "date" else "date-time"}
+    if vtype == "date":
+        return {"type": "string", "format": "date", "pattern": DATE}
+    if vtype == "datetime":
+        return {"type": "string", "format": "date-time", "pattern": DATETIME}
     if vtype == "checkbox":
         return {"type": "string", "enum": ["true", "false"]}
     return {"type": "string", "pattern": NO_NUL}
 
 
-def filter_pattern(obj: ObjectDef) -> str:
-    """A regular subset of the filter grammar (up to three conditions joined by and/or), so
-    a client or a fuzzer can draw filters the server takes; the full grammar is in the
-    description."""
-    def names(types: tuple[str, ...] | None = None) -> str:
-        chosen = [n for n, f in obj.fields.items()
-                  if types is None or f.value_type in types and f.type not in ("lookup", "user")]
-        return "(" + "|".join(sorted(chosen)) + ")"
+def _alternatives(names: list[str]) -> str:
+    return "(" + "|".join(sorted(names)) + ")"
 
-    kinds = {"(not )?is_blank\\({}\\)": None,
-             "{} (==|!=|<|<=|>|>=) [0-9]{{1,9}}": ("integer", *NUMBER_TYPES),
-             "{} (==|!=) '[A-Za-z0-9 ]{{0,20}}'": ("text", "email", "phone", "url"),
-             "{} == (true|false)": ("checkbox",)}
-    atoms = [shape.format(group) for shape, types in kinds.items()
-             if (group := names(types)) != "()"]
-    atom = "(" + "|".join(atoms) + ")"
+
+def filter_pattern(view: View, obj: ObjectDef) -> str:
+    """A regular subset of the filter grammar (up to three conditions joined by and/or): a
+    filter matching it is one the server takes; the grammar itself is larger."""
+    fields = view.fields(obj)
+
+    def names(types: tuple[str, ...] | None = None) -> list[str]:
+        return [n for n, f in fields.items() if types is None or (
+            f.value_type in types and f.type not in ("lookup", "user") and n != "id")]
+
+    kinds = {"(not )?is_blank\\({}\\)": names(),
+             "{} (==|!=|<|<=|>|>=) [0-9]{{1,9}}": names(("integer", *NUMBER_TYPES)),
+             "{} (==|!=) '[A-Za-z0-9 ]{{0,20}}'": names(("text", "email", "phone", "url")),
+             "{} == (true|false)": names(("checkbox",))}
+    atom = "(" + "|".join(shape.format(_alternatives(group))
+                          for shape, group in kinds.items() if group) + ")"
     return f"^{atom}( (and|or) {atom}){{0,2}}$"
 
 
-def sort_pattern(obj: ObjectDef) -> str:
-    sortable = "|".join(sorted(n for n, f in obj.fields.items()
-                               if f.type not in ("multipicklist", "textarea", "file")))
-    return f"^-?({sortable})(,-?({sortable})){{0,2}}$"
+UNSORTABLE = ("multipicklist", "textarea", "file")
 
 
-def _paths(obj: ObjectDef) -> dict[str, Any]:
+def sort_pattern(view: View, obj: ObjectDef) -> str:
+    """Fields of the object and of the records its lookups name, up to three."""
+    names = [n for n, f in view.fields(obj).items() if f.type not in UNSORTABLE]
+    for name, fdef in view.fields(obj).items():
+        if fdef.type == "lookup" and view.readable(fdef.to):
+            target = view.model.objects[fdef.to]
+            names += [f"{name}\\.{n}" for n, f in view.fields(target).items()
+                      if f.type not in UNSORTABLE]
+    one = "-?" + _alternatives(names)
+    return f"^{one}(,{one}){{0,2}}$"
+
+
+def _paths(view: View, obj: ObjectDef) -> dict[str, Any]:
     name = obj.name
     label = obj.plural.get("en")
     operators = ", ".join(f"__{op}" for op in OPERATORS if op != "eq")
@@ -222,23 +286,28 @@ def _paths(obj: ObjectDef) -> dict[str, Any]:
                               + ", ".join(obj.search)}] if obj.search else []
     list_params = [
         *search,
-        {"name": "sort", "in": "query", "schema": {"type": "string",
-                                                    "pattern": sort_pattern(obj)},
-         "description": "fields, comma-separated; - in front for descending"},
+        {"name": "sort", "in": "query", "schema": {
+            "type": "string", "minLength": 1, "pattern": NO_NUL,
+            "x-pattern": sort_pattern(view, obj)},
+         "description": "fields, comma-separated, - in front for descending; a field of a "
+                        "linked record as lookup.field (not textarea, file or multi-picklist "
+                        "fields)"},
         {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1,
                                                     "maximum": 10_000_000}},
         {"name": "page_size", "in": "query", "schema": {"type": "integer", "minimum": 1,
                                                          "maximum": 500}},
-        {"name": "filter", "in": "query", "schema": {"type": "string",
-                                                      "pattern": filter_pattern(obj)},
+        {"name": "filter", "in": "query", "schema": {
+            "type": "string", "minLength": 1, "pattern": NO_NUL,
+            "x-pattern": filter_pattern(view, obj)},
          "description": "an expression, e.g. city == 'Huế' or age > 30: comparisons "
                         "(== != < <= > >=), in [..], and/or/not, parentheses, functions such "
                         "as is_blank(), contains(), today(); a field of a linked record as "
-                        "lookup.field"},
+                        "lookup.field. x-pattern is a part of the grammar to draw examples "
+                        "from"},
         *({"name": fname, "in": "query", "required": False, "schema": _param_schema(f),
            "description": f"filter on {fname}; also {fname}{operators} (in: values "
                           "comma-separated; is_blank: true or false)"}
-          for fname, f in obj.fields.items() if f.type not in ("multipicklist",)),
+          for fname, f in view.fields(obj).items() if f.type not in ("multipicklist",)),
     ]
     page = {"type": "object", "properties": {
         "items": {"type": "array", "items": _ref(_name(obj, ""))},
@@ -285,7 +354,9 @@ def _paths(obj: ObjectDef) -> dict[str, Any]:
     }
 
 
-def openapi_document(model: AppModel) -> dict[str, Any]:
+def openapi_document(model: AppModel, ctx: Context | None = None) -> dict[str, Any]:
+    """The document of the whole model, or (with `ctx`) of what that user may see."""
+    view = View(model, ctx)
     schemas: dict[str, Any] = {
         "Error": {"type": "object", "required": ["error"], "properties": {"error": {
             "type": "object", "required": ["code", "message"], "properties": {
@@ -295,14 +366,15 @@ def openapi_document(model: AppModel) -> dict[str, Any]:
                         "code": {"type": "string"}, "message": {"type": "string"}}}}}}}}},
     }
     paths: dict[str, Any] = {}
-    for obj in model.objects.values():
-        schemas.update(_schemas(obj))
-        paths.update(_paths(obj))
+    for obj in view.objects():
+        schemas.update(_schemas(view, obj))
+        paths.update(_paths(view, obj))
+    who = f", as {ctx.user.username} ({ctx.user.role}) may use it" if ctx else ""
     return {
         "openapi": "3.1.0",
         "info": {"title": f"{model.label.get('en')} API", "version": model.version,
                  "description": f"REST API of the MetaCRM app '{model.name}', generated from "
-                                "its metadata."},
+                                f"its metadata{who}."},
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
         "paths": paths,

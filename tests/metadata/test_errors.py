@@ -201,6 +201,10 @@ CASES = [
     ("system_field_declared", {"objects/account.yaml": BASE["objects/account.yaml"]
                                + "  owner: {type: text}\n"},
      "objects/account.yaml", "owner:", "'owner' is a system field that every object has"),
+    ("reserved_field_name", {"objects/account.yaml": BASE["objects/account.yaml"]
+                             + "  page: {type: integer}\n"},
+     "objects/account.yaml", "page:", "'page' cannot name a field: it is a word of the "
+                                      "expression language or a list parameter"),
     ("option_listed_twice", {"objects/account.yaml": BASE["objects/account.yaml"].replace(
         "[retail, finance]", "[retail, finance, retail]")},
      "objects/account.yaml", "industry", "option 'retail' is listed twice"),

@@ -92,3 +92,33 @@ def test_a_row_version_past_32_bits_in_a_filter_is_a_400(reps, params):
     answer = reps.api("lan").get("/api/v1/quote_line", params=params)
     assert answer.status_code == 400, answer.text[:300]
     assert "not a row version" in answer.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("children", [2**64, 1e30, "18446744073709551616"],
+                         ids=["json-integer", "json-float", "text"])
+def test_a_whole_number_past_the_stored_range_is_a_422_naming_the_field(reps, children):
+    """Found by the contract review: a JSON integer of 2^64 (or 1e30) in a whole-number field
+    reached the database and made a server error. Whole numbers go up to 2^53 - 1 (exact in
+    JSON and JavaScript, and a sum of many still fits the database's integers)."""
+    api = reps.api("lan")
+    answer = api.request("POST", "/api/v1/contact", json={
+        "last_name": "Lê", "email": "le.so.lon@vidu.vn", "children": children})
+    assert answer.status_code == 422, answer.text[:300]
+    assert answer.json()["error"]["fields"]["children"][0]["code"] == "out_of_range"
+    assert api.get("/api/v1/contact", params={"email": "le.so.lon@vidu.vn"}).json()[
+        "total"] == 0
+
+
+def test_filter_arithmetic_past_the_database_range_is_a_400(reps, backend):
+    """Values are checked when written, but a filter can still compute past what a column
+    type holds: PostgreSQL refuses (a 400 that says so, not a server error); SQLite goes on
+    in floating point and answers."""
+    reps.api("lan").request("POST", "/api/v1/contact", json={
+        "last_name": "Lê", "email": "le.con@vidu.vn", "children": 2})
+    answer = reps.api("lan").get("/api/v1/contact",
+                                 params={"filter": "version + 2147483647 > 0"})
+    if backend == "postgresql":
+        assert answer.status_code == 400, answer.text[:300]
+        assert "beyond what the database holds" in answer.json()["error"]["message"]
+    else:
+        assert answer.status_code == 200 and answer.json()["total"] == 1

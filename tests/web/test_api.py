@@ -195,7 +195,7 @@ def test_openapi_document(things):
         Draft202012Validator.check_schema(schema)
     thing = doc["components"]["schemas"]["Thing"]["properties"]
     assert thing["color"]["type"] == ["string", "null"]
-    assert thing["color"]["enum"] == ["red", "green", "blue"]
+    assert thing["color"]["enum"] == ["red", "green", "blue", None]  # blank is a value
     assert thing["total"]["readOnly"] is True
     create = doc["components"]["schemas"]["ThingCreate"]
     assert "name" in create["required"] and "total" not in create["properties"]
