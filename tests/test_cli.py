@@ -111,6 +111,14 @@ def test_bad_database_url_is_a_clear_error():
     assert "cannot use the database" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_a_bad_thread_count_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("METACRM_THREADS", "nhiều")
+    result = run(["plan"], "sqlite:///var/unused.db")
+    assert result.returncode == 1
+    assert "METACRM_THREADS must be a whole number" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -50,26 +50,30 @@ def _reason(exc: DBAPIError) -> str:
 
 
 class Database:
-    def __init__(self, url: str = DEFAULT_URL, *, pool_size: int = 5):
+    def __init__(self, url: str = DEFAULT_URL, *, pool_size: int = 10):
+        # pool_size connections kept, twice as many more opened under load: `capacity`
+        self.capacity = pool_size * 3
         self.url = make_url(url)
         self.dialect = self.url.get_backend_name()
         if self.dialect == "sqlite":
-            self.engine = self._sqlite_engine()
+            self.engine = self._sqlite_engine(pool_size)
         elif self.dialect == "postgresql":
             if self.url.drivername == "postgresql":
                 self.url = self.url.set(drivername="postgresql+psycopg")
             # no pre-ping (a round trip on every checkout); connections are recycled hourly
-            self.engine = create_engine(self.url, pool_size=pool_size, max_overflow=10,
-                                        pool_recycle=3600)
+            self.engine = create_engine(self.url, pool_size=pool_size,
+                                        max_overflow=2 * pool_size, pool_recycle=3600)
         else:
             raise ValueError(f"unsupported database '{self.dialect}' in DATABASE_URL "
                              "(use sqlite:///path or postgresql+psycopg://...)")
 
-    def _sqlite_engine(self) -> Engine:
+    def _sqlite_engine(self, pool_size: int) -> Engine:
         database = self.url.database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(self.url, connect_args={"timeout": 30})
+        pooled = {"pool_size": pool_size, "max_overflow": 2 * pool_size} if database and \
+            database != ":memory:" else {}  # a memory database lives in one connection
+        engine = create_engine(self.url, connect_args={"timeout": 30}, **pooled)
 
         @event.listens_for(engine, "connect")
         def _connect(dbapi_connection, _record) -> None:

@@ -75,12 +75,12 @@ def _version(request: Request, body: dict[str, Any] | None) -> int:
                          f"'{raw}'", parameter="version") from None
 
 
-async def list_or_create(request: Request) -> Response:
+def list_or_create(request: Request) -> Response:
     ctx = api_context(request)
     object_name = request.path_params["object"]
     if request.method == "POST":
         records.object_def(ctx, object_name)
-        body = await json_body(request)
+        body = json_body(request)
         record = records.create(ctx, object_name, body)
         return JSON(record_json(record), status_code=201,
                     headers={"Location": f"/api/v1/{object_name}/{record['id']}"})
@@ -101,7 +101,7 @@ async def list_or_create(request: Request) -> Response:
                  "page": page.page, "page_size": page.page_size, "pages": page.pages})
 
 
-async def record_detail(request: Request) -> Response:
+def record_detail(request: Request) -> Response:
     ctx = api_context(request)
     object_name = request.path_params["object"]
     record_id = request.path_params["id"]
@@ -113,14 +113,14 @@ async def record_detail(request: Request) -> Response:
     if request.method == "DELETE":
         records.delete(ctx, object_name, record_id, version=_version(request, None))
         return Response(status_code=204)
-    body = await json_body(request)
+    body = json_body(request)
     version = _version(request, body)
     values = {k: v for k, v in body.items() if k != "version"}
     record = records.update(ctx, object_name, record_id, values, version=version)
     return JSON(record_json(record))
 
 
-async def openapi(request: Request) -> Response:
+def openapi(request: Request) -> Response:
     """The whole app's document; with an API token, the document of that user (the objects
     and fields their role lets them read and change)."""
     if request.headers.get("authorization"):

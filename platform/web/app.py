@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from anyio import to_thread
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -53,16 +54,16 @@ def _wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
-async def crm_error(request: Request, exc: Exception) -> Response:
+def crm_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, CrmError)
     if _wants_json(request):
         return JSON(exc.to_json(), status_code=exc.status)
     if isinstance(exc, auth.LoginRequired):
         return auth.login_redirect(request)
-    return await pages.error_page(request, exc)
+    return pages.error_page(request, exc)
 
 
-async def http_error(request: Request, exc: Exception) -> Response:
+def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     message = {404: f"nothing at {request.url.path}",
@@ -73,10 +74,10 @@ async def http_error(request: Request, exc: Exception) -> Response:
                     status_code=exc.status_code, headers=exc.headers)
     error = CrmError(message)
     error.status = exc.status_code
-    return await pages.error_page(request, error)
+    return pages.error_page(request, error)
 
 
-async def server_error(request: Request, exc: Exception) -> Response:
+def server_error(request: Request, exc: Exception) -> Response:
     """The answer to an unexpected error. Starlette calls it outside the middleware stack,
     so it sets the security headers itself."""
     log.exception("unexpected error on %s %s", request.method, request.url.path)
@@ -88,7 +89,7 @@ async def server_error(request: Request, exc: Exception) -> Response:
         error = CrmError("Something went wrong")
         error.status = 500
         try:
-            response = await pages.error_page(request, error)
+            response = pages.error_page(request, error)
         except Exception:  # the error page itself failed: a plain answer still goes out
             response = Response("Something went wrong", status_code=500)
     for name, value in SECURITY_HEADERS:
@@ -207,6 +208,12 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # handlers are plain functions run in this pool: no database work on the event loop
+        to_thread.current_default_thread_limiter().total_tokens = settings.threads
+        if settings.threads > rt.db.capacity:
+            log.warning("METACRM_THREADS=%s is more than the %s database connections: "
+                        "requests will wait for a connection", settings.threads,
+                        rt.db.capacity)
         if migrate:
             plan = sync.migrate(rt.db, rt.model)
             for line in plan.lines():

@@ -29,6 +29,7 @@ from ..engine.users import (
     seen_session,
     start_session,
 )
+from . import bodies
 from .i18n import LANGUAGES
 
 log = logging.getLogger("metacrm")
@@ -53,9 +54,9 @@ def csrf_token(request: Request) -> str:
     return token
 
 
-async def checked_form(request: Request) -> FormData:
+def checked_form(request: Request) -> FormData:
     """The submitted form, once its CSRF token matched the session's."""
-    form = await request.form()
+    form = bodies.form(request)
     sent = form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER) or ""
     expected = request.session.get("csrf") or ""
     if not expected or not isinstance(sent, str) or not secrets.compare_digest(sent, expected):

@@ -22,7 +22,7 @@ from .templating import render
 SHOWN_GROUPS = 200
 
 
-async def duplicates_page(request: Request) -> Response:
+def duplicates_page(request: Request) -> Response:
     ctx = page_context(request)
     obj = _object(ctx, request)
     groups = duplicates.find_groups(ctx, obj.name)
@@ -57,7 +57,7 @@ def _related_counts(ctx: Context, obj_name: str, record_id: int) -> list[tuple[s
     return out
 
 
-async def merge_page(request: Request) -> Response:
+def merge_page(request: Request) -> Response:
     ctx = page_context(request)
     obj = _object(ctx, request)
     keep_id, merge_id = _ids(request)
@@ -68,7 +68,7 @@ async def merge_page(request: Request) -> Response:
     errors: list[str] = []
     status = 200
     if request.method == "POST":
-        form = await auth.checked_form(request)
+        form = auth.checked_form(request)
         values: dict[str, Any] = {}
         for fdef in fields:
             if form.get(f"pick_{fdef.name}") == "other" and other.get(fdef.name) != keep.get(

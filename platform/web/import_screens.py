@@ -31,7 +31,7 @@ from ..engine.errors import BadRequest, CrmError, NotFound
 from ..engine.records import object_def, require
 from ..engine.runtime import Context, Runtime
 from ..engine.users import get_user
-from . import auth
+from . import auth, bodies
 from .pages import flash, page_context
 from .templating import render
 
@@ -100,42 +100,41 @@ def _job(request: Request, ctx: Context) -> Any:
     return row
 
 
-async def _checked_form(request: Request) -> FormData:
+def _checked_form(request: Request) -> FormData:
     """auth.checked_form, closing the uploaded files of a form it refuses."""
     try:
-        return await auth.checked_form(request)
+        return auth.checked_form(request)
     except auth.CsrfFailed:
-        await (await request.form()).close()
+        bodies.close(bodies.form(request))
         raise
 
 
 # --- upload -----------------------------------------------------------------------------------
 
 
-async def upload_page(request: Request) -> Response:
+def upload_page(request: Request) -> Response:
     ctx = page_context(request)
     obj = object_def(ctx, request.path_params["object"])
     require(ctx, obj, "create")
     error = None
     if request.method == "POST":
-        form: FormData = await _checked_form(request)
+        form: FormData = _checked_form(request)
         try:
-            job, error = await _store_upload(ctx, obj, form, request.state.page["t"])
+            job, error = _store_upload(ctx, obj, form, request.state.page["t"])
         finally:
-            await form.close()
+            bodies.close(form)
         if job is not None:
             return RedirectResponse(f"/imports/{job}", status_code=303)
     return render(request, "import.html", {"obj": obj, "error": error},
                   status=422 if error else 200)
 
 
-async def _store_upload(ctx: Context, obj: Any, form: FormData,
-                        t: Any) -> tuple[int | None, str | None]:
+def _store_upload(ctx: Context, obj: Any, form: FormData, t: Any) -> tuple[int | None, str | None]:
     """(the new pending job, None), or (None, what is wrong with the file)."""
     upload = form.get("file")
     if not isinstance(upload, UploadFile) or not upload.filename:
         return None, t("Choose a file first.")
-    data = await upload.read(imports.MAX_BYTES + 1)
+    data = upload.file.read(imports.MAX_BYTES + 1)
     filename = Path(upload.filename).name
     try:
         sheet = imports.read_file(data, filename)
@@ -169,7 +168,7 @@ def _columns(row: Any) -> list[dict[str, Any]]:
     return out
 
 
-async def mapping_page(request: Request) -> Response:
+def mapping_page(request: Request) -> Response:
     ctx = page_context(request)
     row = _job(request, ctx)
     obj = object_def(ctx, row.object)
@@ -183,7 +182,7 @@ async def mapping_page(request: Request) -> Response:
                                           [c["name"] for c in columns])
     error = None
     if request.method == "POST":
-        form = await _checked_form(request)
+        form = _checked_form(request)
         mapping = {c["name"]: str(form.get(f"map_{c['index']}") or "") or None
                    for c in columns}
         settings = imports.Settings(mapping, str(form.get("key") or "") or None,
@@ -236,19 +235,19 @@ def _status(request: Request, ctx: Context, row: Any) -> dict[str, Any]:
     }
 
 
-async def progress_page(request: Request) -> Response:
+def progress_page(request: Request) -> Response:
     ctx = page_context(request)
     row = _job(request, ctx)
     return render(request, "import_progress.html", _status(request, ctx, row))
 
 
-async def status_fragment(request: Request) -> Response:
+def status_fragment(request: Request) -> Response:
     ctx = page_context(request)
     row = _job(request, ctx)
     return render(request, "_import_status.html", _status(request, ctx, row))
 
 
-async def rejected_csv(request: Request) -> Response:
+def rejected_csv(request: Request) -> Response:
     ctx = page_context(request)
     row = _job(request, ctx)
     text = imports.rejected_csv(ctx.runtime, row.id)
@@ -262,11 +261,11 @@ def _ascii(text: str) -> str:
     return "".join(c for c in folded if c.isalnum() or c in "-_.") or "import"
 
 
-async def again(request: Request) -> Response:
+def again(request: Request) -> Response:
     """After a dry run: import for real (action=import), or change the mapping (edit)."""
     ctx = page_context(request)
     row = _job(request, ctx)
-    form = await _checked_form(request)
+    form = _checked_form(request)
     if row.status != "done":
         raise BadRequest(f"import {row.id} has not finished")
     job = imports.restart(ctx, row.id, dry_run=False)
@@ -276,10 +275,10 @@ async def again(request: Request) -> Response:
     return RedirectResponse(f"/imports/{job}/progress", status_code=303)
 
 
-async def resume(request: Request) -> Response:
+def resume(request: Request) -> Response:
     ctx = page_context(request)
     row = _job(request, ctx)
-    await _checked_form(request)
+    _checked_form(request)
     work = runner(request)
     if row.status != "running" or work.running(row.id):
         raise BadRequest(f"import {row.id} is not interrupted")

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from ..engine.errors import BadRequest
+from . import bodies
 
 MAX_BODY = 1_000_000
 
@@ -33,13 +34,13 @@ class JSON(JSONResponse):
                           separators=(",", ":")).encode("utf-8")
 
 
-async def json_body(request: Request) -> dict[str, Any]:
+def json_body(request: Request) -> dict[str, Any]:
     """The request's JSON object, or a clear 400."""
     content_type = request.headers.get("content-type", "")
     if content_type and "json" not in content_type:
         raise BadRequest(f"send the body as JSON (Content-Type: application/json), not "
                          f"{content_type.split(';')[0]}")
-    raw = await request.body()
+    raw = bodies.body(request)
     if len(raw) > MAX_BODY:
         raise BadRequest(f"the body is larger than {MAX_BODY} bytes")
     if not raw.strip():

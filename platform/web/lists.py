@@ -26,7 +26,7 @@ KANBAN_CARDS = 100
 EXPORT_LIMIT = 100_000
 
 
-async def kanban_page(request: Request) -> Response:
+def kanban_page(request: Request) -> Response:
     ctx = page_context(request)
     obj = _object(ctx, request)
     layout = ctx.model.layouts[obj.name]
@@ -53,11 +53,11 @@ async def kanban_page(request: Request) -> Response:
         "options": [(o.value, o.label.get(ctx.locale)) for o in group.options if o.active]})
 
 
-async def move_card(request: Request) -> Response:
+def move_card(request: Request) -> Response:
     """A kanban card dropped in another column: one update through the record service."""
     ctx = page_context(request)
     obj = _object(ctx, request)
-    form = await auth.checked_form(request)
+    form = auth.checked_form(request)
     layout = ctx.model.layouts[obj.name]
     if layout.kanban is None:
         raise BadRequest(f"{obj.name} has no kanban view")
@@ -89,11 +89,11 @@ async def move_card(request: Request) -> Response:
         status=200)
 
 
-async def bulk_action(request: Request) -> Response:
+def bulk_action(request: Request) -> Response:
     """Mass update or delete of the selected records; a delete asks first."""
     ctx = page_context(request)
     obj = _object(ctx, request)
-    form = await auth.checked_form(request)
+    form = auth.checked_form(request)
     ids = sorted({int(i) for i in form.getlist("ids") if isinstance(i, str) and i.isdigit()})
     action = form.get("action")
     t = request.state.page["t"]
@@ -130,7 +130,7 @@ async def bulk_action(request: Request) -> Response:
     return RedirectResponse(f"/o/{obj.name}", status_code=303)
 
 
-async def export_csv(request: Request) -> Response:
+def export_csv(request: Request) -> Response:
     """The current list view (filters, search, sort, visible columns) as CSV, all pages."""
     ctx, obj, state, columns = _export_view(request)
     return StreamingResponse(_csv_rows(ctx, obj, state, columns), media_type="text/csv",
@@ -138,7 +138,7 @@ async def export_csv(request: Request) -> Response:
                                       f'attachment; filename="{obj.name}.csv"'})
 
 
-async def export_xlsx(request: Request) -> Response:
+def export_xlsx(request: Request) -> Response:
     """The current list view as an Excel workbook: numbers, money and dates stay typed."""
     from openpyxl import Workbook
 
@@ -219,7 +219,7 @@ def _cell(fdef, value, refs: References, language: str, *, typed: bool = False) 
     return str(value)  # the CSV writer guards it; an XLSX cell is typed as text
 
 
-async def lookup_options(request: Request) -> Response:
+def lookup_options(request: Request) -> Response:
     """Type-ahead: the records of the object whose title matches what was typed."""
     ctx = auth.web_context(request)
     obj = _object(ctx, request)

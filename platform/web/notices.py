@@ -24,11 +24,11 @@ def unread_count(ctx: Context) -> int:
     return ctx.runtime.recent.get(("unread", ctx.user.id), count)
 
 
-async def notifications_page(request: Request) -> Response:
+def notifications_page(request: Request) -> Response:
     ctx = page_context(request)
     table = ctx.schema.system["mc_notification"]
     if request.method == "POST":
-        await auth.checked_form(request)
+        auth.checked_form(request)
         with ctx.db.write() as conn:
             conn.execute(table.update().where(table.c.user_id == ctx.user.id,
                                               table.c.read_at.is_(None)).values(

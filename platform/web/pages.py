@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -72,43 +71,43 @@ def page_context(request: Request) -> Context:
     return setup_page(request, auth.web_context(request))  # type: ignore[return-value]
 
 
-async def login_page(request: Request) -> Response:
+def login_page(request: Request) -> Response:
     if request.method == "GET":
         if auth.session_user(request) is not None:
             return RedirectResponse(auth.safe_next(request.query_params.get("next")), 303)
         setup_page(request, None)
         return render(request, "login.html", {"next": request.query_params.get("next", "/"),
                                               "error": None, "username": ""})
-    form = await auth.checked_form(request)
+    form = auth.checked_form(request)
     setup_page(request, None)
     t = request.state.page["t"]
     username = str(form.get("username") or "").strip()
     password = str(form.get("password") or "")
-    user, why = await run_in_threadpool(auth.attempt_login, request, username, password)
+    user, why = auth.attempt_login(request, username, password)
     if user is None:
         error = (t("Too many failed sign-ins. Try again in {minutes} minutes.",
                    minutes=why.split(":")[1]) if why and why.startswith("locked")
                  else t("Wrong user name or password."))
         return render(request, "login.html", {"next": form.get("next", "/"), "error": error,
                                               "username": username}, status=401)
-    await run_in_threadpool(auth.sign_in, request, user)
+    auth.sign_in(request, user)
     return RedirectResponse(auth.safe_next(form.get("next")), status_code=303)
 
 
-async def logout(request: Request) -> Response:
-    await auth.checked_form(request)
-    await run_in_threadpool(auth.sign_out, request)
+def logout(request: Request) -> Response:
+    auth.checked_form(request)
+    auth.sign_out(request)
     return RedirectResponse("/login", status_code=303)
 
 
-async def sessions_page(request: Request) -> Response:
+def sessions_page(request: Request) -> Response:
     """The user's signed-in browsers (when, from where, with what), and "sign out
     everywhere", which ends them all, this one included."""
     ctx = page_context(request)
     rt: Runtime = request.app.state.runtime
     if request.method == "POST":
-        await auth.checked_form(request)
-        await run_in_threadpool(auth.sign_out_everywhere, rt, ctx.user.id)
+        auth.checked_form(request)
+        auth.sign_out_everywhere(rt, ctx.user.id)
         request.session.clear()
         return RedirectResponse("/login", status_code=303)
 
@@ -122,11 +121,11 @@ async def sessions_page(request: Request) -> Response:
     return render(request, "account_sessions.html", {"sessions": [
         {"current": s.id == mine, "created": fmt.datetime(s.created_at),
          "seen": fmt.datetime(s.last_seen_at), "address": s.address or "",
-         "agent": s.agent or ""} for s in await run_in_threadpool(load)]})
+         "agent": s.agent or ""} for s in load()]})
 
 
-async def set_language(request: Request) -> Response:
-    form = await auth.checked_form(request)
+def set_language(request: Request) -> Response:
+    form = auth.checked_form(request)
     lang = form.get("lang")
     if lang in LANGUAGES:
         request.session["lang"] = lang
@@ -139,7 +138,7 @@ async def set_language(request: Request) -> Response:
     return RedirectResponse(auth.safe_next(form.get("next")), status_code=303)
 
 
-async def home(request: Request) -> Response:
+def home(request: Request) -> Response:
     ctx = page_context(request)
     model = ctx.model
     tasks: list[dict[str, Any]] = []
@@ -202,7 +201,7 @@ def recently_changed(ctx: Context, limit: int = 10) -> list[tuple[Any, int, str,
     return out[:limit]
 
 
-async def error_page(request: Request, exc: CrmError) -> Response:
+def error_page(request: Request, exc: CrmError) -> Response:
     titles = {400: "Bad request", 403: "Not allowed", 404: "Not found", 409: "Conflict",
               413: "Too large"}
     try:

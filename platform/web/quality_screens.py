@@ -45,7 +45,7 @@ def _findings(ctx: Context, obj: ObjectDef, t: Any,
             for f in findings]
 
 
-async def quality_page(request: Request) -> Response:
+def quality_page(request: Request) -> Response:
     ctx = page_context(request)
     obj_name = request.path_params["object"]
     report = quality.report(ctx, obj_name)

@@ -27,7 +27,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -345,15 +344,15 @@ def _builder_document(rt: Runtime, name: str) -> dict[str, Any]:
     return doc
 
 
-async def new_report(request: Request) -> Response:
-    return await _builder(request, None)
+def new_report(request: Request) -> Response:
+    return _builder(request, None)
 
 
-async def edit_report(request: Request) -> Response:
-    return await _builder(request, request.path_params["name"])
+def edit_report(request: Request) -> Response:
+    return _builder(request, request.path_params["name"])
 
 
-async def _builder(request: Request, editing: str | None) -> Response:
+def _builder(request: Request, editing: str | None) -> Response:
     ctx = page_context(request)
     rt = runtime(request)
     owner: str | None = None
@@ -372,7 +371,7 @@ async def _builder(request: Request, editing: str | None) -> Response:
         if values.get("object") and values["object"] in ctx.model.objects:
             _require_read(ctx, values["object"])
         return _render(request, ctx, values, {}, editing=editing, base=rt.version)
-    form = await auth.checked_form(request)
+    form = auth.checked_form(request)
     values = _values(form.multi_items())
     base = base_version(form, rt)
 
@@ -411,7 +410,7 @@ async def _builder(request: Request, editing: str | None) -> Response:
     if dashboard and add_widget(d, dashboard, name):
         summary += f", add it to dashboard {dashboard}"
     try:
-        await run_in_threadpool(overlays.save, rt, d.overlays, base=base, user_id=ctx.user.id,
+        overlays.save(rt, d.overlays, base=base, user_id=ctx.user.id,
                                 summary=summary)
     except MetadataError as exc:
         return again(problem_errors(exc))
@@ -428,11 +427,11 @@ def _conflict(request: Request, exc: Conflict, reload: str) -> Response:
         "reload": reload}, status=409)
 
 
-async def preview_fragment(request: Request) -> Response:
+def preview_fragment(request: Request) -> Response:
     """The live preview (htmx): the table of the report being built, or what is wrong."""
     ctx = page_context(request)
     rt = runtime(request)
-    form = await auth.checked_form(request)
+    form = auth.checked_form(request)
     values = _values(form.multi_items())
     editing = values.get("editing") or None
     if editing is not None:
@@ -444,11 +443,11 @@ async def preview_fragment(request: Request) -> Response:
     return render(request, "report_builder_preview.html", {"preview": shown})
 
 
-async def add_to_dashboard(request: Request) -> Response:
+def add_to_dashboard(request: Request) -> Response:
     """Append a report to a dashboard's widgets, as a new metadata version."""
     ctx = page_context(request)
     rt = runtime(request)
-    form = await auth.checked_form(request)
+    form = auth.checked_form(request)
     dashboard = request.path_params["name"]
     name = str(form.get("report") or "")
     report = reports.get_report(ctx, name)
@@ -465,7 +464,7 @@ async def add_to_dashboard(request: Request) -> Response:
         return RedirectResponse(f"/dashboards/{dashboard}", status_code=303)
     summary = f"add report {name} to dashboard {dashboard}"
     try:
-        await run_in_threadpool(overlays.save, rt, d.overlays, base=base, user_id=ctx.user.id,
+        overlays.save(rt, d.overlays, base=base, user_id=ctx.user.id,
                                 summary=summary)
     except Conflict as exc:
         return _conflict(request, exc, f"/reports/{name}")

@@ -132,7 +132,7 @@ def _filter_form(ctx: Context, period: dashboards.Period | None,
             "presets": [(p, dashboards.preset(p, ctx.today())) for p in dashboards.PRESETS]}
 
 
-async def reports_index(request: Request) -> Response:
+def reports_index(request: Request) -> Response:
     ctx = page_context(request)
     by_object: dict[str, list[Report]] = {}
     for report in ctx.model.reports.values():
@@ -174,7 +174,7 @@ def _segments(ctx: Context, object_name: str) -> list[Any]:
     return segments.list_for(ctx, object_name)
 
 
-async def report_page(request: Request) -> Response:
+def report_page(request: Request) -> Response:
     ctx = page_context(request)
     period, owner = _filters(ctx, request)
     report, filters, segment = _report(ctx, request, period, owner)
@@ -201,7 +201,7 @@ def _table(request: Request) -> tuple[Context, Report, list[str], list[list[Any]
     return ctx, report, headers, rows
 
 
-async def report_csv(request: Request) -> Response:
+def report_csv(request: Request) -> Response:
     """The report's table as CSV, UTF-8 with a BOM (Excel then reads the accents)."""
     _, report, headers, rows = _table(request)
     text = sheets.csv_text([headers, *([_cell(c) for c in row] for row in rows)], bom=True)
@@ -210,7 +210,7 @@ async def report_csv(request: Request) -> Response:
                         "Content-Disposition": f'attachment; filename="{report.name}.csv"'})
 
 
-async def report_xlsx(request: Request) -> Response:
+def report_xlsx(request: Request) -> Response:
     """The report's table as an Excel workbook, the measures as numbers."""
     from openpyxl import Workbook
 
@@ -244,7 +244,7 @@ def _sheet_title(label: str) -> str:
     return label[:31] or "Report"
 
 
-async def dashboards_index(request: Request) -> Response:
+def dashboards_index(request: Request) -> Response:
     ctx = page_context(request)
     items = [d for d in ctx.model.dashboards.values() if _widgets(ctx, d.widgets)]
     return render(request, "dashboard_index.html", {
@@ -300,7 +300,7 @@ def kpi_tiles(ctx: Context, name: str, fmt: Formats, t: Any, *,
     return tiles
 
 
-async def dashboard_page(request: Request) -> Response:
+def dashboard_page(request: Request) -> Response:
     ctx = page_context(request)
     period, owner = _filters(ctx, request)
     period = period or dashboards.preset("this_year", ctx.today())

@@ -21,7 +21,7 @@ from ..engine.errors import BadRequest, Conflict, FieldError, ValidationFailed
 from ..engine.runtime import Context
 from ..engine.segments import SEGMENT_OBJECTS
 from ..metadata.model import ObjectDef
-from . import auth
+from . import auth, bodies
 from .display import References, display, related_values, renderer
 from .forms import Widget, form_fields, input_text, parse_form, widget_kind
 from .i18n import error_text, translator
@@ -144,7 +144,7 @@ def header_cells(obj: ObjectDef, headers: list[tuple[str, str]], state: dict[str
     return cells
 
 
-async def list_page(request: Request) -> Response:
+def list_page(request: Request) -> Response:
     ctx = page_context(request)
     obj = _object(ctx, request)
     records.require(ctx, obj, "read")
@@ -232,10 +232,10 @@ def saved_views(ctx: Context, object_name: str) -> list[dict[str, Any]]:
     return ctx.runtime.recent.get(("views", object_name, ctx.user.id), load)
 
 
-async def save_view(request: Request) -> Response:
+def save_view(request: Request) -> Response:
     ctx = page_context(request)
     obj = _object(ctx, request)
-    form = await auth.checked_form(request)
+    form = auth.checked_form(request)
     name = str(form.get("name") or "").strip()[:100]
     params = str(form.get("params") or "")
     if not name:
@@ -255,7 +255,7 @@ async def save_view(request: Request) -> Response:
 # --- detail --------------------------------------------------------------------------------
 
 
-async def detail_page(request: Request) -> Response:
+def detail_page(request: Request) -> Response:
     ctx = page_context(request)
     obj = _object(ctx, request)
     record_id = request.path_params["id"]
@@ -351,8 +351,8 @@ def build_widgets(ctx: Context, obj: ObjectDef, values: dict[str, Any], typed: d
     return out
 
 
-async def _uploads(ctx: Context, obj: ObjectDef, form: FormData, names: list[str],
-                   request: Request) -> tuple[dict[str, tuple[str, bytes]], dict[str, str]]:
+def _uploads(ctx: Context, obj: ObjectDef, form: FormData, names: list[str],
+             request: Request) -> tuple[dict[str, tuple[str, bytes]], dict[str, str]]:
     """Files chosen for file fields, checked (size, kind) before anything is saved."""
     t = request.state.page["t"]
     found: dict[str, tuple[str, bytes]] = {}
@@ -363,7 +363,7 @@ async def _uploads(ctx: Context, obj: ObjectDef, form: FormData, names: list[str
         if fdef.type != "file" or upload is None or isinstance(upload, str) or \
                 not upload.filename or ctx.field_access(obj.name, name) != "edit":
             continue
-        data = await upload.read(attachments.MAX_FILE_SIZE + 1)
+        data = upload.file.read(attachments.MAX_FILE_SIZE + 1)
         try:
             attachments.check_file(upload.filename, data)
             found[name] = (upload.filename, data)
@@ -372,7 +372,7 @@ async def _uploads(ctx: Context, obj: ObjectDef, form: FormData, names: list[str
                             if exc.details.get("code") == "file_too_large" else
                             t("This kind of file is not accepted: {kind}.",
                               kind=exc.details.get("content_type", "?")))
-    await form.close()
+    bodies.close(form)
     return found, errors
 
 
@@ -391,7 +391,7 @@ def _errors(ctx: Context, obj: ObjectDef, t, exc: ValidationFailed
     return fields, general
 
 
-async def form_page(request: Request) -> Response:
+def form_page(request: Request) -> Response:
     ctx = page_context(request)
     obj = _object(ctx, request)
     record_id = request.path_params.get("id")
@@ -418,9 +418,9 @@ async def form_page(request: Request) -> Response:
     conflict = False
     possible: list[Any] = []
     if request.method == "POST":
-        form = await auth.checked_form(request)
+        form = auth.checked_form(request)
         values, typed = parse_form(ctx, obj, form, fmt, names)
-        uploads, upload_errors = await _uploads(ctx, obj, form, names, request)
+        uploads, upload_errors = _uploads(ctx, obj, form, names, request)
         try:
             if upload_errors:
                 raise ValidationFailed({k: [FieldError("file", v)] for k, v in
@@ -463,13 +463,13 @@ async def form_page(request: Request) -> Response:
 # --- delete, notes, files -----------------------------------------------------------------
 
 
-async def delete_page(request: Request) -> Response:
+def delete_page(request: Request) -> Response:
     ctx = page_context(request)
     obj = _object(ctx, request)
     record_id = request.path_params["id"]
     record = records.get(ctx, obj.name, record_id)
     if request.method == "POST":
-        form = await auth.checked_form(request)
+        form = auth.checked_form(request)
         version = form.get("version")
         records.delete(ctx, obj.name, record_id, version=int(version) if isinstance(
             version, str) and version.isdigit() else None)
@@ -480,10 +480,10 @@ async def delete_page(request: Request) -> Response:
         "action": f"/o/{obj.name}/{record_id}/delete", "cancel": f"/o/{obj.name}/{record_id}"})
 
 
-async def add_note(request: Request) -> Response:
+def add_note(request: Request) -> Response:
     ctx = page_context(request)
     obj = _object(ctx, request)
-    form = await auth.checked_form(request)
+    form = auth.checked_form(request)
     try:
         attachments.add_note(ctx, obj.name, request.path_params["id"],
                              str(form.get("body") or ""))
@@ -496,18 +496,18 @@ async def add_note(request: Request) -> Response:
                             status_code=303)
 
 
-async def add_file(request: Request) -> Response:
+def add_file(request: Request) -> Response:
     ctx = page_context(request)
     obj = _object(ctx, request)
-    form: FormData = await auth.checked_form(request)
+    form: FormData = auth.checked_form(request)
     upload = form.get("file")
     t = request.state.page["t"]
     if upload is None or isinstance(upload, str) or not upload.filename:
-        await form.close()
+        bodies.close(form)
         flash(request, t("Choose a file first."), "error")
     else:
-        data = await upload.read(attachments.MAX_FILE_SIZE + 1)
-        await form.close()
+        data = upload.file.read(attachments.MAX_FILE_SIZE + 1)
+        bodies.close(form)
         try:
             attachments.add_file(ctx, obj.name, request.path_params["id"], upload.filename,
                                  data)
@@ -525,7 +525,7 @@ async def add_file(request: Request) -> Response:
                             status_code=303)
 
 
-async def download_file(request: Request) -> Response:
+def download_file(request: Request) -> Response:
     from starlette.responses import FileResponse
 
     ctx = auth.web_context(request)

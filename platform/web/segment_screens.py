@@ -47,7 +47,7 @@ def _members(request: Request, ctx: Context, seg: Segment, page_no: int) -> dict
     return {"obj": obj, "page": page, "headers": headers, "rows": rows}
 
 
-async def segments_page(request: Request) -> Response:
+def segments_page(request: Request) -> Response:
     ctx = page_context(request)
     owners = dict(user_choices(ctx))
     items = [{"segment": s, "obj": ctx.model.objects[s.object],
@@ -56,20 +56,20 @@ async def segments_page(request: Request) -> Response:
     return render(request, "segments.html", {"items": items})
 
 
-async def save_segment(request: Request) -> Response:
+def save_segment(request: Request) -> Response:
     ctx = page_context(request)
-    form = await auth.checked_form(request)
+    form = auth.checked_form(request)
     seg = segments.create(ctx, request.path_params["object"], str(form.get("name") or ""),
                           str(form.get("params") or ""), shared="shared" in form)
     flash(request, "Segment saved.")
     return RedirectResponse(f"/segments/{seg.id}", status_code=303)
 
 
-async def segment_page(request: Request) -> Response:
+def segment_page(request: Request) -> Response:
     ctx = page_context(request)
     seg = _segment(ctx, request)
     if request.method == "POST":
-        form = await auth.checked_form(request)
+        form = auth.checked_form(request)
         seg = segments.update(ctx, seg.id, name=str(form.get("name") or ""),
                               params=str(form.get("params") or ""),
                               shared="shared" in form)
@@ -92,11 +92,11 @@ async def segment_page(request: Request) -> Response:
         "may_change": segments.may_change(ctx, seg)})
 
 
-async def delete_segment(request: Request) -> Response:
+def delete_segment(request: Request) -> Response:
     ctx = page_context(request)
     seg = _segment(ctx, request)
     if request.method == "POST":
-        form = await auth.checked_form(request)
+        form = auth.checked_form(request)
         if form.get("confirmed") == "1":
             segments.delete(ctx, seg.id)
             flash(request, "Segment deleted. No record was deleted.")
@@ -107,11 +107,11 @@ async def delete_segment(request: Request) -> Response:
         "count": segments.count(ctx, seg)})
 
 
-async def campaign_segment_page(request: Request) -> Response:
+def campaign_segment_page(request: Request) -> Response:
     ctx = page_context(request)
     campaign_id = request.path_params["id"]
     if request.method == "POST":
-        form = await auth.checked_form(request)
+        form = auth.checked_form(request)
         raw = str(form.get("segment") or "")
         try:
             segment_id = int(raw) if raw else None
@@ -129,11 +129,11 @@ async def campaign_segment_page(request: Request) -> Response:
         "choices": [(s, ctx.model.objects[s.object]) for s in choices], "current": current})
 
 
-async def target_from_segment(request: Request) -> Response:
+def target_from_segment(request: Request) -> Response:
     """The segment screen's form: make this segment a campaign's target list."""
     ctx = page_context(request)
     seg = _segment(ctx, request)
-    form = await auth.checked_form(request)
+    form = auth.checked_form(request)
     try:
         campaign_id = int(str(form.get("campaign") or ""))
     except ValueError:
@@ -143,7 +143,7 @@ async def target_from_segment(request: Request) -> Response:
     return RedirectResponse(f"/segments/{seg.id}", status_code=303)
 
 
-async def campaign_targets_page(request: Request) -> Response:
+def campaign_targets_page(request: Request) -> Response:
     ctx = page_context(request)
     campaign_id = request.path_params["id"]
     campaign = records.get(ctx, "campaign", campaign_id)

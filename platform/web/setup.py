@@ -22,7 +22,6 @@ from collections.abc import Callable
 from html import escape
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -113,7 +112,7 @@ Edit = Callable[[Draft], str]
 """Makes one change in a draft and returns its summary ('add field zalo to contact')."""
 
 
-async def apply_change(request: Request, ctx: Context, form: FormData, edit: Edit, *,
+def apply_change(request: Request, ctx: Context, form: FormData, edit: Edit, *,
                        again: Callable[[dict[str, str]], Response], done: str,
                        inputs: dict[str, str] | None = None) -> Response:
     """Review, then save, one Setup change.
@@ -146,7 +145,7 @@ async def apply_change(request: Request, ctx: Context, form: FormData, edit: Edi
                       for step in preview.plan.steps],
             "base": base, "action": request.url.path, "cancel": done})
     try:  # a migration of a big table must not stop this process's other requests
-        await run_in_threadpool(overlays.save, rt, d.overlays, base=base, user_id=ctx.user.id,
+        overlays.save(rt, d.overlays, base=base, user_id=ctx.user.id,
                                 summary=summary, model=preview.model)
     except Conflict as exc:
         return render(request, "setup_conflict.html", {"message": exc.message,
@@ -175,7 +174,7 @@ def _hides(rt: Runtime, model: AppModel, locale: str) -> list[dict[str, str]]:
 # --- Setup home -----------------------------------------------------------------------------
 
 
-async def home(request: Request) -> Response:
+def home(request: Request) -> Response:
     ctx = admin_context(request)
     rt = runtime(request)
     lang = ctx.locale
@@ -198,13 +197,13 @@ def _label(form: FormData, prefix: str, fallback: str) -> dict[str, str]:
     return {"en": en, "vi": vi}
 
 
-async def new_object(request: Request) -> Response:
+def new_object(request: Request) -> Response:
     ctx = admin_context(request)
     rt = runtime(request)
     if request.method == "GET":
         return render(request, "setup_object_new.html", {"values": {}, "errors": {},
                                                         "base": rt.version})
-    form = await auth.checked_form(request)
+    form = auth.checked_form(request)
     values = form_values(form)
     name = values.get("name", "").strip()
 
@@ -238,11 +237,11 @@ async def new_object(request: Request) -> Response:
             "list": {"columns": [title_field], "sort": [title_field]}})
         return f"add object {name}"
 
-    return await apply_change(request, ctx, form, edit, again=again,
+    return apply_change(request, ctx, form, edit, again=again,
                               done=f"/setup/objects/{name}", inputs={"object": "name"})
 
 
-async def object_page(request: Request) -> Response:
+def object_page(request: Request) -> Response:
     admin_context(request)
     rt = runtime(request)
     name = request.path_params["object"]
@@ -257,14 +256,14 @@ async def object_page(request: Request) -> Response:
         "archived": [a for a in sync.archived(rt.db, rt.model) if a.object == name]})
 
 
-async def edit_object(request: Request) -> Response:
+def edit_object(request: Request) -> Response:
     """Labels, title and quick-search fields of an object; or its removal."""
     ctx = admin_context(request)
     rt = runtime(request)
     name = request.path_params["object"]
     if name not in rt.model.objects:
         raise NotFound(f"there is no object '{name}'")
-    form = await auth.checked_form(request)
+    form = auth.checked_form(request)
 
     def again(errors: dict[str, str]) -> Response:
         obj = rt.model.objects[name]
@@ -279,7 +278,7 @@ async def edit_object(request: Request) -> Response:
             d.remove_object(name)
             return f"remove object {name} (its records are kept, archived)"
 
-        return await apply_change(request, ctx, form, remove, again=again, done="/setup")
+        return apply_change(request, ctx, form, remove, again=again, done="/setup")
 
     def edit(d: Draft) -> str:
         search = [s.strip() for s in str(form.get("search") or "").split(",") if s.strip()]
@@ -288,7 +287,7 @@ async def edit_object(request: Request) -> Response:
                      title=str(form.get("title") or "").strip() or None, search=search)
         return f"change object {name}"
 
-    return await apply_change(request, ctx, form, edit, again=again,
+    return apply_change(request, ctx, form, edit, again=again,
                               done=f"/setup/objects/{name}",
                               inputs={"title": "title", "search": "search"})
 
@@ -438,7 +437,7 @@ def _field_form(request: Request, rt: Runtime, obj_name: str, values: dict[str, 
         "objects": sorted(rt.model.objects), "base": base}, status=status)
 
 
-async def field_page(request: Request) -> Response:
+def field_page(request: Request) -> Response:
     """Add a field (`/setup/objects/{object}/fields/new`) or edit one."""
     ctx = admin_context(request)
     rt = runtime(request)
@@ -455,7 +454,7 @@ async def field_page(request: Request) -> Response:
             f"objects/{obj_name}.yaml"]["fields"].get(fname)
         return _field_form(request, rt, obj_name, field_values(
             obj.fields.get(fname or ""), data), {}, new=new, base=rt.version)
-    form = await auth.checked_form(request)
+    form = auth.checked_form(request)
     values = form_values(form)
     name = values.get("name", "").strip() if new else str(fname)
 
@@ -468,7 +467,7 @@ async def field_page(request: Request) -> Response:
             d.remove_field(obj_name, name)
             return f"remove field {obj_name}.{name} (values kept, archived)"
 
-        return await apply_change(request, ctx, form, remove, again=again,
+        return apply_change(request, ctx, form, remove, again=again,
                                   done=f"/setup/objects/{obj_name}", inputs=FIELD_INPUTS)
 
     def edit(d: Draft) -> str:
@@ -479,15 +478,15 @@ async def field_page(request: Request) -> Response:
         d.set_field(obj_name, name, definition, new=new)
         return f"{'add' if new else 'change'} field {obj_name}.{name}"
 
-    return await apply_change(request, ctx, form, edit, again=again,
+    return apply_change(request, ctx, form, edit, again=again,
                               done=f"/setup/objects/{obj_name}", inputs=FIELD_INPUTS)
 
 
-async def check_expression(request: Request) -> Response:
+def check_expression(request: Request) -> Response:
     """The live check of a formula as it is typed (htmx): 'OK' or the loader's message."""
     admin_context(request)
     rt = runtime(request)
-    form = await auth.checked_form(request)
+    form = auth.checked_form(request)
     obj_name = str(form.get("object") or "")
     if obj_name not in rt.model.objects:
         raise BadRequest(f"there is no object '{obj_name}'")
@@ -513,13 +512,13 @@ async def check_expression(request: Request) -> Response:
 # --- archived data --------------------------------------------------------------------------
 
 
-async def restore_field(request: Request) -> Response:
+def restore_field(request: Request) -> Response:
     """Bring an archived field back with the definition it had (and its values)."""
     ctx = admin_context(request)
     rt = runtime(request)
     obj_name = request.path_params["object"]
     fname = request.path_params.get("field", "")
-    form = await auth.checked_form(request)
+    form = auth.checked_form(request)
     definition = _last_definition(rt, obj_name, fname)
 
     def again(errors: dict[str, str]) -> Response:
@@ -541,7 +540,7 @@ async def restore_field(request: Request) -> Response:
             d.set_document(f"layouts/{obj_name}.yaml", layout)
         return f"restore object {obj_name}"
 
-    return await apply_change(request, ctx, form, edit, again=again,
+    return apply_change(request, ctx, form, edit, again=again,
                               done=f"/setup/objects/{obj_name}")
 
 
@@ -570,7 +569,7 @@ def _last_definition(rt: Runtime, obj_name: str, fname: str) -> dict[str, Any] |
     return None
 
 
-async def purge_page(request: Request) -> Response:
+def purge_page(request: Request) -> Response:
     """Destroy archived data: says how many values go, and asks for that number back."""
     ctx = admin_context(request)
     rt = runtime(request)
@@ -586,11 +585,11 @@ async def purge_page(request: Request) -> Response:
                "errors": {}}
     if request.method == "GET":
         return render(request, "setup_purge.html", context)
-    form = await auth.checked_form(request)
+    form = auth.checked_form(request)
     if str(form.get("count") or "").strip() != str(count):
         context["errors"] = {"count": f"type {count} to confirm"}
         return render(request, "setup_purge.html", context, status=422)
-    destroyed = await run_in_threadpool(sync.purge, rt.db, rt.model, obj_name, fname,
+    destroyed = sync.purge(rt.db, rt.model, obj_name, fname,
                                         version=rt.version)
     flash(request, f"Purged {what}: {destroyed} values destroyed")
     ctx.runtime.counts.written()
@@ -600,7 +599,7 @@ async def purge_page(request: Request) -> Response:
 # --- history, export ------------------------------------------------------------------------
 
 
-async def history_page(request: Request) -> Response:
+def history_page(request: Request) -> Response:
     admin_context(request)
     rt = runtime(request)
     versions = overlays.history(rt.db)
@@ -614,10 +613,10 @@ async def history_page(request: Request) -> Response:
     return render(request, "setup_history.html", {"rows": rows, "current": rt.version})
 
 
-async def revert(request: Request) -> Response:
+def revert(request: Request) -> Response:
     ctx = admin_context(request)
     rt = runtime(request)
-    form = await auth.checked_form(request)
+    form = auth.checked_form(request)
     try:
         number = int(request.path_params["version"])
     except ValueError:
@@ -632,10 +631,10 @@ async def revert(request: Request) -> Response:
         d.overlays = old.data()
         return f"revert to version {number}"
 
-    return await apply_change(request, ctx, form, edit, again=again, done="/setup/history")
+    return apply_change(request, ctx, form, edit, again=again, done="/setup/history")
 
 
-async def export_zip(request: Request) -> Response:
+def export_zip(request: Request) -> Response:
     """The merged metadata (app plus Setup changes) as a zipped YAML app."""
     admin_context(request)
     rt = runtime(request)

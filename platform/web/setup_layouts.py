@@ -234,7 +234,7 @@ def _editor(request: Request, rt: Runtime, obj: ObjectDef, values: dict[str, str
         "children": children}, status=status)
 
 
-async def layouts_page(request: Request) -> Response:
+def layouts_page(request: Request) -> Response:
     """Every object, with a link to its layout editor."""
     lang = admin_context(request).locale
     rt = runtime(request)
@@ -246,7 +246,7 @@ async def layouts_page(request: Request) -> Response:
     return render(request, "setup_layouts.html", {"objects": objects, "version": rt.version})
 
 
-async def layout_page(request: Request) -> Response:
+def layout_page(request: Request) -> Response:
     """Edit one object's layout (GET), or review then save it (POST)."""
     ctx = admin_context(request)
     rt = runtime(request)
@@ -254,7 +254,7 @@ async def layout_page(request: Request) -> Response:
     if request.method == "GET":
         values = layout_values(_effective(rt, draft(rt), obj.name))
         return _editor(request, rt, obj, values, {}, base=rt.version)
-    form = await auth.checked_form(request)
+    form = auth.checked_form(request)
     values = form_values(form)
     base = form.get("base") or rt.version
     action = str(form.get("action") or "")
@@ -277,16 +277,16 @@ async def layout_page(request: Request) -> Response:
         d.set_document(f"layouts/{obj.name}.yaml", doc)
         return f"change layout of {obj.name}"
 
-    return await apply_change(request, ctx, form, edit, again=again,
+    return apply_change(request, ctx, form, edit, again=again,
                               done=f"/setup/layouts/{obj.name}", inputs=error_inputs(values))
 
 
-async def preview(request: Request) -> Response:
+def preview(request: Request) -> Response:
     """The form's sections as they would look (htmx fragment): labels and widget kinds."""
     admin_context(request)
     rt = runtime(request)
     obj = _object(rt, request.path_params["object"])
-    values = form_values(await auth.checked_form(request))
+    values = form_values(auth.checked_form(request))
     sections = []
     for n in section_numbers(values):
         names = _names(values.get(f"section_fields_{n}", ""))

@@ -16,7 +16,6 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -41,7 +40,7 @@ BUILT_IN = ("admin", users.SYSTEM_ROLE)
 # --- roles ----------------------------------------------------------------------------------
 
 
-async def roles_page(request: Request) -> Response:
+def roles_page(request: Request) -> Response:
     admin_context(request)
     rt = runtime(request)
     with rt.db.read() as conn:
@@ -97,7 +96,7 @@ def _role_form(request: Request, rt: Runtime, role: Role | None, values: dict[st
         "read_only": role is not None and role.name == "admin"}, status=status)
 
 
-async def role_page(request: Request) -> Response:
+def role_page(request: Request) -> Response:
     """One role (`/setup/roles/{role}`) or a new one (`/setup/roles/new`)."""
     ctx = admin_context(request)
     rt = runtime(request)
@@ -117,7 +116,7 @@ async def role_page(request: Request) -> Response:
     if role is not None and role.name == "admin":
         raise PermissionDenied("the admin role is built in: it may do everything and cannot "
                                "be changed")
-    form = await auth.checked_form(request)
+    form = auth.checked_form(request)
     values = form_values(form)
     new_name = values.get("name", "").strip() if role is None else str(name)
 
@@ -135,7 +134,7 @@ async def role_page(request: Request) -> Response:
         d.set_document("roles.yaml", doc)
         return f"{'add' if role is None else 'change'} role {new_name}"
 
-    return await apply_change(request, ctx, form, edit, again=again,
+    return apply_change(request, ctx, form, edit, again=again,
                               done=f"/setup/roles/{new_name}" if NAME.fullmatch(new_name)
                               else "/setup/roles",
                               inputs={"inherits": "inherits", "label": "label_en",
@@ -248,17 +247,17 @@ def _users_page(request: Request, rt: Runtime, lang: str, values: dict[str, str]
         "min_password": users.MIN_PASSWORD}, status=status)
 
 
-async def users_page(request: Request) -> Response:
+def users_page(request: Request) -> Response:
     ctx = admin_context(request)
     rt = runtime(request)
     first = next((n for n in sorted(rt.model.roles) if n not in BUILT_IN), "admin")
     return _users_page(request, rt, ctx.locale, {"role": first}, {})
 
 
-async def new_user(request: Request) -> Response:
+def new_user(request: Request) -> Response:
     ctx = admin_context(request)
     rt = runtime(request)
-    form = await auth.checked_form(request)
+    form = auth.checked_form(request)
     values = form_values(form, without=("password",))
     username = values.get("username", "").strip()
     password = str(form.get("password") or "")
@@ -312,7 +311,7 @@ def _user_values(user: users.User) -> dict[str, Any]:
             "teams": [str(t) for t in user.team_ids], "reassign_to": ""}
 
 
-async def user_page(request: Request) -> Response:
+def user_page(request: Request) -> Response:
     """A user's role, teams, name and password; their deactivation (POST `action`)."""
     ctx = admin_context(request)
     rt = runtime(request)
@@ -323,12 +322,12 @@ async def user_page(request: Request) -> Response:
         raise NotFound(f"no user with id {uid}")
     if request.method == "GET":
         return _user_page(request, rt, ctx.locale, user, _user_values(user), {})
-    form = await auth.checked_form(request)
+    form = auth.checked_form(request)
     action = str(form.get("action") or "save")
     if action == "deactivate":
-        return await _deactivate(request, rt, ctx, user, form)
+        return _deactivate(request, rt, ctx, user, form)
     if action == "sign_out":
-        await run_in_threadpool(auth.sign_out_everywhere, rt, user.id)
+        auth.sign_out_everywhere(rt, user.id)
         flash(request, "Signed out everywhere: every session of this user has ended.")
         return RedirectResponse(f"/setup/users/{user.id}", status_code=303)
     if action == "activate":
@@ -367,7 +366,7 @@ async def user_page(request: Request) -> Response:
     return RedirectResponse("/setup/users", status_code=303)
 
 
-async def _deactivate(request: Request, rt: Runtime, ctx: Context, user: users.User,
+def _deactivate(request: Request, rt: Runtime, ctx: Context, user: users.User,
                       form: FormData) -> Response:
     """Move the user's records to another active user, then deactivate them: a confirmation
     page first (how many records of each object move), then, with confirm=1, the move."""
@@ -425,13 +424,13 @@ def _teams_page(request: Request, rt: Runtime, values: dict[str, str],
         status=status)
 
 
-async def teams_page(request: Request) -> Response:
+def teams_page(request: Request) -> Response:
     """Teams: create one with a manager (`action=create`), add or remove a member."""
     admin_context(request)
     rt = runtime(request)
     if request.method == "GET":
         return _teams_page(request, rt, {}, {})
-    form = await auth.checked_form(request)
+    form = auth.checked_form(request)
     values = form_values(form)
     action = values.get("action", "")
     errors: dict[str, str] = {}

@@ -282,7 +282,7 @@ def trigger_text(workflow: Workflow) -> str:
     return f"schedule: {s.date_field}{offset}" + (" every year" if s.every else "")
 
 
-async def rules_page(request: Request) -> Response:
+def rules_page(request: Request) -> Response:
     ctx = admin_context(request)
     rt = runtime(request)
     d = draft(rt)
@@ -299,20 +299,20 @@ async def rules_page(request: Request) -> Response:
     return render(request, "setup_rules.html", {"rules": rules, "objects": objects})
 
 
-async def switch_rule(request: Request) -> Response:
+def switch_rule(request: Request) -> Response:
     ctx = admin_context(request)
     rt = runtime(request)
     name = request.path_params["name"]
     if name not in rt.model.workflows:
         raise NotFound(f"there is no workflow rule '{name}'")
-    form = await auth.checked_form(request)
+    form = auth.checked_form(request)
     active = form.get("active") == "1"
     workflows.switch(rt, name, active, ctx.user.id)
     flash(request, f"{name}: {'on' if active else 'off'}")
     return RedirectResponse("/setup/rules", status_code=303)
 
 
-async def test_rule(request: Request) -> Response:
+def test_rule(request: Request) -> Response:
     admin_context(request)
     rt = runtime(request)
     name = request.path_params["name"]
@@ -356,7 +356,7 @@ def _rule_form(request: Request, values: dict[str, str], errors: dict[str, str],
         "action_rows": row_indexes(values, "action_", minimum=2)}, status=status)
 
 
-async def rule_page(request: Request) -> Response:
+def rule_page(request: Request) -> Response:
     """Build a new record-triggered rule (`/setup/rules/new`) or change one."""
     ctx = admin_context(request)
     rt = runtime(request)
@@ -375,7 +375,7 @@ async def rule_page(request: Request) -> Response:
         values = rule_values(existing)
         return _rule_form(request, values or {"name": current}, {}, new=False,
                           base=rt.version, yaml_text="" if values else dump(existing))
-    form = await auth.checked_form(request)
+    form = auth.checked_form(request)
     values = form_values(form)
     name = values.get("name", "").strip() if new else str(current)
     values["name"] = name
@@ -404,7 +404,7 @@ async def rule_page(request: Request) -> Response:
             d.set_document(path, None)
             return f"remove rule {name}"
 
-        return await apply_change(request, ctx, form, remove, again=again,
+        return apply_change(request, ctx, form, remove, again=again,
                                   done="/setup/rules")
 
     def edit(d: Draft) -> str:
@@ -435,14 +435,14 @@ async def rule_page(request: Request) -> Response:
         d.set_document(path, doc)
         return f"{'add' if new else 'change'} rule {name}"
 
-    return await apply_change(request, ctx, form, edit, again=again, done="/setup/rules",
+    return apply_change(request, ctx, form, edit, again=again, done="/setup/rules",
                               inputs=inputs)
 
 
 # --- validation rules ------------------------------------------------------------------------
 
 
-async def validations_page(request: Request) -> Response:
+def validations_page(request: Request) -> Response:
     ctx = admin_context(request)
     rt = runtime(request)
     obj_name = request.path_params["object"]
@@ -461,7 +461,7 @@ async def validations_page(request: Request) -> Response:
 
     if request.method == "GET":
         return show({}, {}, base=rt.version)
-    form = await auth.checked_form(request)
+    form = auth.checked_form(request)
     values = form_values(form)
     base = form.get("base") or rt.version
 
@@ -486,7 +486,7 @@ async def validations_page(request: Request) -> Response:
             d.remove_validation(obj_name, index)
             return f"remove validation rule {index + 1} of {obj_name}"
 
-        return await apply_change(request, ctx, form, remove, again=again,
+        return apply_change(request, ctx, form, remove, again=again,
                                   done=f"/setup/rules/validations/{obj_name}")
 
     def edit(d: Draft) -> str:
@@ -500,7 +500,7 @@ async def validations_page(request: Request) -> Response:
         d.add_validation(obj_name, expression, {"en": en or vi, "vi": vi or en})
         return f"add validation rule to {obj_name}: {expression}"
 
-    return await apply_change(request, ctx, form, edit, again=again,
+    return apply_change(request, ctx, form, edit, again=again,
                               done=f"/setup/rules/validations/{obj_name}",
                               inputs={"when": "expression", "message": "message_en"})
 
