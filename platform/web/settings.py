@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..engine.db import DEFAULT_URL
 
@@ -18,7 +18,7 @@ class Settings:
     # requests served at once (handlers run in a thread pool of this size); the database
     # pool holds more connections than this (db.Database.capacity), so a handler that opens
     # a second connection never waits on another handler
-    threads: int = 20
+    threads: int = field(default_factory=lambda: default_threads())
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -27,8 +27,16 @@ class Settings:
             database_url=os.environ.get("DATABASE_URL", DEFAULT_URL),
             secret_key=os.environ.get("METACRM_SECRET_KEY") or secrets.token_urlsafe(32),
             secure_cookies=os.environ.get("METACRM_SECURE_COOKIES", "") in ("1", "true"),
-            threads=_threads(os.environ.get("METACRM_THREADS") or "20"),
+            threads=_threads(os.environ.get("METACRM_THREADS") or str(default_threads())),
         )
+
+
+def default_threads() -> int:
+    """One thread per core (2 to 8). Handlers are mostly Python work: more threads than
+    cores fight over the interpreter lock and serve fewer pages (bench/web_list.py: 20
+    threads on 2 cores served a third fewer list pages than 2), while one slow export still
+    leaves the other threads to everyone else."""
+    return max(2, min(8, os.cpu_count() or 2))
 
 
 def _threads(raw: str) -> int:
