@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DataError, DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 
 from .errors import BadRequest
 
@@ -35,18 +35,15 @@ def _calculations() -> Iterator[None]:
     user's filter or report formula can still compute past what a column type holds."""
     try:
         yield
-    except DataError as exc:
-        raise BadRequest(f"a calculation in this request goes beyond what the database "
-                         f"holds ({_reason(exc)})") from None
-    except OperationalError as exc:
-        if "overflow" not in str(exc.orig):
+    except (DataError, OperationalError) as exc:
+        if isinstance(exc, OperationalError) and "overflow" not in str(exc.orig):
             raise
-        raise BadRequest(f"a calculation in this request goes beyond what the database "
-                         f"holds ({_reason(exc)})") from None
+        raise BadRequest(CALCULATION_TOO_LARGE, reason=str(exc.orig).strip().splitlines()[0]
+                         ) from None
 
 
-def _reason(exc: DBAPIError) -> str:
-    return str(exc.orig).strip().splitlines()[0] if exc.orig else "out of range"
+CALCULATION_TOO_LARGE = ("A calculation in this request goes beyond what the database holds: "
+                         "check the filter's numbers.")
 
 
 class Database:

@@ -36,6 +36,7 @@ from ..metadata import MetadataError
 from ..metadata.documents import differences, dump, merged
 from ..metadata.edits import Draft, EditError
 from ..metadata.model import AppModel, FieldDef, humanize
+from ..metadata.objects import RESERVED_NAMES
 from . import auth
 from .pages import flash, page_context
 from .templating import render
@@ -474,6 +475,11 @@ def field_page(request: Request) -> Response:
         if not NAME.fullmatch(name):
             raise EditError(f"'{name}' is not a valid name: use lowercase letters, digits and "
                             "_, starting with a letter (e.g. zalo or tax_code)", "name")
+        if name in RESERVED_NAMES:
+            t = request.state.page["t"]
+            raise EditError(t("'{name}' cannot name a field: it is a word of the formula "
+                              "language or a list parameter of the API. Choose another name.",
+                              name=name), "name")
         definition = field_definition(form, values.get("type", ""))
         d.set_field(obj_name, name, definition, new=new)
         return f"{'add' if new else 'change'} field {obj_name}.{name}"

@@ -103,6 +103,17 @@ def test_bad_field_input_is_shown_next_to_its_input_and_changes_nothing(site, da
     assert site.rt.version == 0 and overlays.history(site.rt.db) == []
 
 
+def test_a_reserved_field_name_is_refused_in_the_admins_language(site):
+    for lang, message in (("en", "cannot name a field"), ("vi", "Không thể đặt tên trường")):
+        site.post("/language", {"lang": lang, "next": "/"})
+        response = site.post("/setup/objects/customer/fields/new",
+                             {"name": "page", "type": "integer"})
+        assert response.status_code == 422
+        error = re.search(r'id="error-name">([^<]*)<', response.text)
+        assert error and message in error.group(1), response.text[-3000:]
+    assert site.rt.version == 0
+
+
 def test_a_type_change_that_would_lose_data_is_refused(site):
     response = site.post("/setup/objects/customer/fields/city", {"type": "integer"})
     assert response.status_code == 422
