@@ -84,7 +84,7 @@ def session_user(request: Request) -> User | None:
                 and found.is_active and request.session.get("stamp") == _stamp(found):
             user = found
             if now_utc() - session.last_seen_at > SEEN_EVERY:
-                # written beside the request, not in it: this may run on the event loop
+                # written beside the request, not in it: a courtesy that never delays a page
                 rt.recent.forget(("session", secret))
                 threading.Thread(target=_seen, args=(rt, session.id), daemon=True).start()
     request.state.user = user

@@ -111,17 +111,15 @@ def sessions_page(request: Request) -> Response:
         request.session.clear()
         return RedirectResponse("/login", status_code=303)
 
-    def load() -> list[Any]:
-        with rt.db.read() as conn:
-            return active_sessions(conn, rt.schema, ctx.user.id)
-
+    with rt.db.read() as conn:
+        sessions = active_sessions(conn, rt.schema, ctx.user.id)
     current = request.session.get("sid")
     mine = hash_token(current) if isinstance(current, str) else ""
     fmt = request.state.page["fmt"]
     return render(request, "account_sessions.html", {"sessions": [
         {"current": s.id == mine, "created": fmt.datetime(s.created_at),
          "seen": fmt.datetime(s.last_seen_at), "address": s.address or "",
-         "agent": s.agent or ""} for s in load()]})
+         "agent": s.agent or ""} for s in sessions]})
 
 
 def set_language(request: Request) -> Response:

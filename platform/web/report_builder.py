@@ -411,7 +411,7 @@ def _builder(request: Request, editing: str | None) -> Response:
         summary += f", add it to dashboard {dashboard}"
     try:
         overlays.save(rt, d.overlays, base=base, user_id=ctx.user.id,
-                                summary=summary)
+                      summary=summary)
     except MetadataError as exc:
         return again(problem_errors(exc))
     except Conflict as exc:
@@ -465,7 +465,7 @@ def add_to_dashboard(request: Request) -> Response:
     summary = f"add report {name} to dashboard {dashboard}"
     try:
         overlays.save(rt, d.overlays, base=base, user_id=ctx.user.id,
-                                summary=summary)
+                      summary=summary)
     except Conflict as exc:
         return _conflict(request, exc, f"/reports/{name}")
     flash(request, "Saved: {summary}".replace("{summary}", summary))

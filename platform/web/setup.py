@@ -114,8 +114,8 @@ Edit = Callable[[Draft], str]
 
 
 def apply_change(request: Request, ctx: Context, form: FormData, edit: Edit, *,
-                       again: Callable[[dict[str, str]], Response], done: str,
-                       inputs: dict[str, str] | None = None) -> Response:
+                 again: Callable[[dict[str, str]], Response], done: str,
+                 inputs: dict[str, str] | None = None) -> Response:
     """Review, then save, one Setup change.
 
     `again(errors)` renders the form once more with its errors (the admin's input is kept);
@@ -147,7 +147,7 @@ def apply_change(request: Request, ctx: Context, form: FormData, edit: Edit, *,
             "base": base, "action": request.url.path, "cancel": done})
     try:  # a migration of a big table must not stop this process's other requests
         overlays.save(rt, d.overlays, base=base, user_id=ctx.user.id,
-                                summary=summary, model=preview.model)
+                      summary=summary, model=preview.model)
     except Conflict as exc:
         return render(request, "setup_conflict.html", {"message": exc.message,
                                                        "reload": done}, status=409)
@@ -239,7 +239,7 @@ def new_object(request: Request) -> Response:
         return f"add object {name}"
 
     return apply_change(request, ctx, form, edit, again=again,
-                              done=f"/setup/objects/{name}", inputs={"object": "name"})
+                        done=f"/setup/objects/{name}", inputs={"object": "name"})
 
 
 def object_page(request: Request) -> Response:
@@ -289,8 +289,8 @@ def edit_object(request: Request) -> Response:
         return f"change object {name}"
 
     return apply_change(request, ctx, form, edit, again=again,
-                              done=f"/setup/objects/{name}",
-                              inputs={"title": "title", "search": "search"})
+                        done=f"/setup/objects/{name}",
+                        inputs={"title": "title", "search": "search"})
 
 
 # --- fields ---------------------------------------------------------------------------------
@@ -469,7 +469,7 @@ def field_page(request: Request) -> Response:
             return f"remove field {obj_name}.{name} (values kept, archived)"
 
         return apply_change(request, ctx, form, remove, again=again,
-                                  done=f"/setup/objects/{obj_name}", inputs=FIELD_INPUTS)
+                            done=f"/setup/objects/{obj_name}", inputs=FIELD_INPUTS)
 
     def edit(d: Draft) -> str:
         if not NAME.fullmatch(name):
@@ -485,7 +485,7 @@ def field_page(request: Request) -> Response:
         return f"{'add' if new else 'change'} field {obj_name}.{name}"
 
     return apply_change(request, ctx, form, edit, again=again,
-                              done=f"/setup/objects/{obj_name}", inputs=FIELD_INPUTS)
+                        done=f"/setup/objects/{obj_name}", inputs=FIELD_INPUTS)
 
 
 def check_expression(request: Request) -> Response:
@@ -547,7 +547,7 @@ def restore_field(request: Request) -> Response:
         return f"restore object {obj_name}"
 
     return apply_change(request, ctx, form, edit, again=again,
-                              done=f"/setup/objects/{obj_name}")
+                        done=f"/setup/objects/{obj_name}")
 
 
 def _last_document(rt: Runtime, path: str) -> dict[str, Any] | None:
@@ -595,8 +595,7 @@ def purge_page(request: Request) -> Response:
     if str(form.get("count") or "").strip() != str(count):
         context["errors"] = {"count": f"type {count} to confirm"}
         return render(request, "setup_purge.html", context, status=422)
-    destroyed = sync.purge(rt.db, rt.model, obj_name, fname,
-                                        version=rt.version)
+    destroyed = sync.purge(rt.db, rt.model, obj_name, fname, version=rt.version)
     flash(request, f"Purged {what}: {destroyed} values destroyed")
     ctx.runtime.counts.written()
     return RedirectResponse("/setup", status_code=303)

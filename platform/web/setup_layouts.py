@@ -278,7 +278,7 @@ def layout_page(request: Request) -> Response:
         return f"change layout of {obj.name}"
 
     return apply_change(request, ctx, form, edit, again=again,
-                              done=f"/setup/layouts/{obj.name}", inputs=error_inputs(values))
+                        done=f"/setup/layouts/{obj.name}", inputs=error_inputs(values))
 
 
 def preview(request: Request) -> Response:

@@ -135,10 +135,10 @@ def role_page(request: Request) -> Response:
         return f"{'add' if role is None else 'change'} role {new_name}"
 
     return apply_change(request, ctx, form, edit, again=again,
-                              done=f"/setup/roles/{new_name}" if NAME.fullmatch(new_name)
-                              else "/setup/roles",
-                              inputs={"inherits": "inherits", "label": "label_en",
-                                      "roles": "name"})
+                        done=f"/setup/roles/{new_name}" if NAME.fullmatch(new_name)
+                        else "/setup/roles",
+                        inputs={"inherits": "inherits", "label": "label_en",
+                                "roles": "name"})
 
 
 def _check_new_name(name: str, existing: dict[str, Any], rt: Runtime) -> None:
@@ -367,7 +367,7 @@ def user_page(request: Request) -> Response:
 
 
 def _deactivate(request: Request, rt: Runtime, ctx: Context, user: users.User,
-                      form: FormData) -> Response:
+                form: FormData) -> Response:
     """Move the user's records to another active user, then deactivate them: a confirmation
     page first (how many records of each object move), then, with confirm=1, the move."""
     errors: dict[str, str] = {}

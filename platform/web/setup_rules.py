@@ -405,7 +405,7 @@ def rule_page(request: Request) -> Response:
             return f"remove rule {name}"
 
         return apply_change(request, ctx, form, remove, again=again,
-                                  done="/setup/rules")
+                            done="/setup/rules")
 
     def edit(d: Draft) -> str:
         if not NAME.fullmatch(name):
@@ -436,7 +436,7 @@ def rule_page(request: Request) -> Response:
         return f"{'add' if new else 'change'} rule {name}"
 
     return apply_change(request, ctx, form, edit, again=again, done="/setup/rules",
-                              inputs=inputs)
+                        inputs=inputs)
 
 
 # --- validation rules ------------------------------------------------------------------------
@@ -487,7 +487,7 @@ def validations_page(request: Request) -> Response:
             return f"remove validation rule {index + 1} of {obj_name}"
 
         return apply_change(request, ctx, form, remove, again=again,
-                                  done=f"/setup/rules/validations/{obj_name}")
+                            done=f"/setup/rules/validations/{obj_name}")
 
     def edit(d: Draft) -> str:
         expression = condition(obj, values)
@@ -501,8 +501,8 @@ def validations_page(request: Request) -> Response:
         return f"add validation rule to {obj_name}: {expression}"
 
     return apply_change(request, ctx, form, edit, again=again,
-                              done=f"/setup/rules/validations/{obj_name}",
-                              inputs={"when": "expression", "message": "message_en"})
+                        done=f"/setup/rules/validations/{obj_name}",
+                        inputs={"when": "expression", "message": "message_en"})
 
 
 routes = [
