@@ -42,11 +42,15 @@ def test_a_new_users_day(live, page, shot, sign_in, tmp_path):
     page.locator("input[name=search]").press_sequentially("nguyen van duc", delay=20)
     expect(page.locator("table.records tbody tr")).to_have_count(1)
     expect(page.locator("table.records tbody")).to_contain_text("Nguyễn")
-    expect(page).to_have_url(re.compile(r"search=nguyen(%20|\+)van"))  # htmx pushed it
+    # htmx pushed the whole term; wait for the last keystroke's request to settle, or its
+    # pushState could cancel the click's navigation below
+    expect(page).to_have_url(re.compile(r"search=nguyen(%20|\+)van(%20|\+)duc"))
+    page.wait_for_load_state("networkidle")
     shot(page, "list")
 
     # open it, add a note and a file, see both on the timeline
     page.click("table.records tbody a")
+    expect(page).to_have_url(re.compile(r"/o/contact/\d+$"))
     page.fill("textarea[name=body]", "Khách hẹn gọi lại thứ Hai")
     page.click("text=Thêm ghi chú >> nth=1")
     expect(page.locator("ol.timeline")).to_contain_text("Khách hẹn gọi lại thứ Hai")
