@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, SYLLABLES, bulk_load, contacts, database, table  # noqa: E402
 
 from metacrm.engine import duplicates, sync  # noqa: E402
-from metacrm.engine.runtime import Runtime  # noqa: E402
+from metacrm.engine.boot import open_runtime  # noqa: E402
 
 
 def people(rows: int) -> Iterator[dict]:
@@ -47,7 +47,7 @@ def people(rows: int) -> Iterator[dict]:
 
 def run(backend: str, rows: int, repeat: int, workdir: Path) -> list[list[object]]:
     with database(backend, workdir) as url:
-        rt = Runtime.open(ROOT / "apps" / "default_crm", url, files_dir=workdir / "files")
+        rt = open_runtime(ROOT / "apps" / "default_crm", url, files_dir=workdir / "files")
         sync.migrate(rt.db, rt.model)
         ctx = rt.system_context()
         bulk_load(rt, "contact", people(rows))

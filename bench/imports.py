@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, SYLLABLES, contacts, database, table  # noqa: E402
 
 from metacrm.engine import imports, sync  # noqa: E402
+from metacrm.engine.boot import open_runtime  # noqa: E402
 from metacrm.engine.runtime import Runtime  # noqa: E402
 
 HEADER = ["Họ", "Tên", "Email", "Điện thoại", "Ngày sinh", "Tỉnh / thành phố",
@@ -68,7 +69,7 @@ def raw_rate(rt: Runtime, rows: int) -> float:
 def run(backend: str, rows: int, workdir: Path) -> list[list[object]]:
     data = csv_file(rows)
     with database(backend, workdir) as url:
-        rt = Runtime.open(ROOT / "apps" / "default_crm", url, files_dir=workdir / "files")
+        rt = open_runtime(ROOT / "apps" / "default_crm", url, files_dir=workdir / "files")
         sync.migrate(rt.db, rt.model)
         ctx = rt.system_context()
         obj = rt.model.objects["contact"]

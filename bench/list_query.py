@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, contacts, database, median_ms, table, timed  # noqa: E402
 
 from metacrm.engine import query, records, sync  # noqa: E402
+from metacrm.engine.boot import open_runtime  # noqa: E402
 from metacrm.engine.runtime import Runtime  # noqa: E402
 
 
@@ -92,7 +93,7 @@ def list_queries(rt: Runtime, ctx, city: str, page: int, repeat: int) -> tuple[f
 
 def run(backend: str, rows: int, repeat: int, workdir: Path) -> list[list[object]]:
     with database(backend, workdir) as url:
-        rt = Runtime.open(ROOT / "apps" / "default_crm", url)
+        rt = open_runtime(ROOT / "apps" / "default_crm", url)
         sync.migrate(rt.db, rt.model)
         ctx = rt.system_context()
         raw_rate, engine_rate = load(rt, ctx, rows)

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, bulk_load, database, table  # noqa: E402
 
 from metacrm.engine import reports, sync  # noqa: E402
-from metacrm.engine.runtime import Runtime  # noqa: E402
+from metacrm.engine.boot import open_runtime  # noqa: E402
 from metacrm.metadata.model import Grouping, Label, Measure, Report  # noqa: E402
 
 STAGES = ["prospecting", "qualification", "needs_analysis", "proposal", "negotiation", "won",
@@ -55,7 +55,7 @@ def raw_sql(sqlite: bool) -> str:
 
 def run(backend: str, rows: int, repeat: int, workdir: Path) -> list[list[object]]:
     with database(backend, workdir) as url:
-        rt = Runtime.open(ROOT / "apps" / "default_crm", url, files_dir=workdir / "files")
+        rt = open_runtime(ROOT / "apps" / "default_crm", url, files_dir=workdir / "files")
         sync.migrate(rt.db, rt.model)
         ctx = rt.system_context()
         started = time.perf_counter()

@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import CITIES, database, table  # noqa: E402
 
 from metacrm.engine import overlays, query, records, sync  # noqa: E402
+from metacrm.engine.boot import open_runtime  # noqa: E402
 from metacrm.engine.runtime import Runtime  # noqa: E402
 from metacrm.engine.users import create_token, create_user  # noqa: E402
 from metacrm.metadata.edits import Draft  # noqa: E402
@@ -121,7 +122,7 @@ def version_check_costs(rt: Runtime, requests: int) -> list[list[object]]:
 
 def run(backend: str, rows: int, repeat: int, workdir: Path) -> None:
     with database(backend, workdir) as url:
-        rt = Runtime.open(shop_app(workdir / backend), url)
+        rt = open_runtime(shop_app(workdir / backend), url)
         sync.migrate(rt.db, rt.model)
         with rt.db.write() as conn:
             admin = create_user(conn, rt.schema, "admin", role="admin")

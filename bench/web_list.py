@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, contacts, database, table  # noqa: E402
 
 from metacrm.engine import records, sync  # noqa: E402
-from metacrm.engine.runtime import Runtime  # noqa: E402
+from metacrm.engine.boot import open_runtime  # noqa: E402
 from metacrm.engine.users import create_user  # noqa: E402
 
 PASSWORD = "bench-password-1"
@@ -77,7 +77,7 @@ def wrk(url: str, seconds: int, cookie: str | None = None) -> tuple[float, float
 
 
 def prepare(url: str, rows: int) -> int:
-    rt = Runtime.open(ROOT / "apps" / "default_crm", url)
+    rt = open_runtime(ROOT / "apps" / "default_crm", url)
     sync.migrate(rt.db, rt.model)
     with rt.db.write() as conn:
         create_user(conn, rt.schema, "bench", role="admin", password=PASSWORD)

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, database, table  # noqa: E402
 
 from metacrm.engine import records, sync  # noqa: E402
-from metacrm.engine.runtime import Runtime  # noqa: E402
+from metacrm.engine.boot import open_runtime  # noqa: E402
 from metacrm.engine.scheduler import due_ids  # noqa: E402
 from metacrm.engine.users import create_user  # noqa: E402
 from metacrm.metadata import load  # noqa: E402
@@ -56,7 +56,7 @@ def save_costs(backend: str, workdir: Path, saves: int = 400) -> list[list[objec
     medians = {}
     for count in (0, 10, 50):
         with database(backend, workdir) as url:
-            rt = Runtime.open(rules_app(workdir / backend, count), url)
+            rt = open_runtime(rules_app(workdir / backend, count), url)
             sync.migrate(rt.db, rt.model)
             with rt.db.write() as conn:
                 ctx = rt.context(create_user(conn, rt.schema, "u", role="admin"))
@@ -74,7 +74,7 @@ def save_costs(backend: str, workdir: Path, saves: int = 400) -> list[list[objec
 
 def birthday_scan(backend: str, rows: int, workdir: Path) -> list[list[object]]:
     with database(backend, workdir) as url:
-        rt = Runtime.open(ROOT / "apps" / "default_crm", url)
+        rt = open_runtime(ROOT / "apps" / "default_crm", url)
         sync.migrate(rt.db, rt.model)
         contact = rt.schema.table("contact")
         rng = random.Random(3)

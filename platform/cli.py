@@ -22,9 +22,9 @@ from .web.settings import Settings
 
 
 def _runtime(settings: Settings):
-    from .engine.runtime import Runtime
+    from .engine.boot import open_runtime
 
-    return Runtime.open(settings.app_dir, settings.database_url)
+    return open_runtime(settings.app_dir, settings.database_url)
 
 
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:

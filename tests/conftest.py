@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from starlette.testclient import TestClient
 
 from metacrm.engine import sync
+from metacrm.engine.boot import new_runtime, open_runtime
 from metacrm.engine.db import Database
 from metacrm.engine.runtime import Runtime
 from metacrm.engine.schema import build_schema
@@ -116,7 +117,7 @@ class Templates:
         return self._engine
 
     def _migrate(self, app_dir: str, url: str) -> None:
-        rt = Runtime(model=load_model(app_dir), db=Database(url),
+        rt = new_runtime(model=load_model(app_dir), db=Database(url),
                      schema=build_schema(load_model(app_dir)))
         sync.migrate(rt.db, rt.model)
         if rt.db.is_sqlite:
@@ -209,7 +210,7 @@ def make_runtime(prepared_url: Callable[..., str]) -> Iterator[Callable[..., Run
 
     def factory(app_dir: Path | str = DEFAULT_APP, **options) -> Runtime:
         model = load_model(str(Path(app_dir).resolve()))
-        rt = Runtime(model=model, db=Database(prepared_url(app_dir)),
+        rt = new_runtime(model=model, db=Database(prepared_url(app_dir)),
                      schema=build_schema(model), **options)
         made.append(rt)
         return rt
@@ -262,7 +263,7 @@ def make_client(prepared_url: Callable[..., str],
         url = prepared_url(app_dir)
         model = load_model(str(Path(app_dir).resolve()))
         runtime_options.setdefault("files_dir", tmp_path / "files")
-        runtime = Runtime(model=model, db=Database(url), schema=build_schema(model),
+        runtime = new_runtime(model=model, db=Database(url), schema=build_schema(model),
                           **runtime_options)
         app = create_app(Settings(app_dir=str(app_dir), database_url=url, secret_key="test"),
                          runtime=runtime, migrate=False)
@@ -388,7 +389,7 @@ def fresh_site(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Site
     opened: list[TestClient] = []
 
     def factory(app_dir: Path | str = DEFAULT_APP) -> Site:
-        rt = Runtime.open(app_dir, database_url, files_dir=tmp_path / "files")
+        rt = open_runtime(app_dir, database_url, files_dir=tmp_path / "files")
         app = create_app(Settings(app_dir=str(app_dir), database_url=database_url,
                                   secret_key="test"), runtime=rt)
         client = TestClient(app, raise_server_exceptions=False)
@@ -413,7 +414,7 @@ def demo_runtime(request: pytest.FixtureRequest,
         url = f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.db'}"
     else:
         url, schema = _pg_schema_url(request.getfixturevalue("pg_engine"))
-    rt = Runtime.open(DEFAULT_APP, url, files_dir=tmp_path_factory.mktemp("files"))
+    rt = open_runtime(DEFAULT_APP, url, files_dir=tmp_path_factory.mktemp("files"))
     sync.migrate(rt.db, rt.model)
     load_data(rt, Path(DEFAULT_APP) / "data", demo=True)
     yield rt

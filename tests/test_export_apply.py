@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from metacrm.engine import overlays, sync
+from metacrm.engine.boot import open_runtime
 from metacrm.engine.runtime import Runtime
 from metacrm.metadata import load
 from metacrm.metadata.edits import Draft
@@ -73,7 +74,7 @@ def setup_changes(rt: Runtime) -> None:
 
 def test_export_then_load_and_apply_elsewhere_give_the_same_model(database_url,
                                                                   make_database_url, tmp_path):
-    rt = Runtime.open(DEFAULT_APP, database_url)
+    rt = open_runtime(DEFAULT_APP, database_url)
     sync.migrate(rt.db, rt.model)
     setup_changes(rt)
     assert rt.version == 3
@@ -96,12 +97,12 @@ def test_export_then_load_and_apply_elsewhere_give_the_same_model(database_url,
     assert plan.returncode == 0, plan.stdout + plan.stderr
     assert "document objects/vehicle.yaml changes" in plan.stdout
     assert "create_table" in plan.stdout or "vehicle (" in plan.stdout
-    untouched = Runtime.open(DEFAULT_APP, production)
+    untouched = open_runtime(DEFAULT_APP, production)
     assert untouched.version == 0 and "vehicle" not in untouched.model.objects
     untouched.db.dispose()
     applied = metacrm(["apply", str(out), "--yes"], production)
     assert applied.returncode == 0, applied.stdout + applied.stderr
-    deployed = Runtime.open(DEFAULT_APP, production)
+    deployed = open_runtime(DEFAULT_APP, production)
     assert model_facts(deployed.model) == model_facts(rt.model)
     assert openapi_document(deployed.model) == openapi_document(rt.model)
     assert sync.plan(deployed.db, deployed.model).empty
@@ -112,7 +113,7 @@ def test_export_then_load_and_apply_elsewhere_give_the_same_model(database_url,
 
 
 def test_apply_refuses_removals_unless_asked(database_url, tmp_path):
-    rt = Runtime.open(DEFAULT_APP, database_url)
+    rt = open_runtime(DEFAULT_APP, database_url)
     sync.migrate(rt.db, rt.model)
     d = Draft(rt.app_dir, {})
     d.set_field("contact", "zalo", {"type": "phone"}, new=True)

@@ -21,7 +21,7 @@ role's), and answers are cached per (role, object, action): a model is immutable
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,7 @@ import casbin
 from sqlalchemy import false, or_, select
 
 from ..metadata.model import AppModel, FieldDef, Role
+from .errors import NotFound, PermissionDenied
 
 if TYPE_CHECKING:
     from .runtime import Context
@@ -234,6 +235,68 @@ def derived_reads(fdef: FieldDef, object_name: str) -> list[tuple[str, tuple[str
     if rollup.filter is not None:
         reads += [(rollup.source, n.path) for n in rollup.filter.names()]
     return reads
+
+
+_VERBS = {"create": "create", "read": "see", "edit": "change", "delete": "delete"}
+
+
+def require(ctx: Context, obj: Any, action: str) -> str:
+    """The user's scope for `action` on the object; PermissionDenied when it is none."""
+    scope = ctx.scope(obj.name, action)
+    if scope == "none":
+        raise PermissionDenied(f"your role ({ctx.user.role}) may not {_VERBS[action]} "
+                               f"{obj.plural.get('en').lower()}", object=obj.name,
+                               action=action)
+    return scope
+
+
+def team_member_ids(ctx: Context, conn: Any) -> set[int]:
+    """The users who share a team with the current user (the user included)."""
+    members = ctx.schema.system["mc_team_member"]
+    ids = {ctx.user.id}
+    if ctx.user.team_ids:
+        ids |= set(conn.scalars(select(members.c.user_id).where(
+            members.c.team_id.in_(ctx.user.team_ids))))
+    return ids
+
+
+def in_scope(ctx: Context, conn: Any, record: Mapping[str, Any], scope: str) -> bool:
+    """Does the user's `scope` (from `require` or `Context.scope`) cover this record?"""
+    if scope == "all":
+        return True
+    if scope == "own":
+        return record.get("owner") == ctx.user.id
+    if scope == "team":
+        return record.get("owner") in team_member_ids(ctx, conn)
+    return False
+
+
+def check_record(ctx: Context, conn: Any, obj: Any, record_id: int,
+                 record: Mapping[str, Any] | None, action: str) -> None:
+    """May the user `action` this record (None: there is none)? NotFound when they may not
+    even see it, so that a record's existence is not given away; PermissionDenied when they
+    may see it but not do this."""
+    read_scope = require(ctx, obj, "read")
+    if record is None or not in_scope(ctx, conn, record, read_scope):
+        raise NotFound(f"no {obj.name} with id {record_id}")
+    if action != "read":
+        scope = require(ctx, obj, action)
+        if not in_scope(ctx, conn, record, scope):
+            raise PermissionDenied(f"your role ({ctx.user.role}) may not {_VERBS[action]} "
+                                   f"this {obj.label.get('en').lower()}: it belongs to "
+                                   "someone else", object=obj.name, action=action)
+
+
+def may(ctx: Context, obj: Any, record: Mapping[str, Any], action: str) -> bool:
+    """May the user `action` (read, edit, delete) this record? A screen's question: for
+    showing a button, not for guarding a write (the record service asks `in_scope`)."""
+    scope = ctx.scope(obj.name, action)
+    if scope in ("all", "none"):
+        return scope == "all"
+    if scope == "own":
+        return record.get("owner") == ctx.user.id
+    with ctx.db.read() as conn:
+        return in_scope(ctx, conn, record, scope)
 
 
 def readable(ctx: Context, object_name: str, table: Any) -> Any:

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from .errors import BadRequest, NotFound
-from .records import _load, object_def, visible
+from .records import load, object_def, visible
 from .runtime import Context
 from .users import names_of
 
@@ -74,7 +74,7 @@ def add_note(ctx: Context, object_name: str, record_id: int, body: str) -> int:
         raise BadRequest(f"a note holds at most {MAX_NOTE_LENGTH} characters")
     notes = ctx.schema.system["mc_note"]
     with ctx.db.write() as conn:
-        _load(ctx, conn, obj, record_id, "read")
+        load(ctx, conn, obj, record_id, "read")
         return conn.execute(notes.insert().values(
             object=object_name, record_id=record_id, body=text, user_id=ctx.user.id,
             at=ctx.now())).inserted_primary_key[0]
@@ -113,7 +113,7 @@ def add_file(ctx: Context, object_name: str, record_id: int, name: str, data: by
     folder = ctx.runtime.files_dir / object_name / str(record_id)
     stored = folder / f"{uuid.uuid4().hex}{Path(safe_name).suffix.lower()[:10]}"
     with ctx.db.write() as conn:
-        _load(ctx, conn, obj, record_id, "read")
+        load(ctx, conn, obj, record_id, "read")
         folder.mkdir(parents=True, exist_ok=True)
         stored.write_bytes(data)
         try:
@@ -142,7 +142,7 @@ def get_file(ctx: Context, file_id: int) -> StoredFile:
             if 0 < file_id < 2**63 else None
         if row is None or row.object not in ctx.model.objects:
             raise NotFound(f"no file {file_id}")
-        _load(ctx, conn, ctx.model.objects[row.object], row.record_id, "read")
+        load(ctx, conn, ctx.model.objects[row.object], row.record_id, "read")
     path = ctx.runtime.files_dir / row.path
     if not path.is_file():
         raise NotFound(f"the file {row.name} is missing from the store")
@@ -176,7 +176,7 @@ def timeline(ctx: Context, object_name: str, record_id: int, *,
         with ctx.db.read() as own:
             return timeline(ctx, object_name, record_id, conn=own, checked=checked)
     if not checked:
-        _load(ctx, conn, obj, record_id, "read")
+        load(ctx, conn, obj, record_id, "read")
     changes = conn.execute(select(audit).where(audit.c.object == object_name,
                                                audit.c.record_id == record_id)).all()
     run_rows = conn.execute(select(runs).where(runs.c.object == object_name,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
@@ -339,7 +340,5 @@ def filter_value(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> Any:
     if handler is None:
         return raw
     if fdef.type != vtype:
-        from dataclasses import replace
-
         fdef = replace(fdef, type=vtype)
     return handler(fdef, raw, tz)

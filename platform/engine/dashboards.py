@@ -20,7 +20,7 @@ from typing import Any
 from ..metadata.expressions import Node
 from ..metadata.model import Report
 from . import query, reports
-from .errors import PermissionDenied
+from .errors import BadRequest, PermissionDenied
 from .runtime import Context
 
 PRESETS = ("this_month", "this_quarter", "this_year")
@@ -90,8 +90,6 @@ def parse_period(ctx: Context, start: str | None, last_day: str | None,
         first = date.fromisoformat(start) if start else default.start
         last = date.fromisoformat(last_day) if last_day else default.last_day
     except ValueError:
-        from .errors import BadRequest
-
         raise BadRequest("dates are written YYYY-MM-DD", parameter="from") from None
     if last < first:
         first, last = last, first

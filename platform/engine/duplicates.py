@@ -20,28 +20,16 @@ from typing import Any
 from rapidfuzz import fuzz
 from sqlalchemy import Connection, and_, func, select, tuple_
 
-from ..metadata.model import DuplicateRule, ObjectDef
-from .access import readable_ids, scope_condition
-from .errors import BadRequest, CrmError
-from .imports import fold
-from .runtime import Context
+from ..metadata.model import AppModel, DuplicateRule, ObjectDef
+from . import records
+from .access import readable_ids, require, scope_condition
+from .errors import BadRequest, PossibleDuplicates
+from .records import object_def
+from .runtime import Context, Hooks
 from .sqlexpr import keyed_select
+from .text import match_key
 
 CANDIDATES = 50  # records fetched per check: more than enough for one new record
-
-
-class PossibleDuplicates(CrmError):
-    """A warn rule matched and the caller asked to be told before saving."""
-
-    status = 409
-    code = "possible_duplicates"
-
-    def __init__(self, matches: list[Match]):
-        self.matches = matches
-        super().__init__("this record looks like " + ", ".join(
-            f"#{m.id} {m.title}" if m.id is not None else "a record you may not read"
-            for m in matches[:5]), duplicates=[
-            {"id": m.id, "title": m.title, "fields": list(m.fields)} for m in matches])
 
 
 @dataclass(frozen=True)
@@ -70,7 +58,7 @@ def _fuzzy(rule: DuplicateRule) -> list[tuple[str, int]]:
 
 
 def similar(a: Any, b: Any, threshold: int) -> bool:
-    return fuzz.ratio(fold(a), fold(b)) >= threshold
+    return fuzz.ratio(match_key(a), match_key(b)) >= threshold
 
 
 def matches(ctx: Context, conn: Connection, obj: ObjectDef, record: dict[str, Any],
@@ -135,24 +123,32 @@ def _answered_by_unique(obj: ObjectDef, rule: DuplicateRule) -> bool:
     return not _fuzzy(rule) and len(exact) == 1 and obj.fields[exact[0]].unique
 
 
-def check(save: Any, *, after_unique: bool = False) -> None:
-    """The pipeline's step: block rules become save errors; warn rules are noted on
+def install(model: AppModel, hooks: Hooks) -> None:
+    """The feature: each object with duplicate rules checks them as a save's validate hook."""
+    for name, obj in model.objects.items():
+        if obj.duplicates:
+            hooks.register(name, "validate", check)
+
+
+def check(save: Any) -> None:
+    """The validate hook: block rules become save errors; warn rules are noted on
     `save.notes['duplicates']` (and raise PossibleDuplicates when the caller asked).
-    `after_unique`: the unique check has run, so rules it answers are skipped."""
+    Rules the unique check answers are skipped when it ran (`save.unique_checked`)."""
     obj = save.obj
     if not obj.duplicates or save.errors:
         return
     fields = {m.field for rule in obj.duplicates for m in rule.match}
     if save.old is not None and not fields & set(save.changes):
         return
-    rules = [r for r in obj.duplicates if not (after_unique and _answered_by_unique(obj, r))]
+    rules = [r for r in obj.duplicates
+             if not (save.unique_checked and _answered_by_unique(obj, r))]
     _decide(save, matches(save.ctx, save.conn, obj, save.record, rules))
 
 
 def check_many(ctx: Context, conn: Connection, obj: ObjectDef, saves: list[Any]) -> None:
     """The duplicate rules for the creates of one batch against the stored records: one
     query per rule for the whole batch, then the same decisions as `check` per record.
-    Runs after the batch's unique check (pipeline._check_unique_batch)."""
+    Runs after the batch's unique check (pipeline.check_unique)."""
     table = ctx.schema.table(obj.name)
     title_columns = [table.c[f] for f in obj.title_fields if f in table.c]
     found: dict[int, dict[int, Match]] = defaultdict(dict)
@@ -213,8 +209,6 @@ def find_groups(ctx: Context, object_name: str) -> list[Group]:
     """Groups of records that a duplicate rule of the object says are the same, among the
     records the user may read. Exact fields are grouped in SQL; fuzzy fields are compared
     within those groups."""
-    from .records import object_def, require
-
     obj = object_def(ctx, object_name)
     table = ctx.schema.table(obj.name)
     condition = scope_condition(ctx, table, require(ctx, obj, "read"))
@@ -257,7 +251,7 @@ def _fuzzy_groups(block: list[Any], offset: int, fuzzy: list[tuple[str, int]]
             i = parent[i]
         return i
 
-    folded = [(row[0], [fold(row[1 + offset + k]) if row[1 + offset + k] is not None else None
+    folded = [(row[0], [match_key(row[1 + offset + k]) if row[1 + offset + k] is not None else None
                         for k in range(len(fuzzy))]) for row in block]
     for i, (a_id, a) in enumerate(folded):
         for b_id, b in folded[i + 1:]:
@@ -321,21 +315,19 @@ def merge(ctx: Context, object_name: str, survivor_id: int, merged_id: int,
     activities, opportunities, ...) and its notes and files move to the survivor, both
     records' audit trails say so, and the merged record is deleted (its history stays in
     the audit trail). Anything failing changes nothing."""
-    from . import records
-
     obj = records.object_def(ctx, object_name)
     if survivor_id == merged_id:
         raise BadRequest("a record cannot be merged into itself")
     moved: dict[str, int] = {}
     with ctx.db.write() as conn:
-        survivor = records._load(ctx, conn, obj, survivor_id, "edit")
-        merged = records._load(ctx, conn, obj, merged_id, "delete")
+        survivor = records.load(ctx, conn, obj, survivor_id, "edit")
+        merged = records.load(ctx, conn, obj, merged_id, "delete")
         unknown = [k for k in values or {} if k not in obj.fields
                    or not obj.fields[k].writable]
         if unknown:
             raise BadRequest(f"cannot set {', '.join(unknown)} in a merge")
         system = ctx.automation()  # related records move whoever may edit them
-        for child, fdef in ctx.runtime.relations.references_to.get(object_name, ()):
+        for child, fdef in ctx.snap.relations.references_to.get(object_name, ()):
             table = ctx.schema.table(child)
             ids = conn.scalars(select(table.c.id).where(table.c[fdef.name] == merged_id)
                                .order_by(table.c.id)).all()

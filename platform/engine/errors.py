@@ -7,9 +7,12 @@ the web layer has one handler that turns them into pages or JSON.
     ├── PermissionDenied     403  the user may not do this
     ├── NotFound             404  no such object or record (or one the user may not see)
     ├── Conflict             409  the record changed since it was read (row version)
+    ├── PossibleDuplicates   409  a duplicate rule warns; the form asks before saving
+    ├── WorkflowLoop         409  rules set each other off too deep; the save is refused
     ├── PayloadTooLarge      413  a request body past the limit of its kind
     ├── VersionRequired      428  an API change without the row version it starts from
     ├── ValidationFailed     422  field errors: {field: [FieldError, ...]}
+    ├── WorkflowFailed       422  a rule's action failed; the save is refused
     └── SchemaChangeRefused  409  a metadata change that could lose data
 """
 
@@ -86,6 +89,50 @@ class VersionRequired(CrmError):
 class SchemaChangeRefused(CrmError):
     status = 409
     code = "schema_change_refused"
+
+
+class PossibleDuplicates(CrmError):
+    """A warn rule matched and the caller asked to be told before saving. `matches` are
+    duplicates.Match values (id, title, fields; id None for a record the user may not read)."""
+
+    status = 409
+    code = "possible_duplicates"
+
+    def __init__(self, matches: Sequence[Any]):
+        self.matches = list(matches)
+        super().__init__("this record looks like " + ", ".join(
+            f"#{m.id} {m.title}" if m.id is not None else "a record you may not read"
+            for m in self.matches[:5]), duplicates=[
+            {"id": m.id, "title": m.title, "fields": list(m.fields)} for m in self.matches])
+
+
+@dataclass(frozen=True)
+class RunLog:
+    """The run-log entry of a rule that refused a save: written once the save's transaction
+    has rolled back, so it outlives it."""
+
+    workflow: str
+    object: str
+    record_id: Any
+    trigger: str
+
+
+class WorkflowError(CrmError):
+    """A rule refused the save; `run_log` is its entry in the run log."""
+
+    def __init__(self, message: str, *, run_log: RunLog | None = None, **details: Any):
+        super().__init__(message, **details)
+        self.run_log = run_log
+
+
+class WorkflowLoop(WorkflowError):
+    status = 409
+    code = "workflow_loop"
+
+
+class WorkflowFailed(WorkflowError):
+    status = 422
+    code = "workflow_failed"
 
 
 class ValidationFailed(CrmError):

@@ -28,16 +28,21 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from charset_normalizer import from_bytes
+from openpyxl import load_workbook
 from sqlalchemy import Connection, func, literal, select
 
 from ..metadata.model import FieldDef, ObjectDef
 from .access import readable
+from .coerce import filter_value
+from .duplicates import check_batch, check_many
 from .errors import BadRequest, CrmError, NotFound
-from .pipeline import _check_unique_batch, prepare
+from .pipeline import check_unique, prepare
 from .records import insert_prepared, object_def, require, update
 from .runtime import Context, Runtime
 from .sheets import csv_text, unguard
 from .sqlexpr import keyed_select
+from .text import match_key
 
 BATCH = 500
 STATISTICS_EVERY = 5000  # rows imported before the table's statistics are first refreshed
@@ -74,8 +79,6 @@ def decode(data: bytes) -> tuple[str, str]:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         pass
-    from charset_normalizer import from_bytes
-
     # what Excel on Windows writes here: Vietnamese (1258) or Western (1252)
     best = from_bytes(data, cp_isolation=["cp1258", "cp1252"]).best()
     encoding = best.encoding if best is not None else "cp1252"
@@ -100,8 +103,6 @@ def _read_csv(data: bytes, filename: str) -> Sheet:
 
 
 def _read_xlsx(data: bytes, filename: str) -> Sheet:
-    from openpyxl import load_workbook
-
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a broken file
@@ -121,13 +122,6 @@ def _read_xlsx(data: bytes, filename: str) -> Sheet:
 # --- mapping ----------------------------------------------------------------------------------
 
 
-def fold(text: Any) -> str:
-    """Lowercase, without accents, spaces or punctuation: 'Điện thoại' -> 'dienthoai'."""
-    text = unicodedata.normalize("NFD", str(text).replace("đ", "d").replace("Đ", "D"))
-    text = "".join(c for c in text if not unicodedata.combining(c))
-    return re.sub(r"[^a-z0-9]", "", text.lower())
-
-
 def importable(ctx: Context, obj: ObjectDef) -> list[FieldDef]:
     """The fields the user's import may fill: those their role lets them edit (a field
     hidden from them is not offered, so the mapping says nothing of it)."""
@@ -142,11 +136,11 @@ def guess_mapping(ctx: Context, obj: ObjectDef, columns: Sequence[str]
     names: dict[str, str] = {}
     for fdef in importable(ctx, obj):
         for alias in (fdef.name, fdef.name.replace("_", " "), *fdef.label.texts.values()):
-            names.setdefault(fold(alias), fdef.name)
+            names.setdefault(match_key(alias), fdef.name)
     out: dict[str, str | None] = {}
     taken: set[str] = set()
     for column in columns:
-        target = names.get(fold(column))
+        target = names.get(match_key(column))
         out[column] = target if target and target not in taken else None
         if target:
             taken.add(target)
@@ -180,7 +174,7 @@ class Resolver:
         if fdef.type == "user":
             return self._user(raw)
         if fdef.type == "checkbox" and isinstance(raw, str):
-            folded = fold(raw)
+            folded = match_key(raw)
             if folded in ("co", "x", "yes", "true", "1", "dung"):
                 return True
             if folded in ("khong", "no", "false", "0", "sai"):
@@ -198,16 +192,16 @@ class Resolver:
             names: dict[str, str] = {}
             for option in fdef.options:
                 for alias in (*option.label.texts.values(), option.value):
-                    names[fold(alias)] = option.value
+                    names[match_key(alias)] = option.value
             self._options[fdef.name] = names
         # a value that is no option is passed on: the record service says what is wrong
-        return self._options[fdef.name].get(fold(raw), raw)
+        return self._options[fdef.name].get(match_key(raw), raw)
 
     def _lookup(self, fdef: FieldDef, raw: Any) -> Any:
         if isinstance(raw, (int, float)) or str(raw).isdigit():
             return int(raw)
         target = self.ctx.model.objects[fdef.to or ""]
-        cache_key = (target.name, fold(raw))
+        cache_key = (target.name, match_key(raw))
         if cache_key not in self._refs:
             self._refs[cache_key] = find_by_title(self.ctx, self.conn, target, str(raw))
         found = self._refs[cache_key]
@@ -224,10 +218,10 @@ class Resolver:
             self._users = {}
             for row in self.conn.execute(select(users.c.id, users.c.username,
                                                 users.c.display_name)):
-                self._users[fold(row.username)] = row.id
+                self._users[match_key(row.username)] = row.id
                 if row.display_name:
-                    self._users.setdefault(fold(row.display_name), row.id)
-        found = self._users.get(fold(raw))
+                    self._users.setdefault(match_key(row.display_name), row.id)
+        found = self._users.get(match_key(raw))
         if found is None:
             raise _Reject("", f"no user is called '{raw}'")
         return found
@@ -498,13 +492,11 @@ def _batch(ctx: Context, conn: Connection, obj: ObjectDef, columns: list[str],
             except CrmError as exc:
                 rejects.append((number, _error_text(obj, exc, ctx), cells))
             continue
-        save = prepare(ctx, conn, obj, values, None, unique=False, duplicates=False)
+        save = prepare(ctx, conn, obj, values, None, unique=False, validate=False)
         creates.append((number, cells, save))
-    from .duplicates import check_batch, check_many
-
     saves = [s for _, _, s in creates]
     numbers = [n for n, _, _ in creates]  # the file's row numbers, for the messages
-    _check_unique_batch(ctx, conn, obj, saves, numbers)
+    check_unique(saves, numbers)
     check_many(ctx, conn, obj, saves)
     check_batch(obj, saves, numbers)
     good = []
@@ -531,8 +523,6 @@ def _existing(ctx: Context, conn: Connection, obj: ObjectDef, key_field: FieldDe
     row is inserted, as for any new key), never an answer that the record exists."""
     if key_field is None:
         return {}
-    from .coerce import filter_value
-
     column = next(c for c, t in settings.mapping.items() if t == key_field.name)
     index = columns.index(column)
     keys = set()
@@ -541,7 +531,7 @@ def _existing(ctx: Context, conn: Connection, obj: ObjectDef, key_field: FieldDe
         try:
             value = resolver.value(key_field, raw)
             if value is not None:
-                keys.add(filter_value(key_field, value, ctx.runtime.tz))
+                keys.add(filter_value(key_field, value, ctx.tz))
         except (CrmError, _Reject, ValueError):
             continue
     if not keys:
@@ -571,12 +561,10 @@ def _values(obj: ObjectDef, columns: list[str], cells: list[Any], settings: Sett
         if value is not None:
             values[target] = value
     if settings.key and values.get(settings.key) is not None:
-        from .coerce import filter_value
-
         fdef = obj.fields[settings.key]
         try:
             values[settings.key] = filter_value(fdef, values[settings.key],
-                                                resolver.ctx.runtime.tz)
+                                                resolver.ctx.tz)
         except CrmError:
             pass
     return values
@@ -737,6 +725,6 @@ def apply_template(ctx: Context, object_name: str, template_id: int,
 
 
 __all__ = ["Settings", "Sheet", "Summary", "apply_template", "check_settings", "decode", "fail",
-           "fold", "guess_mapping", "importable", "job_row", "read_file", "rejected_csv",
+           "guess_mapping", "importable", "job_row", "read_file", "rejected_csv",
            "rejected_rows", "restart", "run", "save_template", "start", "templates",
            "update_settings"]

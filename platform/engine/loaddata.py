@@ -105,7 +105,7 @@ def _existing(ctx: Context, conn: Connection, object_name: str, key: str,
     if values.get(key) in (None, ""):
         return None
     try:
-        value = coerce(fdef, values[key], ctx.runtime.tz)
+        value = coerce(fdef, values[key], ctx.tz)
     except Invalid:
         return None
     table = ctx.schema.table(object_name)

@@ -16,80 +16,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, Table, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from ..metadata.expressions import EvalError, evaluate, is_blank, parse, truthy
+from ..metadata.expressions import EvalError, evaluate, is_blank, parse_once, truthy
 from ..metadata.model import FieldDef, ObjectDef
 from ..metadata.problems import did_you_mean
 from .access import readable, readable_ids
-from .coerce import Invalid, coerce, coerce_result, national_phone, parse_date
+from .coerce import Invalid, coerce, coerce_result, parse_date
 from .errors import FieldError
+from .rows import assign_autonumbers, fetch, jsonable, month_day, search_text, to_row
 from .runtime import Context
 from .schema import SEARCH_COLUMN
 from .sqlexpr import keyed_select
-from .text import fold
 from .users import SYSTEM_ROLE
 
 RECORD = "_record"  # the key of record-level errors
-
-
-def search_text(obj: ObjectDef, record: Mapping[str, Any]) -> str:
-    """The folded words quick search looks in. Phones are there as stored (+84912345678)
-    and as people write them at home (0912345678)."""
-    words = []
-    for name in obj.search:
-        value = record.get(name)
-        if value is None or value == "":
-            continue
-        words.append(str(value))
-        if obj.fields[name].type == "phone":
-            words.append(national_phone(str(value)))
-    return fold(" ".join(words))
-
-
-def to_row(obj: ObjectDef, record: Mapping[str, Any]) -> dict[str, Any]:
-    """Column values for `record` (which may hold only some fields)."""
-    row: dict[str, Any] = {}
-    for name, value in record.items():
-        fdef = obj.fields.get(name)
-        if fdef is None or name == "id":
-            continue
-        row[name] = ";".join(value) if fdef.type == "multipicklist" and value else (
-            None if fdef.type == "multipicklist" else value)
-    return row
-
-
-def from_row(obj: ObjectDef, row: Mapping[str, Any]) -> dict[str, Any]:
-    """A record from a row of the object's table (multipicklists become lists)."""
-    record = {k: v for k, v in row.items() if not k.startswith("_")}  # no hidden columns
-    for name in obj.multipicklists:
-        if name in record:
-            value = record[name]
-            record[name] = value.split(";") if value else []
-    return record
-
-
-def jsonable(value: Any) -> Any:
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    return value
-
-
-MAX_ID = 2**63 - 1
-
-
-def fetch(conn: Connection, table: Table, obj: ObjectDef, record_id: int) -> dict[str, Any] | None:
-    if not 0 < record_id <= MAX_ID:
-        return None
-    row = conn.execute(select(table).where(table.c.id == record_id)).mappings().first()
-    return from_row(obj, row) if row else None
 
 
 class RecordEnv:
@@ -145,6 +88,7 @@ class Save:
     changes: dict[str, Any] = field(default_factory=dict)
     errors: dict[str, list[FieldError]] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)  # hooks' scratch space for this save
+    unique_checked: bool = False  # the unique check ran (validate hooks may skip its part)
 
     @property
     def creating(self) -> bool:
@@ -165,7 +109,7 @@ def take_input(save: Save, values: Mapping[str, Any]) -> None:
     if not isinstance(values, Mapping):
         save.error(RECORD, "invalid", "the record must be a map of field names to values")
         return
-    tz = save.ctx.runtime.tz
+    tz = save.ctx.tz
     hidden = save.ctx.hidden(save.obj.name)
     for name, raw in values.items():
         fdef = save.obj.fields.get(name) if name not in hidden else None
@@ -205,7 +149,7 @@ def apply_defaults(save: Save, *, computed: bool = False) -> None:
     """Literal defaults (`computed=False`), or `=expression` defaults (`computed=True`,
     run once lookups are resolved, since they may read through them)."""
     env = None
-    for fdef in save.ctx.runtime.relations.defaulted[save.obj.name]:
+    for fdef in save.ctx.snap.relations.defaulted[save.obj.name]:
         name = fdef.name
         if name in save.changes:
             continue
@@ -220,28 +164,23 @@ def apply_defaults(save: Save, *, computed: bool = False) -> None:
         if is_expression:
             env = env or save.env()
             try:
-                default = evaluate(_parsed(default[1:]), env)
+                default = evaluate(parse_once(default[1:]), env)
             except (EvalError, ArithmeticError, TypeError, ValueError):
                 continue
             if default is None:
                 continue
         try:
-            save.changes[name] = coerce(fdef, default, save.ctx.runtime.tz)
+            save.changes[name] = coerce(fdef, default, save.ctx.tz)
         except Invalid as exc:
             save.error(name, exc.code, f"default value: {exc.message}")
     if not computed and save.changes.get("owner") is None:
         save.changes["owner"] = save.ctx.user.id
 
 
-@lru_cache(maxsize=512)
-def _parsed(text: str):
-    return parse(text)
-
-
 def apply_values(save: Save, values: Mapping[str, Any]) -> None:
     """Values set by automation (a workflow's `set`): coerced and resolved like input, but
     without the user's field access (automation acts for the business, not the user)."""
-    tz = save.ctx.runtime.tz
+    tz = save.ctx.tz
     resolved: dict[str, Any] = {}
     for name, raw in values.items():
         fdef = save.obj.fields.get(name)
@@ -335,7 +274,7 @@ def _resolve_lookup(ctx: Context, conn: Connection, fdef: FieldDef, value: Any) 
         if kdef is None:
             raise Invalid("invalid_reference", f"{target.name} has no field '{key}' to find "
                                                "the record by")
-        conditions.append(table.c[key] == coerce(kdef, raw, ctx.runtime.tz))
+        conditions.append(table.c[key] == coerce(kdef, raw, ctx.tz))
     ids = list(conn.scalars(select(table.c.id).where(*conditions).limit(2)))
     shown = value.get("_title") or ", ".join(f"{k}={v}" for k, v in value.items())
     if not ids:
@@ -360,7 +299,7 @@ def _title_sql(obj: ObjectDef, table: Table) -> Any:
 
 
 def compute_formulas(save: Save) -> None:
-    order = save.ctx.runtime.relations.formula_order.get(save.obj.name, [])
+    order = save.ctx.snap.relations.formula_order.get(save.obj.name, [])
     if not order:
         return
     record = save.record
@@ -379,7 +318,7 @@ def compute_formulas(save: Save) -> None:
 
 def check_values(save: Save) -> None:
     record = save.record
-    for fdef in save.ctx.runtime.relations.checked[save.obj.name]:
+    for fdef in save.ctx.snap.relations.checked[save.obj.name]:
         name = fdef.name
         touched = save.creating or name in save.changes
         value = record.get(name)
@@ -435,17 +374,38 @@ def check_rules(save: Save) -> None:
             save.error(RECORD, "validation_rule", rule.message.get(save.ctx.locale))
 
 
-def check_unique(save: Save, record_id: int | None) -> None:
-    table = save.ctx.schema.table(save.obj.name)
-    for name, fdef in save.obj.fields.items():
-        if not fdef.unique or name not in save.changes or save.changes[name] is None:
+def check_unique(saves: list[Save], rows: list[int] | None = None) -> None:
+    """Unique fields of one save or a batch: against each other and against the table (a
+    record's own row aside). `rows` names the batch's records in messages (an import's file
+    rows); by default 'row N of this batch'."""
+    if not saves:
+        return
+    ctx, conn, obj = saves[0].ctx, saves[0].conn, saves[0].obj
+    table = ctx.schema.table(obj.name)
+    for name, fdef in obj.fields.items():
+        if not fdef.unique:
             continue
-        query = select(table.c.id).where(table.c[name] == save.changes[name])
-        if record_id is not None:
-            query = query.where(table.c.id != record_id)
-        other = save.conn.execute(query.limit(1)).scalar()
-        if other is not None:
-            _taken(save, name, save.changes[name], other)
+        seen: dict[Any, int] = {}
+        for i, save in enumerate(saves):
+            value = save.changes.get(name)
+            if value is None:
+                continue
+            if value in seen:
+                row = rows[seen[value]] if rows else seen[value] + 1
+                where = f"row {row}" if rows else f"row {row} of this batch"
+                save.error(name, "unique", f"'{value}' is also in {where}", value=value,
+                           row=row)
+            seen.setdefault(value, i)
+        if not seen:
+            continue
+        taken = dict(conn.execute(keyed_select(
+            table, [table.c[name], table.c.id], [name], [(v,) for v in seen],
+            conn.dialect.name)).all())
+        for save in saves:
+            value = save.changes.get(name)
+            other = taken.get(value) if value is not None else None
+            if other is not None and other != (save.old or {}).get("id"):
+                _taken(save, name, value, other)
 
 
 def _taken(save: Save, name: str, value: Any, other: int) -> None:
@@ -460,9 +420,10 @@ def _taken(save: Save, name: str, value: Any, other: int) -> None:
 
 def prepare(ctx: Context, conn: Connection, obj: ObjectDef, values: Mapping[str, Any],
             old: dict[str, Any] | None, *, unique: bool = True,
-            duplicates: bool = True) -> Save:
+            validate: bool = True) -> Save:
     """Run every step up to the write. `save.errors` holds whatever is wrong. A batch
-    (an import) checks unique values and duplicate rules for all its rows at once."""
+    (an import) checks unique values and runs the validate hooks' batch versions (duplicate
+    rules) for all its rows at once: `unique=False, validate=False`."""
     save = Save(ctx, conn, obj, old)
     take_input(save, values)
     if old is None:
@@ -474,20 +435,19 @@ def prepare(ctx: Context, conn: Connection, obj: ObjectDef, values: Mapping[str,
     if old is not None:
         save.changes = {k: v for k, v in save.changes.items() if old.get(k) != v}
     compute_formulas(save)
-    if not save.errors and ctx.runtime.hooks.has(obj.name, "before_save"):
+    if not save.errors and ctx.snap.hooks.has(obj.name, "before_save"):
         # hooks (workflow rules) see the values as they will be saved, formulas included
-        ctx.runtime.hooks.run(obj.name, "before_save", save)
+        ctx.snap.hooks.run(obj.name, "before_save", save)
         if old is not None:
             save.changes = {k: v for k, v in save.changes.items() if old.get(k) != v}
         compute_formulas(save)
     check_values(save)
     check_rules(save)
     if unique:
-        check_unique(save, old["id"] if old else None)
-    if duplicates and obj.duplicates and not save.errors:
-        from .duplicates import check as check_duplicates
-
-        check_duplicates(save, after_unique=unique)
+        check_unique([save])
+    save.unique_checked = unique
+    if validate and not save.errors:
+        ctx.snap.hooks.run(obj.name, "validate", save)  # duplicate rules
     return save
 
 
@@ -506,66 +466,6 @@ def new_row(save: Save) -> tuple[dict[str, Any], dict[str, Any]]:
     row.update(to_row(obj, record))  # every column, so that rows of a batch share one shape
     if obj.search:
         row[SEARCH_COLUMN] = search_text(obj, record)
-    for column, date_field in ctx.runtime.relations.anniversaries[obj.name].items():
+    for column, date_field in ctx.snap.relations.anniversaries[obj.name].items():
         row[column] = month_day(record.get(date_field))
     return record, row
-
-
-def month_day(value: Any) -> int | None:
-    """Month * 100 + day of a date (a birthday's place in the year), for yearly rules."""
-    return None if value is None else value.month * 100 + value.day
-
-
-def _created_audit(obj: ObjectDef, record: Mapping[str, Any]) -> dict[str, list[Any]]:
-    return {k: [None, v] for k, v in record.items()
-            if v not in (None, [], "") and not obj.fields[k].system}
-
-
-def _check_unique_batch(ctx: Context, conn: Connection, obj: ObjectDef,
-                        saves: list[Save], rows: list[int] | None = None) -> None:
-    """Unique fields across a batch and against the table. `rows` names the batch's
-    records in messages (an import's file rows); by default 'row N of this batch'."""
-    table = ctx.schema.table(obj.name)
-    for name, fdef in obj.fields.items():
-        if not fdef.unique:
-            continue
-        seen: dict[Any, int] = {}
-        for i, save in enumerate(saves):
-            value = save.changes.get(name)
-            if value is None:
-                continue
-            if value in seen:
-                where = f"row {rows[seen[value]]}" if rows else \
-                    f"row {seen[value] + 1} of this batch"
-                save.error(name, "unique", f"'{value}' is also in {where}")
-            seen.setdefault(value, i)
-        if not seen:
-            continue
-        taken = dict(conn.execute(keyed_select(
-            table, [table.c[name], table.c.id], [name], [(v,) for v in seen],
-            conn.dialect.name)).all())
-        for save in saves:
-            value = save.changes.get(name)
-            if value in taken:
-                _taken(save, name, value, taken[value])
-
-
-def assign_autonumbers(ctx: Context, conn: Connection, obj: ObjectDef,
-                       record: dict[str, Any]) -> None:
-
-    for name, fdef in obj.fields.items():
-        if fdef.type != "autonumber":
-            continue
-        number = next_sequence(ctx, conn, obj.name, name)
-        fmt = fdef.format or "{0}"
-        record[name] = re.sub(r"\{(0+)\}", lambda m, n=number: str(n).zfill(len(m.group(1))),
-                              fmt, count=1)
-
-
-def next_sequence(ctx: Context, conn: Connection, object_name: str, field_name: str) -> int:
-    seq = ctx.schema.system["mc_sequence"]
-    insert_ = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    stmt = insert_(seq).values(object=object_name, field=field_name, value=1)
-    stmt = stmt.on_conflict_do_update(index_elements=[seq.c.object, seq.c.field],
-                                      set_={"value": seq.c.value + 1}).returning(seq.c.value)
-    return conn.execute(stmt).scalar_one()

@@ -24,11 +24,11 @@ from sqlalchemy import ColumnElement, Connection, and_, case, func, not_, or_, s
 
 from ..metadata.model import FieldDef, ObjectDef
 from . import duplicates, query
-from .access import scope_condition
-from .imports import fold
-from .records import object_def, require
+from .access import require, scope_condition
+from .records import object_def
 from .runtime import Context
 from .sqlexpr import SqlCompiler
+from .text import match_key
 
 STALE_DAYS = 365
 EXAMPLES = 5  # offending values shown per finding
@@ -178,7 +178,7 @@ def _says(fdef: FieldDef, words: tuple[str, ...], *, with_help: bool = False) ->
     texts = [fdef.name, *fdef.label.texts.values()]
     if with_help and fdef.help is not None:
         texts += fdef.help.texts.values()
-    return any(word in fold(text) for text in texts for word in words)
+    return any(word in match_key(text) for text in texts for word in words)
 
 
 def _is_name(fdef: FieldDef, obj: ObjectDef) -> bool:
@@ -278,7 +278,7 @@ def _spellings(conn: Connection, table: Any, fdef: FieldDef, condition: Any
         return []
     groups: dict[str, list[tuple[str, int]]] = defaultdict(list)
     for value, count in rows:
-        groups[fold(value)].append((str(value), int(count)))
+        groups[match_key(value)].append((str(value), int(count)))
     found = [Spellings(fdef.name, tuple(sorted(items, key=lambda i: (-i[1], i[0]))))
              for key, items in groups.items() if key and len(items) > 1]
     return sorted(found, key=lambda s: (-s.total, s.variants[0][0]))

@@ -17,10 +17,10 @@ from sqlalchemy import Connection, Select, and_, func, or_, select
 from ..metadata import expressions as ex
 from ..metadata.model import ObjectDef
 from ..metadata.objects import ObjectScope
-from .access import readable, scope_condition
+from .access import readable, require, scope_condition
 from .coerce import Invalid, filter_value, parse_bool
 from .errors import BadRequest
-from .records import object_def, require
+from .records import object_def
 from .runtime import Context
 from .search import search_condition
 from .sqlexpr import Joins, SqlCompiler
@@ -93,7 +93,7 @@ def condition(ctx: Context, obj: ObjectDef, field_path: str, op: str, raw: Any) 
 
 def _filter_value(ctx: Context, fdef: Any, field_path: str, op: str, raw: Any) -> Any:
     try:
-        return filter_value(fdef, raw, ctx.runtime.tz)
+        return filter_value(fdef, raw, ctx.tz)
     except Invalid as exc:
         raise BadRequest(f"filter {field_path}__{op}: {exc.message}",
                          parameter=f"{field_path}__{op}") from None
@@ -274,15 +274,12 @@ def statements(ctx: Context, obj: ObjectDef, query: ListQuery, scope: str
     if root is not None and any(isinstance(n, ex.Call) and n.func == "now"
                                 for n in ex.walk(root)):
         return build_select(ctx, obj, query, scope=scope)
-    memo = ctx.runtime.statements
-    if memo.model is None or memo.model.objects.get(obj.name) is not obj:
-        # the model changed under this request (a Setup change): no memo of either model
-        return build_select(ctx, obj, query, scope=scope)
+    memo = ctx.snap.statements
     user = ctx.user
     # repr, not the query itself: filter values that Python holds equal (1, 1.0, True)
     # make different SQL for a text field
     # the user's scope on the object, or on any object a lookup path may join, names them
-    personal = ctx.runtime.access.personal(user.role)
+    personal = ctx.snap.access.personal(user.role)
     key = (obj.name, repr(query), scope, user.role, ctx.today(),
            user.id if personal else None, tuple(user.team_ids or ()) if personal else None)
     return memo.get(key, lambda: build_select(ctx, obj, query, scope=scope))
@@ -339,7 +336,8 @@ def _count(ctx: Context, conn: Connection, count_query: Select[Any]) -> int:
     writes = cache.writes
     # the statement's shape and its values: what SQLAlchemy's own statement cache keys on
     shape = count_query._generate_cache_key()
-    key = (shape.key, tuple(repr(p.effective_value) for p in shape.bindparams))
+    key = (ctx.snap.generation, shape.key,
+           tuple(repr(p.effective_value) for p in shape.bindparams))
     total = cache.get(key)
     if total is None:
         total = conn.execute(count_query).scalar_one()

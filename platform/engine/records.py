@@ -21,36 +21,30 @@ from sqlalchemy import Connection, Table, func, select
 from sqlalchemy.exc import IntegrityError
 
 from ..metadata.model import ObjectDef
+from .access import check_record, in_scope, require
 from .errors import (
     Conflict,
     CrmError,
     FieldError,
     NotFound,
-    PermissionDenied,
+    PossibleDuplicates,
     ValidationFailed,
 )
 from .pipeline import (
     RECORD,
     Save,
-    _check_unique_batch,
-    _created_audit,
+    check_unique,
     compute_formulas,
-    fetch,
-    from_row,
-    jsonable,
-    month_day,
     new_row,
     prepare,
-    search_text,
-    to_row,
 )
 from .rollups import update_rollups
+from .rows import created_audit, fetch, jsonable, month_day, search_text, to_row
 from .runtime import Change, Context
 from .schema import SEARCH_COLUMN
 
-__all__ = ["RECORD", "Save", "bulk_create", "create", "delete", "fetch", "from_row", "get",
-           "history", "jsonable", "new_row", "object_def", "prepare", "search_text", "to_row",
-           "transaction", "update"]
+__all__ = ["RECORD", "Save", "bulk_create", "create", "delete", "get", "history", "new_row",
+           "object_def", "prepare", "transaction", "update"]
 
 
 MAX_CASCADE_DEPTH = 20
@@ -63,59 +57,18 @@ def object_def(ctx: Context, object_name: str) -> ObjectDef:
     return obj
 
 
-_VERBS = {"create": "create", "read": "see", "edit": "change", "delete": "delete"}
-
-
-def require(ctx: Context, obj: ObjectDef, action: str) -> str:
-    """The user's scope for `action` on the object; PermissionDenied when it is none."""
-    scope = ctx.scope(obj.name, action)
-    if scope == "none":
-        raise PermissionDenied(f"your role ({ctx.user.role}) may not {_VERBS[action]} "
-                               f"{obj.plural.get('en').lower()}", object=obj.name,
-                               action=action)
-    return scope
-
-
-def team_member_ids(ctx: Context, conn: Connection) -> set[int]:
-    """The users who share a team with the current user (the user included)."""
-    members = ctx.schema.system["mc_team_member"]
-    ids = {ctx.user.id}
-    if ctx.user.team_ids:
-        ids |= set(conn.scalars(select(members.c.user_id).where(
-            members.c.team_id.in_(ctx.user.team_ids))))
-    return ids
-
-
-def in_scope(ctx: Context, conn: Connection, record: Mapping[str, Any], scope: str) -> bool:
-    if scope == "all":
-        return True
-    if scope == "own":
-        return record.get("owner") == ctx.user.id
-    if scope == "team":
-        return record.get("owner") in team_member_ids(ctx, conn)
-    return False
-
-
 def visible(ctx: Context, obj: ObjectDef, record: dict[str, Any]) -> dict[str, Any]:
     """The record without the fields the user's role hides."""
     hidden = ctx.hidden(obj.name)
     return {k: v for k, v in record.items() if k not in hidden} if hidden else record
 
 
-def _load(ctx: Context, conn: Connection, obj: ObjectDef, record_id: int,
-          action: str) -> dict[str, Any]:
+def load(ctx: Context, conn: Connection, obj: ObjectDef, record_id: int,
+         action: str) -> dict[str, Any]:
     """A record the user may `action`: 404 when they may not even see it, 403 when they may
     see it but not do this."""
-    read_scope = require(ctx, obj, "read")
     record = fetch(conn, ctx.schema.table(obj.name), obj, record_id)
-    if record is None or not in_scope(ctx, conn, record, read_scope):
-        raise NotFound(f"no {obj.name} with id {record_id}")
-    if action != "read":
-        scope = require(ctx, obj, action)
-        if not in_scope(ctx, conn, record, scope):
-            raise PermissionDenied(f"your role ({ctx.user.role}) may not {_VERBS[action]} "
-                                   f"this {obj.label.get('en').lower()}: it belongs to "
-                                   "someone else", object=obj.name, action=action)
+    check_record(ctx, conn, obj, record_id, record, action)
     return record
 
 
@@ -129,11 +82,8 @@ def transaction(ctx: Context, conn: Connection | None) -> Iterator[Connection]:
         with ctx.db.write() as own:
             yield own
     except CrmError as exc:
-        entry = getattr(exc, "run_log", None)
-        if entry is not None:  # a refused automation: its log entry outlives the rollback
-            from .workflows import log_failure
-
-            log_failure(ctx, *entry, exc.message)
+        # what must outlive the rollback (a refusing rule's run-log entry) is written now
+        ctx.snap.hooks.run("*", "rolled_back", ctx, exc)
         raise
 
 
@@ -141,9 +91,9 @@ def get(ctx: Context, object_name: str, record_id: int, *,
         conn: Connection | None = None) -> dict[str, Any]:
     obj = object_def(ctx, object_name)
     if conn is not None:
-        return visible(ctx, obj, _load(ctx, conn, obj, record_id, "read"))
+        return visible(ctx, obj, load(ctx, conn, obj, record_id, "read"))
     with ctx.db.read() as own:
-        return visible(ctx, obj, _load(ctx, own, obj, record_id, "read"))
+        return visible(ctx, obj, load(ctx, own, obj, record_id, "read"))
 
 
 def create(ctx: Context, object_name: str, values: Mapping[str, Any], *,
@@ -158,15 +108,13 @@ def create(ctx: Context, object_name: str, values: Mapping[str, Any], *,
             raise ValidationFailed(save.errors)
         _ask(save, ask_duplicates)
         record = insert(save)
-        ctx.runtime.hooks.run(obj.name, "after_create",
-                              Change(ctx, c, obj, "created", record, None, save.notes))
+        ctx.snap.hooks.run(obj.name, "after_create",
+                           Change(ctx, c, obj, "created", record, None, save.notes))
         return visible(ctx, obj, record)
 
 
 def _ask(save: Save, ask: bool) -> None:
     if ask and save.notes.get("duplicates"):
-        from .duplicates import PossibleDuplicates
-
         raise PossibleDuplicates(save.notes["duplicates"])
 
 
@@ -184,7 +132,7 @@ def insert(save: Save) -> dict[str, Any]:
     record["id"] = record_id
     ctx.runtime.counts.written()
     record = fetch(conn, table, obj, record_id) or record
-    write_audit(ctx, conn, obj.name, record_id, "create", _created_audit(obj, record))
+    write_audit(ctx, conn, obj.name, record_id, "create", created_audit(obj, record))
     update_rollups(ctx, conn, obj, None, record)
     return record
 
@@ -209,7 +157,7 @@ def bulk_create(ctx: Context, object_name: str, rows: Iterable[Mapping[str, Any]
     with transaction(ctx, conn) as c:
         for batch in batched(rows, batch_size):
             saves = [prepare(ctx, c, obj, values, None, unique=False) for values in batch]
-            _check_unique_batch(ctx, c, obj, saves)
+            check_unique(saves)
             bad = [(i, s) for i, s in enumerate(saves) if s.errors]
             if bad:
                 i, failed = bad[0]
@@ -229,7 +177,7 @@ def insert_prepared(ctx: Context, conn: Connection, obj: Any, saves: list[Any]
         return []
     table = ctx.schema.table(obj.name)
     audit = ctx.schema.system["mc_audit"]
-    rollups = ctx.runtime.relations.rollups_from.get(obj.name)
+    rollups = ctx.snap.relations.rollups_from.get(obj.name)
     built = [new_row(save) for save in saves]
     ids = allocate_ids(conn, table, len(built))
     for record_id, (_, row) in zip(ids, built, strict=True):
@@ -243,15 +191,15 @@ def insert_prepared(ctx: Context, conn: Connection, obj: Any, saves: list[Any]
         audit_rows.append({
             "object": obj.name, "record_id": record_id, "action": "create",
             "changes": json.dumps({k: [jsonable(a), jsonable(b)] for k, (a, b)
-                                   in _created_audit(obj, record).items()},
+                                   in created_audit(obj, record).items()},
                                   ensure_ascii=False, default=str),
             "user_id": ctx.user.id, "at": now})
     insert_many(conn, audit, audit_rows)
     for save, (record, _) in zip(saves, built, strict=True):
         if rollups:
             update_rollups(ctx, conn, obj, None, record)
-        ctx.runtime.hooks.run(obj.name, "after_create",
-                              Change(ctx, conn, obj, "created", record, None, save.notes))
+        ctx.snap.hooks.run(obj.name, "after_create",
+                           Change(ctx, conn, obj, "created", record, None, save.notes))
     return [record for record, _ in built]
 
 
@@ -299,7 +247,7 @@ def update(ctx: Context, object_name: str, record_id: int, values: Mapping[str, 
     """Change a record. `version`, when given, must be the row version the caller read."""
     obj = object_def(ctx, object_name)
     with transaction(ctx, conn) as c:
-        old = _load(ctx, c, obj, record_id, "edit")
+        old = load(ctx, c, obj, record_id, "edit")
         if version is not None and version != old["version"]:
             raise _conflict(obj, record_id, version, old["version"])
         save = prepare(ctx, c, obj, values, old)
@@ -309,8 +257,8 @@ def update(ctx: Context, object_name: str, record_id: int, values: Mapping[str, 
         if not save.changes:
             return visible(ctx, obj, old)
         record = write_update(save)
-        ctx.runtime.hooks.run(obj.name, "after_update",
-                              Change(ctx, c, obj, "updated", record, old, save.notes))
+        ctx.snap.hooks.run(obj.name, "after_update",
+                           Change(ctx, c, obj, "updated", record, old, save.notes))
         return visible(ctx, obj, record)
 
 
@@ -331,7 +279,7 @@ def write_update(save: Save) -> dict[str, Any]:
                                               "version")})
     if obj.search and any(f in save.changes for f in obj.search):
         row[SEARCH_COLUMN] = search_text(obj, record)
-    for column, date_field in ctx.runtime.relations.anniversaries[obj.name].items():
+    for column, date_field in ctx.snap.relations.anniversaries[obj.name].items():
         if date_field in save.changes:
             row[column] = month_day(record.get(date_field))
     result = conn.execute(table.update().where(table.c.id == old["id"],
@@ -354,7 +302,7 @@ def delete(ctx: Context, object_name: str, record_id: int, *, version: int | Non
     Returns the deleted record (the audit trail keeps it too)."""
     obj = object_def(ctx, object_name)
     with transaction(ctx, conn) as c:
-        old = _load(ctx, c, obj, record_id, "delete")
+        old = load(ctx, c, obj, record_id, "delete")
         if version is not None and version != old["version"]:
             raise _conflict(obj, record_id, version, old["version"])
         _delete(ctx, c, obj, old, 0)
@@ -376,8 +324,8 @@ def _delete(ctx: Context, conn: Connection, obj: ObjectDef, old: dict[str, Any],
     write_audit(ctx, conn, obj.name, record_id, "delete",
                 {k: [v, None] for k, v in old.items() if v not in (None, [], "")})
     update_rollups(ctx, conn, obj, old, None)
-    ctx.runtime.hooks.run(obj.name, "after_delete",
-                          Change(ctx, conn, obj, "deleted", old, old, {}))
+    ctx.snap.hooks.run(obj.name, "after_delete",
+                       Change(ctx, conn, obj, "deleted", old, old, {}))
 
 
 def _release_references(ctx: Context, conn: Connection, obj: ObjectDef, record_id: int,
@@ -385,7 +333,7 @@ def _release_references(ctx: Context, conn: Connection, obj: ObjectDef, record_i
     if depth > MAX_CASCADE_DEPTH:
         raise Conflict(f"deleting {obj.name} #{record_id} cascades more than "
                        f"{MAX_CASCADE_DEPTH} levels deep; delete the related records first")
-    for child_name, fdef in ctx.runtime.relations.references_to.get(obj.name, []):
+    for child_name, fdef in ctx.snap.relations.references_to.get(obj.name, []):
         child = ctx.model.objects[child_name]
         child_table = ctx.schema.table(child_name)
         ids = list(conn.scalars(select(child_table.c.id).where(
@@ -464,7 +412,7 @@ def history(ctx: Context, object_name: str, record_id: int) -> list[dict[str, An
             audit.c.object == object_name, audit.c.record_id == record_id
         ).order_by(audit.c.id)).mappings().all()
         try:
-            _load(ctx, conn, obj, record_id, "read")
+            load(ctx, conn, obj, record_id, "read")
         except NotFound:
             # a deleted record: its trail stays readable to those who could read it
             last = json.loads(rows[-1]["changes"]) if rows and rows[-1]["action"] == "delete" \

@@ -22,12 +22,13 @@ from sqlalchemy import Integer, String, case, cast, func, literal, select, text
 
 from ..metadata.expressions import Node
 from ..metadata.model import FieldDef, Grouping, Report
-from .access import scope_condition
+from .access import require, scope_condition
 from .errors import NotFound, PermissionDenied
-from .query import user_joins
-from .records import object_def, require
+from .query import titles, user_joins
+from .records import object_def
 from .runtime import Context
 from .sqlexpr import SqlCompiler
+from .users import names_of
 
 BUCKETS = ("day", "week", "month", "quarter", "year")
 
@@ -83,7 +84,7 @@ def run(ctx: Context, report: Report, *, where: Node | None = None,
     obj = object_def(ctx, report.object)
     scope = require(ctx, obj, "read")
     joins = user_joins(ctx, obj.name)
-    compiler = SqlCompiler(joins, today=ctx.today(), now=ctx.now(), tz=ctx.runtime.tz)
+    compiler = SqlCompiler(joins, today=ctx.today(), now=ctx.now(), tz=ctx.tz)
     conditions = []
     restrict = scope_condition(ctx, joins.base, scope)
     if restrict is not None:
@@ -145,11 +146,11 @@ def bucket_sql(ctx: Context, column: Any, fdef: FieldDef, bucket: str) -> Any:
     sqlite = ctx.db.is_sqlite
     if fdef.value_type == "datetime":
         if sqlite:
-            offset = ctx.now().astimezone(ctx.runtime.tz).utcoffset() or timedelta()
+            offset = ctx.now().astimezone(ctx.tz).utcoffset() or timedelta()
             hours = int(offset.total_seconds() // 3600)
             column = func.datetime(column, f"{hours:+d} hours")
         else:
-            column = func.timezone(ctx.runtime.model.timezone, column)
+            column = func.timezone(ctx.model.timezone, column)
     if sqlite:
         formats = {"day": "%Y-%m-%d", "month": "%Y-%m", "year": "%Y"}
         if bucket in formats:
@@ -256,9 +257,6 @@ def bucket_range(key: str, bucket: str) -> tuple[date, date]:
 def labelled(ctx: Context, result: Result) -> tuple[list[str], list[list[Any]]]:
     """Headers and rows with readable keys: option labels, record titles, user names, in
     the user's language (the table of a report, its CSV, `metacrm report`)."""
-    from .query import titles
-    from .users import names_of
-
     lang = ctx.locale
     headers = [ctx.model.resolve_path(result.report.object, tuple(g.field.split(".")))
                .label.get(lang) for g in result.groups]

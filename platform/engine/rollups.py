@@ -10,7 +10,8 @@ from sqlalchemy import Connection, func, select
 
 from ..metadata.model import FieldDef, ObjectDef
 from .coerce import Invalid, coerce_result
-from .pipeline import Save, compute_formulas, fetch, to_row
+from .pipeline import Save, compute_formulas
+from .rows import fetch, to_row
 from .runtime import Context
 from .sqlexpr import Joins, SqlCompiler
 
@@ -18,7 +19,7 @@ from .sqlexpr import Joins, SqlCompiler
 def update_rollups(ctx: Context, conn: Connection, child: ObjectDef,
                    old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> None:
     """Recompute the rollup fields of every parent that the child's save touches."""
-    for parent_name, fdef in ctx.runtime.relations.rollups_from.get(child.name, []):
+    for parent_name, fdef in ctx.snap.relations.rollups_from.get(child.name, []):
         rollup = fdef.rollup
         parents = {r.get(rollup.via) for r in (old, new) if r is not None} - {None}
         for parent_id in parents:

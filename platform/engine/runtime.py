@@ -1,13 +1,15 @@
-"""The runtime: one loaded model, its tables and its database, shared by every request;
-and the per-request :class:`Context` (who acts, in which language, at what time)."""
+"""The runtime: one app served from one database, shared by every request. What follows from
+the metadata (model, tables, permission answers, hooks) is one immutable :class:`Snapshot`,
+swapped whole when Setup saves a change; the per-request :class:`Context` (who acts, in which
+language, at what time) holds the snapshot the request started with."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections import OrderedDict, defaultdict
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -15,14 +17,22 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..metadata import AppModel
+from ..metadata.objects import formula_dependencies
 from .access import Access
 from .db import Database
 from .schema import Schema, anniversary_columns, build_schema
 from .types import now_utc
 from .users import SYSTEM_ROLE, User, system_user
+from .versions import NO_OVERLAYS, Version, build, get, latest, latest_number
 
 Hook = Callable[..., None]
-EVENTS = ("before_save", "after_create", "after_update", "after_delete")
+# before_save(save), validate(save): on the way in, may add errors; after_*(change): inside
+# the saving transaction; rolled_back(ctx, error): after a refused save's rollback ("*" only)
+EVENTS = ("before_save", "validate", "after_create", "after_update", "after_delete",
+          "rolled_back")
+# a feature plugs into each model: it registers its hooks for that model (workflow rules,
+# duplicate rules); it is called again with every model the runtime adopts
+Feature = Callable[[AppModel, "Hooks"], None]
 
 
 @dataclass
@@ -44,113 +54,130 @@ class Hooks:
     """Code that runs in the record lifecycle, registered for (object, event).
 
     `object` may be "*" for every object. Hooks run inside the saving transaction, in the
-    order they were registered.
+    order they were registered; a snapshot's hooks (its features') run before those of
+    `base` (the runtime's, registered by code and kept across models).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, base: Hooks | None = None) -> None:
         self._hooks: dict[tuple[str, str], list[Hook]] = defaultdict(list)
+        self.base = base
 
     def register(self, object_name: str, event: str, hook: Hook) -> None:
         if event not in EVENTS:
             raise ValueError(f"unknown event '{event}' (events: {', '.join(EVENTS)})")
         self._hooks[(object_name, event)].append(hook)
 
+    def _for(self, object_name: str, event: str) -> list[Hook]:
+        keys = [(object_name, event)] + ([("*", event)] if object_name != "*" else [])
+        found = [hook for key in keys for hook in self._hooks.get(key, ())]
+        return found + self.base._for(object_name, event) if self.base else found
+
     def run(self, object_name: str, event: str, *args: Any) -> None:
-        for key in ((object_name, event), ("*", event)):
-            for hook in self._hooks.get(key, ()):
-                hook(*args)
-
-    def copy(self) -> Hooks:
-        made = Hooks()
-        for key, hooks in self._hooks.items():
-            made._hooks[key] = list(hooks)
-        return made
-
-    def remove_owner(self, owner: Any) -> None:
-        """Forget every hook that is a method of `owner` (automation of a replaced model)."""
-        for key, hooks in self._hooks.items():
-            self._hooks[key] = [h for h in hooks if getattr(h, "__self__", None) is not owner]
+        for hook in self._for(object_name, event):
+            hook(*args)
 
     def has(self, object_name: str, event: str) -> bool:
-        return bool(self._hooks.get((object_name, event)) or self._hooks.get(("*", event)))
+        return bool(self._for(object_name, event))
 
 
-@dataclass
-class Runtime:
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything that follows from one metadata version: the model, its tables, the facts
+    the record service needs, the permission answers, the hooks its features registered and
+    the memo of list statements. Immutable: a reload builds a new one and the runtime swaps
+    it in with one assignment; a request keeps the one it started with (`Context.snap`)."""
+
     model: AppModel
-    db: Database
     schema: Schema
-    hooks: Hooks = field(default_factory=Hooks)
-    clock: Callable[[], datetime] = now_utc
-    files_dir: Path = Path("var/files")
-    overlay: Any = None  # the metadata version (overlays.Version) the model was built from
-    check_interval: float = 0.5  # seconds between two looks at the metadata version
-    relations: Relations = field(init=False)
-    access: Access = field(init=False)
-    counts: CountCache = field(init=False)
-    recent: TtlCache = field(init=False)
-    statements: Memo = field(init=False)
-
-    def __post_init__(self) -> None:
-        from .overlays import NO_OVERLAYS
-
-        self.overlay = self.overlay or NO_OVERLAYS
-        self.recent = TtlCache(ttl=2.0)
-        self._automation: Any = None
-        self._checked = time.monotonic()
-        self._reload_lock = threading.Lock()
-        self._derive()
-
-    def _derive(self) -> None:
-        from .workflows import install  # automation hooks itself into this runtime
-
-        self.relations = Relations.of(self.model)
-        self.access = Access.for_model(self.model)
-        self.counts = CountCache()
-        self.statements = Memo(self.model)
-        self.recent.clear()
-        # the new rules go into a copy of the hooks, swapped in with one assignment: a save
-        # runs either the old rules or the new ones, never none and never both
-        hooks = self.hooks.copy()
-        if self._automation is not None:
-            hooks.remove_owner(self._automation)
-        self._automation = install(self, hooks)
-        self.hooks = hooks
+    version: Version
+    relations: Relations
+    access: Access
+    hooks: Hooks
+    statements: Memo
+    tz: ZoneInfo
+    generation: int  # counts the snapshots of one runtime: keys of what outlives one
 
     @classmethod
-    def open(cls, app_dir: str | Path, database_url: str, **kwargs: Any) -> Runtime:
-        """The app at `app_dir` with the Setup changes stored in the database."""
-        from .overlays import build, latest
+    def build(cls, model: AppModel, schema: Schema, version: Version, base: Hooks,
+              features: Sequence[Feature], generation: int) -> Snapshot:
+        hooks = Hooks(base)
+        for feature in features:
+            feature(model, hooks)
+        return cls(model, schema, version, Relations.of(model), Access.for_model(model), hooks,
+                   Memo(), ZoneInfo(model.timezone), generation)
 
+
+class Runtime:
+    """One app served from one database: the current snapshot, the database, the clock,
+    and the caches shared by every request of the process."""
+
+    def __init__(self, model: AppModel, db: Database, schema: Schema | None = None, *,
+                 features: Sequence[Feature] = (), clock: Callable[[], datetime] = now_utc,
+                 files_dir: Path = Path("var/files"), overlay: Version | None = None,
+                 check_interval: float = 0.5):
+        self.db = db
+        self.clock = clock
+        self.files_dir = files_dir
+        self.check_interval = check_interval  # seconds between two looks at the version
+        self.features = tuple(features)
+        self.hooks = Hooks()  # registered by code; every snapshot's hooks run them too
+        self.recent = TtlCache(ttl=2.0)
+        self.counts = CountCache()
+        self._checked = time.monotonic()
+        self._reload_lock = threading.Lock()
+        self.current = Snapshot.build(model, schema or build_schema(model),
+                                      overlay or NO_OVERLAYS, self.hooks, self.features, 1)
+
+    @classmethod
+    def open(cls, app_dir: str | Path, database_url: str, **options: Any) -> Runtime:
+        """The app at `app_dir` with the Setup changes stored in the database."""
         db = Database(database_url)
         version = latest(db)
-        model = build(str(app_dir), version.documents)
-        return cls(model=model, db=db, schema=build_schema(model), overlay=version, **kwargs)
+        return cls(build(str(app_dir), version.documents), db, overlay=version, **options)
+
+    # the current snapshot's parts; a request reads them from its own (Context.snap)
+    @property
+    def model(self) -> AppModel:
+        return self.current.model
+
+    @property
+    def schema(self) -> Schema:
+        return self.current.schema
+
+    @property
+    def overlay(self) -> Version:
+        return self.current.version
+
+    @property
+    def version(self) -> int:
+        return self.current.version.number
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return self.current.tz
 
     @property
     def app_dir(self) -> str:
         return self.model.root
 
-    @property
-    def version(self) -> int:
-        return self.overlay.number
-
-    def adopt(self, model: AppModel, version: Any) -> None:
+    def adopt(self, model: AppModel, version: Version) -> None:
         """Serve `model` (built from metadata `version`) from now on."""
         schema = build_schema(model)
         with self._reload_lock:
             if version.number < self.version:
                 return  # a slower reload of an older version: keep the newer one
-            self.schema = schema
-            self.model = model
-            self.overlay = version
-            self._derive()
+            snapshot = Snapshot.build(model, schema, version, self.hooks, self.features,
+                                      self.current.generation + 1)
+            self.current = snapshot
+            self.recent.clear()
+
+    def refresh_due(self) -> bool:
+        """Is it time for `refresh` to look at the version number again?"""
+        return time.monotonic() - self._checked >= self.check_interval
 
     def refresh(self, *, force: bool = False) -> bool:
         """Adopt a metadata version saved by another process, if there is one. Looks at the
         version number at most every `check_interval` seconds (one indexed read)."""
-        from .overlays import build, get, latest_number
-
         now = time.monotonic()
         if not force and now - self._checked < self.check_interval:
             return False
@@ -165,12 +192,11 @@ class Runtime:
             self.adopt(model, version)
         return True
 
-    @property
-    def tz(self) -> ZoneInfo:
-        return ZoneInfo(self.model.timezone)
-
-    def context(self, user: User, locale: str | None = None) -> Context:
-        return Context(self, user, locale or user.locale or self.model.locale)
+    def context(self, user: User, locale: str | None = None, *,
+                snap: Snapshot | None = None) -> Context:
+        """The context of `user`, on `snap` (the request's) or the current snapshot."""
+        snap = snap or self.current
+        return Context(self, user, locale or user.locale or snap.model.locale, snap=snap)
 
     def system_context(self) -> Context:
         with self.db.write() as conn:
@@ -217,12 +243,11 @@ class TtlCache:
 
 class Memo:
     """Values that follow from the model alone (the SQL statement of a list query), kept
-    while the model lasts: the runtime starts a new memo for each model it adopts. The
+    while the model lasts: each snapshot has a memo of its own. The
     least recently used value goes first when it is full (detail pages' related lists,
     one statement per record, do not push out the list views everyone opens)."""
 
-    def __init__(self, model: Any = None, size: int = 1000):
-        self.model = model  # the model the values follow from
+    def __init__(self, size: int = 1000):
         self.size = size
         self._entries: OrderedDict[Any, Any] = OrderedDict()
         self._lock = threading.Lock()
@@ -282,14 +307,23 @@ class Context:
     user: User
     locale: str
     depth: int = 0
+    snap: Snapshot = None  # type: ignore[assignment]  # the runtime's current one if not given
+
+    def __post_init__(self) -> None:
+        if self.snap is None:
+            object.__setattr__(self, "snap", self.runtime.current)
 
     @property
     def model(self) -> AppModel:
-        return self.runtime.model
+        return self.snap.model
 
     @property
     def schema(self) -> Schema:
-        return self.runtime.schema
+        return self.snap.schema
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return self.snap.tz
 
     @property
     def db(self) -> Database:
@@ -299,7 +333,7 @@ class Context:
         return self.runtime.clock()
 
     def today(self) -> date:
-        return self.now().astimezone(self.runtime.tz).date()
+        return self.now().astimezone(self.snap.tz).date()
 
     # --- what this user may do (see access.py) ---
 
@@ -307,40 +341,38 @@ class Context:
         """none, own, team or all: the records of `object_name` this user may `action`."""
         if self.user.role == SYSTEM_ROLE:
             return "all"
-        return self.runtime.access.scope(self.user.role, object_name, action)
+        return self.snap.access.scope(self.user.role, object_name, action)
 
     def field_access(self, object_name: str, field_name: str) -> str:
         """edit, read or hidden."""
         if self.user.role == SYSTEM_ROLE:
             return "edit"
-        return self.runtime.access.field_access(self.user.role, object_name, field_name)
+        return self.snap.access.field_access(self.user.role, object_name, field_name)
 
     def hidden(self, object_name: str) -> frozenset[str]:
         if self.user.role == SYSTEM_ROLE:
             return frozenset()
-        return self.runtime.access.hidden_fields(self.user.role, object_name)
+        return self.snap.access.hidden_fields(self.user.role, object_name)
 
     def can(self, right: str) -> bool:
         """Has this user's role the right (roles.yaml `can:`)? Administrators and the
         system have every right."""
-        return self.user.role == SYSTEM_ROLE or self.runtime.access.can(self.user.role, right)
+        return self.user.role == SYSTEM_ROLE or self.snap.access.can(self.user.role, right)
 
     @property
     def is_admin(self) -> bool:
         """An administrator (a role with `all: true`) or the system itself."""
-        return self.user.role == SYSTEM_ROLE or self.runtime.access.is_admin(self.user.role)
+        return self.user.role == SYSTEM_ROLE or self.snap.access.is_admin(self.user.role)
 
     def automation(self) -> Context:
         """The context automation acts in: the same user (so the audit trail says whose save
         set it off) with the system's rights, one level deeper."""
-        from dataclasses import replace
-
         return replace(self, user=replace(self.user, role=SYSTEM_ROLE), depth=self.depth + 1)
 
     def visible_fields(self) -> dict[str, dict[str, Any]]:
         """Object -> field -> definition, for what this user may read (cached per role)."""
         role = None if self.user.role == SYSTEM_ROLE else self.user.role
-        return self.runtime.access.visible_fields(role)
+        return self.snap.access.visible_fields(role)
 
     def can_see(self, object_name: str, field_name: str) -> bool:
         """May this user read `field_name` of the object (used for filters, sorts, paths)?"""
@@ -362,8 +394,6 @@ class Relations:
     @classmethod
     @lru_cache(maxsize=8)
     def of(cls, model: AppModel) -> Relations:
-        from ..metadata.objects import formula_dependencies
-
         references: dict[str, list[tuple[str, Any]]] = defaultdict(list)
         rollups: dict[str, list[tuple[str, Any]]] = defaultdict(list)
         order: dict[str, list[str]] = {}

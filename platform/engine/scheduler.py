@@ -15,6 +15,7 @@ import calendar
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+import holidays
 from sqlalchemy import Connection, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -22,8 +23,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from ..metadata.expressions import EvalError, evaluate, truthy
 from ..metadata.model import Schedule, Workflow
 from .errors import CrmError
-from .pipeline import RecordEnv, fetch
+from .pipeline import RecordEnv
 from .records import recompute_formulas
+from .rows import fetch
 from .runtime import Context, Runtime
 from .schema import ANNIVERSARY
 from .workflows import is_active, log_failure, log_run, run_action
@@ -47,8 +49,6 @@ def is_holiday(name: str, day: date) -> bool:
     """Tết (the Lunar New Year, from the holidays package's Vietnamese calendar), the fixed
     days Vietnamese businesses greet customers on, or any "DD/MM"."""
     if name == "tet":
-        import holidays
-
         names = holidays.country_holidays("VN", years=day.year).get_list(day)
         return any(n == "Lunar New Year" for n in names)
     day_month = FIXED_HOLIDAYS.get(name)
@@ -72,7 +72,7 @@ def due_ids(ctx: Context, conn: Connection, workflow: Workflow, day: date) -> li
         column = table.c[ANNIVERSARY + schedule.date_field]
         condition = column.in_(month_days(target))
     elif obj.fields[schedule.date_field].value_type == "datetime":
-        start = datetime.combine(target, time.min, ctx.runtime.tz)
+        start = datetime.combine(target, time.min, ctx.tz)
         column = table.c[schedule.date_field]
         condition = (column >= start) & (column < start + timedelta(days=1))
     else:
@@ -116,7 +116,7 @@ def fire(ctx: Context, workflow: Workflow, record_id: int, occurrence: date) -> 
 
 
 def _days(ctx: Context, conn: Connection, workflow: Workflow, now: datetime) -> list[date]:
-    local = now.astimezone(ctx.runtime.tz)
+    local = now.astimezone(ctx.tz)
     today = local.date()
     schedule: Schedule = workflow.schedule  # type: ignore[assignment]
     if schedule.at:

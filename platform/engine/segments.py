@@ -26,13 +26,13 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from sqlalchemy import BigInteger, Boolean, Column, Index, MetaData, String, Table, Text, select
+from sqlalchemy import func, select
 
 from ..metadata import expressions as ex
-from . import query, records
+from . import access, query, records
 from .errors import BadRequest, NotFound, PermissionDenied
 from .runtime import Context
-from .types import ID, UtcDateTime, now_utc
+from .types import now_utc
 from .users import SYSTEM_ROLE
 
 SEGMENT_OBJECTS = ("contact", "lead", "account")  # the lists a list page saves as segments
@@ -40,30 +40,6 @@ TARGET_OBJECTS = ("contact", "lead")  # what a campaign's target list may hold
 LIST_ONLY = ("sort", "page", "page_size", "view")  # list-page parameters that are no filter
 ADMIN_ROLES = ("admin", SYSTEM_ROLE)
 MAX_NAME = 100
-
-
-def segment_table(metadata: MetaData) -> Table:
-    return Table(
-        "mc_segment", metadata,
-        Column("id", ID, primary_key=True, autoincrement=True),
-        Column("object", String(63), nullable=False),
-        Column("name", Text(), nullable=False),
-        Column("params", Text(), nullable=False),  # JSON: list-page filters {key: value}
-        Column("shared", Boolean(), nullable=False, default=False),
-        Column("user_id", BigInteger(), nullable=False),
-        Column("created_at", UtcDateTime(), nullable=False),
-        Column("updated_at", UtcDateTime(), nullable=False),
-        Index("ix_mc_segment_object", "object"),
-    )
-
-
-def campaign_segment_table(metadata: MetaData) -> Table:
-    """A campaign's target list: one segment per campaign."""
-    return Table(
-        "mc_campaign_segment", metadata,
-        Column("campaign_id", BigInteger(), primary_key=True, autoincrement=False),
-        Column("segment_id", BigInteger(), nullable=False, index=True),
-    )
 
 
 @dataclass(frozen=True)
@@ -128,7 +104,7 @@ def _checked(ctx: Context, object_name: str, name: str, params: dict[str, str]) 
         raise BadRequest(f"a segment's name has at most {MAX_NAME} characters",
                          parameter="name")
     obj = records.object_def(ctx, object_name)
-    records.require(ctx, obj, "read")
+    access.require(ctx, obj, "read")
     query.parse_params(ctx, obj, params)  # bad filters fail now, naming the parameter
     return name
 
@@ -245,9 +221,9 @@ def _campaign(ctx: Context, campaign_id: int, action: str) -> dict[str, Any]:
     obj = records.object_def(ctx, "campaign")
     campaign = records.get(ctx, "campaign", campaign_id)
     if action != "read":
-        scope = records.require(ctx, obj, action)
+        scope = access.require(ctx, obj, action)
         with ctx.db.read() as conn:
-            if not records.in_scope(ctx, conn, campaign, scope):
+            if not access.in_scope(ctx, conn, campaign, scope):
                 raise PermissionDenied("your role may not change this campaign",
                                        object="campaign", action=action)
     return campaign
@@ -293,15 +269,13 @@ def campaigns_of(ctx: Context, seg: Segment) -> dict[int, str]:
 
 def campaign_uses(ctx: Context, seg: Segment) -> int:
     """How many campaigns link to the segment (readable or not): what deleting it undoes."""
-    from sqlalchemy import func
-
     links = ctx.schema.system["mc_campaign_segment"]
     with ctx.db.read() as conn:
         return conn.execute(select(func.count()).select_from(links).where(
             links.c.segment_id == seg.id)).scalar_one()
 
 
-__all__ = ["TARGET_OBJECTS", "Segment", "campaign_segment_table", "campaign_uses",
+__all__ = ["TARGET_OBJECTS", "Segment", "campaign_uses",
            "campaigns_of", "clean_params", "condition", "count", "create", "delete", "get",
-           "list_for", "may_change", "members", "require_change", "segment_table",
+           "list_for", "may_change", "members", "require_change",
            "set_target", "target_segment", "update"]

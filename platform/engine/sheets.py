@@ -21,6 +21,8 @@ import io
 from collections.abc import Iterable
 from typing import Any
 
+from openpyxl.cell import WriteOnlyCell
+
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -44,8 +46,6 @@ def unguard(text: str) -> str:
 def xlsx_row(sheet: Any, values: Iterable[Any]) -> list[Any]:
     """A row for a write-only openpyxl sheet: text in cells typed as text (openpyxl would
     make a formula of a text starting with =); numbers and dates as they are."""
-    from openpyxl.cell import WriteOnlyCell
-
     out: list[Any] = []
     for value in values:
         if isinstance(value, str):

@@ -19,7 +19,8 @@ from sqlalchemy import Connection, Integer, MetaData, Table, cast, func, inspect
 
 from ..metadata.model import AppModel, FieldDef, ObjectDef
 from .db import Database
-from .errors import SchemaChangeRefused
+from .errors import Conflict, SchemaChangeRefused
+from .rows import search_text
 from .schema import (
     SEARCH_COLUMN,
     Schema,
@@ -27,11 +28,12 @@ from .schema import (
     build_schema,
     column_type,
     storage_kind,
-    system_tables,
     wanted_indexes,
 )
 from .search import create_search_index, fts_table, search_index_exists
+from .systables import system_tables
 from .types import now_utc
+from .versions import latest_number, lock
 
 
 @dataclass(frozen=True)
@@ -329,8 +331,6 @@ def _ordered(column: str, sqlite: bool) -> Any:
 
 
 def _refresh_search(conn: Connection, schema: Schema, obj: ObjectDef) -> None:
-    from .pipeline import search_text
-
     table = schema.table(obj.name)
     columns = [table.c.id, *(table.c[f] for f in obj.search)]
     last = 0
@@ -427,9 +427,6 @@ def purge(db: Database, model: AppModel, obj: str, field_name: str | None, *,
     """Destroy an archived column (or, with field_name None, an archived object's table) and
     its values. Refused for anything the model still uses, and when `version` (the metadata
     version `model` was built from) is no longer the newest. Returns how many values went."""
-    from .errors import Conflict
-    from .overlays import latest_number, lock
-
     mc_field = system_tables(MetaData())["mc_field"]
     if field_name is None and obj in model.objects:
         raise SchemaChangeRefused(f"'{obj}' is still an object of the model; remove it first")

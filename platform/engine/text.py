@@ -11,6 +11,7 @@ import unicodedata
 
 _MARKS = re.compile(r"[\u0300-\u036f]")
 _SPACES = re.compile(r"\s+")
+_NOT_KEY = re.compile(r"[^a-z0-9]")
 
 
 def fold(text: str | None) -> str:
@@ -20,6 +21,12 @@ def fold(text: str | None) -> str:
     decomposed = unicodedata.normalize("NFD", str(text))
     stripped = _MARKS.sub("", decomposed).replace("đ", "d").replace("Đ", "D")
     return _SPACES.sub(" ", unicodedata.normalize("NFC", stripped).lower()).strip()
+
+
+def match_key(text: object) -> str:
+    """`fold` without spaces or punctuation: two spellings of one name give one key
+    ('Hà Nội', 'HA-NOI' -> 'hanoi'). For matching column names, options and look-alikes."""
+    return _NOT_KEY.sub("", fold(str(text)))
 
 
 def search_terms(query: str | None) -> list[str]:

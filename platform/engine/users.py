@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -15,6 +15,9 @@ from sqlalchemy import Connection, select
 from .errors import BadRequest, NotFound
 from .schema import Schema
 from .types import now_utc
+
+if TYPE_CHECKING:
+    from .runtime import Context
 
 SYSTEM_USERNAME = "system"
 SYSTEM_ROLE = "system"  # MetaCRM itself (CLI loads, workers): may do everything
@@ -206,6 +209,16 @@ def active_users(conn: Connection, schema: Schema) -> list[tuple[int, str]]:
     rows = conn.execute(select(users.c.id, users.c.display_name, users.c.username).where(
         users.c.is_active.is_(True), users.c.role != SYSTEM_ROLE))
     return sorted(((r.id, r.display_name or r.username) for r in rows), key=lambda x: x[1])
+
+
+def user_choices(ctx: Context) -> list[tuple[int, str]]:
+    """(id, name) of the active users, for a select or a filter; remembered a few seconds
+    (every form with an owner field asks)."""
+    def read() -> list[tuple[int, str]]:
+        with ctx.db.read() as conn:
+            return active_users(conn, ctx.schema)
+
+    return ctx.runtime.recent.get("users", read)
 
 
 # --- managing users and teams (Setup) --------------------------------------------------------

@@ -26,26 +26,27 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from ..metadata.expressions import EvalError, evaluate, truthy
-from ..metadata.model import Action, ObjectDef, Workflow
-from .errors import CrmError, ValidationFailed
-from .pipeline import RecordEnv, Save, _parsed, apply_values, fetch, jsonable
+from ..metadata.expressions import EvalError, evaluate, parse_once, truthy
+from ..metadata.model import Action, AppModel, ObjectDef, Workflow
+from . import records
+from .errors import (
+    CrmError,
+    RunLog,
+    ValidationFailed,
+    WorkflowError,
+    WorkflowFailed,
+    WorkflowLoop,
+)
+from .pipeline import RecordEnv, Save, apply_values
+from .rows import fetch, jsonable, next_sequence
 from .runtime import Change, Context, Hooks, Runtime
+from .types import now_utc
+from .users import find_user
 
 MAX_DEPTH = 8
 BEFORE_WRITE = ("set", "assign")
 _WHOLE = re.compile(r"^\{([a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*)\}$")
 _PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*)\}")
-
-
-class WorkflowLoop(CrmError):
-    status = 409
-    code = "workflow_loop"
-
-
-class WorkflowFailed(CrmError):
-    status = 422
-    code = "workflow_failed"
 
 
 # --- values ---------------------------------------------------------------------------------
@@ -57,7 +58,7 @@ def render(value: Any, env: RecordEnv) -> Any:
     if not isinstance(value, str):
         return value
     if value.startswith("="):
-        return evaluate(_parsed(value[1:]), env)
+        return evaluate(parse_once(value[1:]), env)
     whole = _WHOLE.match(value)
     if whole:
         return env.value(tuple(whole.group(1).split(".")))
@@ -87,18 +88,24 @@ def render_values(values: Mapping[str, Any], env: RecordEnv) -> dict[str, Any]:
 class Automation:
     """The record-triggered rules of one runtime, hooked into the record lifecycle."""
 
-    def __init__(self, runtime: Runtime, hooks: Hooks | None = None):
-        self.runtime = runtime
+    def __init__(self, model: AppModel, hooks: Hooks):
         self.rules: dict[str, list[Workflow]] = {}
-        for workflow in runtime.model.workflows.values():
+        for workflow in model.workflows.values():
             if workflow.event is not None:
                 self.rules.setdefault(workflow.object, []).append(workflow)
-        hooks = hooks or runtime.hooks
         for object_name in self.rules:
             hooks.register(object_name, "before_save", self.before_save)
             hooks.register(object_name, "after_create", self.after_save)
             hooks.register(object_name, "after_update", self.after_save)
             hooks.register(object_name, "after_delete", self.after_delete)
+        hooks.register("*", "rolled_back", self.rolled_back)
+
+    def rolled_back(self, ctx: Context, error: Exception) -> None:
+        """A save a rule refused has rolled back: its run-log entry is written now."""
+        if isinstance(error, WorkflowError) and error.run_log is not None:
+            log = error.run_log
+            log_failure(ctx, log.workflow, log.object, log.record_id, log.trigger,
+                        error.message)
 
     def active(self, ctx: Context, workflow: Workflow) -> bool:
         return is_active(ctx, workflow)
@@ -187,28 +194,23 @@ def _holds(workflow: Workflow, env: RecordEnv, save: Save) -> bool:
 
 
 def _loop(ctx: Context, workflow: Workflow, obj: ObjectDef, record_id: Any) -> WorkflowLoop:
-    error = WorkflowLoop(
+    return WorkflowLoop(
         f"workflow '{workflow.name}' was set off {MAX_DEPTH} levels deep (rules that trigger "
         f"each other, or a rule that triggers itself); the save was refused",
-        workflow=workflow.name)
-    error.run_log = (workflow.name, obj.name, record_id, "loop")
-    return error
+        run_log=RunLog(workflow.name, obj.name, record_id, "loop"), workflow=workflow.name)
 
 
 def failed(workflow: Workflow, obj: ObjectDef, record_id: Any, trigger: str,
            message: str) -> WorkflowFailed:
     """A refused save's error, carrying the run-log entry the record service writes once
     the transaction has rolled back."""
-    error = WorkflowFailed(message, workflow=workflow.name)
-    error.run_log = (workflow.name, obj.name, record_id, trigger)
-    return error
+    return WorkflowFailed(message, run_log=RunLog(workflow.name, obj.name, record_id, trigger),
+                          workflow=workflow.name)
 
 
 def run_action(ctx: Context, conn: Connection, obj: ObjectDef, record: dict[str, Any],
                env: RecordEnv, workflow: Workflow, action: Action) -> dict[str, Any]:
     """One after-write action (or any action of a scheduled rule); what it did, as JSON."""
-    from . import records
-
     params = action.params
     deeper = ctx.automation()
     if action.kind == "create":
@@ -243,8 +245,6 @@ def run_action(ctx: Context, conn: Connection, obj: ObjectDef, record: dict[str,
 
 def _recipients(ctx: Context, conn: Connection, text: str) -> list[str]:
     """Addresses from a rendered `to`: emails as they are, user names to their email."""
-    from .users import find_user
-
     out = []
     for part in re.split(r"[,;]", text or ""):
         part = part.strip()
@@ -301,8 +301,6 @@ def enqueue(ctx: Context, conn: Connection, kind: str, payload: dict[str, Any],
 
 def _user_ids(ctx: Context, conn: Connection, target: Any) -> list[int]:
     """Users named by a notify `to`: a user id, a user name, or a team (its members)."""
-    from .users import find_user
-
     if isinstance(target, int):
         return [target]
     users = []
@@ -333,7 +331,7 @@ def notify(ctx: Context, conn: Connection, obj: ObjectDef, record: dict[str, Any
         users = sorted({m for u in users if (m := team_manager(ctx, conn, u)) is not None})
     message = params["message"]
     if isinstance(message, Mapping):
-        message = message.get(ctx.runtime.model.locale) or next(iter(message.values()), "")
+        message = message.get(ctx.model.locale) or next(iter(message.values()), "")
     text = _text(render(str(message), env))
     table = ctx.schema.system["mc_notification"]
     now = ctx.now()
@@ -356,9 +354,6 @@ def team_manager(ctx: Context, conn: Connection, user_id: Any) -> int | None:
 
 def assignee(ctx: Context, conn: Connection, workflow: Workflow, action: Action) -> int:
     """The next owner in a round robin, fair across processes (a counter in the database)."""
-    from .pipeline import next_sequence
-    from .users import find_user
-
     params = action.params
     if "round_robin" in params:
         people = [find_user(conn, ctx.schema, name) for name in params["round_robin"]]
@@ -390,8 +385,6 @@ def _switches(rt: Runtime) -> dict[str, bool]:
 
 
 def switch(rt: Runtime, name: str, active: bool, user_id: int | None = None) -> None:
-    from .types import now_utc
-
     if name not in rt.model.workflows:
         raise CrmError(f"no workflow named '{name}'")
     table = rt.schema.system["mc_workflow_switch"]
@@ -436,12 +429,10 @@ def runs(ctx: Context, *, workflow: str | None = None, object_name: str | None =
     return [{**row, "actions": json.loads(row["actions"])} for row in rows]
 
 
-def install(runtime: Runtime, hooks: Hooks | None = None) -> Automation | None:
-    """Hook the model's record-triggered rules into the runtime's hooks, or into `hooks`
-    (done by Runtime itself)."""
-    if not any(w.event for w in runtime.model.workflows.values()):
-        return None
-    return Automation(runtime, hooks)
+def install(model: AppModel, hooks: Hooks) -> None:
+    """The feature: hook the model's record-triggered rules into a snapshot's hooks."""
+    if any(w.event for w in model.workflows.values()):
+        Automation(model, hooks)
 
 
 __all__ = ["Automation", "MAX_DEPTH", "WorkflowFailed", "WorkflowLoop", "fetch", "install",

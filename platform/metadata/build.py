@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .model import (
     AppModel,
@@ -99,8 +100,6 @@ def build(layers: list, recipes: list[Document], problems: list[Problem], *,
 
 
 def _timezone_problem(app_doc: Document | None, tz: Any) -> Problem | None:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
     try:
         ZoneInfo(str(tz))
     except (ZoneInfoNotFoundError, ValueError):

@@ -10,6 +10,7 @@ written back exactly as they were typed.
 from __future__ import annotations
 
 import copy
+import difflib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -134,8 +135,6 @@ def read_folder(folder: str | os.PathLike[str]) -> Documents:
 
 def differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(document, unified diff) for each document that differs between two sets."""
-    import difflib
-
     out = []
     for name in sorted(set(old) | set(new)):
         a = dump(old[name]) if name in old else ""

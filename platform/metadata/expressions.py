@@ -25,7 +25,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any, Protocol
+
+from .problems import did_you_mean, known
 
 # --- tree ----------------------------------------------------------------------------------
 
@@ -343,6 +346,12 @@ def parse(text: str) -> Expression:
         raise ExpressionError(f"the expression is too long (more than {MAX_TREE} levels); "
                               "for many values use `field in [a, b, ...]`", 0)
     return Expression(text, root)
+
+
+@lru_cache(maxsize=512)
+def parse_once(text: str) -> Expression:
+    """`parse`, remembered: for the templates and defaults evaluated on every save."""
+    return parse(text)
 
 
 def _tree_depth(root: Node) -> int:
@@ -665,8 +674,6 @@ def check(expression: Expression, scope: Scope) -> list[ExpressionError]:
         elif isinstance(node, Call):
             func = FUNCTIONS.get(node.func)
             if func is None:
-                from .problems import did_you_mean, known
-
                 hint = did_you_mean(node.func, FUNCTIONS) or f" (known: {known(FUNCTIONS, 20)})"
                 errors.append(ExpressionError(f"unknown function '{node.func}'{hint}", node.pos))
                 continue

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .build import build
 from .model import AppModel
 from .problems import MetadataError, Problem, did_you_mean
 from .schema import validate
@@ -260,8 +261,6 @@ def load(app_dir: str | os.PathLike[str], *,
     `overlays` are the admin's changes, (name, YAML text) pairs applied last. Raises
     :class:`MetadataError` listing every problem when anything is wrong.
     """
-    from .build import build
-
     problems: list[Problem] = []
     root = Path(app_dir).resolve()
     chain = read_chain(root, problems)

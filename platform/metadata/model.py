@@ -6,6 +6,7 @@ tuples. Nothing here knows about storage or screens.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -201,8 +202,6 @@ class ObjectDef:
 
     @property
     def title_fields(self) -> tuple[str, ...]:
-        import re
-
         if not self.title:
             return ()
         return tuple(re.findall(r"\{([a-z][a-z0-9_]*)\}", self.title))
@@ -210,8 +209,6 @@ class ObjectDef:
     def title_of(self, record: Mapping[str, Any]) -> str:
         if not self.title:
             return f"{self.label} #{record.get('id')}"
-        import re
-
         text = re.sub(r"\{([a-z][a-z0-9_]*)\}",
                       lambda m: "" if record.get(m.group(1)) is None else str(record[m.group(1)]),
                       self.title)

@@ -11,10 +11,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..engine import query, records
+from ..engine import access, query, records
 from ..engine.errors import BadRequest, Unauthorized, VersionRequired
 from ..engine.runtime import Context, Runtime
 from ..engine.users import user_for_token
+from . import auth
 from .jsonio import JSON, json_body, record_json
 from .openapi import openapi_document
 
@@ -38,7 +39,8 @@ def api_context(request: Request) -> Context:
     if user is None:
         raise Unauthorized("the API token is not valid (or its user is deactivated)")
     locale = request.headers.get("accept-language", "")[:2]
-    return rt.context(user, locale if locale in ("en", "vi") else None)
+    return rt.context(user, locale if locale in ("en", "vi") else None,
+                      snap=auth.snapshot(request))
 
 
 def _int_param(request: Request, name: str, default: int) -> int:
@@ -109,7 +111,7 @@ def record_detail(request: Request) -> Response:
     if request.method == "GET":
         return JSON(record_json(records.get(ctx, object_name, record_id)))
     # a user who may not change the object hears that first, not that a version is missing
-    records.require(ctx, obj, "delete" if request.method == "DELETE" else "edit")
+    access.require(ctx, obj, "delete" if request.method == "DELETE" else "edit")
     if request.method == "DELETE":
         records.delete(ctx, object_name, record_id, version=_version(request, None))
         return Response(status_code=204)

@@ -4,7 +4,6 @@ database) on `app.state.runtime`, created before the first request."""
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -22,6 +21,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..engine import sync
+from ..engine.boot import open_runtime
 from ..engine.errors import CrmError
 from ..engine.runtime import Runtime
 from . import (
@@ -141,8 +141,9 @@ class SecurityHeaders:
 
 
 class MetadataRefresh:
-    """Before a request, adopt the metadata a Setup change in another process saved: the
-    runtime looks at the version number at most every `check_interval` seconds."""
+    """Before a request, adopt the metadata a Setup change in another process saved (the
+    runtime looks at the version number at most every `check_interval` seconds), then hand
+    the request the snapshot it works on."""
 
     def __init__(self, app: ASGIApp, runtime: Runtime):
         self.app = app
@@ -150,12 +151,15 @@ class MetadataRefresh:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         rt = self.runtime
-        if scope["type"] == "http" and time.monotonic() - rt._checked >= rt.check_interval:
-            try:
-                await run_in_threadpool(rt.refresh)
-            except Exception:  # keep serving the model we have; say why once per check
-                log.exception("cannot load the newest metadata version; still serving "
-                              "version %s", rt.version)
+        if scope["type"] == "http":
+            if rt.refresh_due():
+                try:
+                    await run_in_threadpool(rt.refresh)
+                except Exception:  # keep serving the model we have; say why once per check
+                    log.exception("cannot load the newest metadata version; still serving "
+                                  "version %s", rt.version)
+            # the request's snapshot: its contexts see this model to the end (auth.snapshot)
+            scope.setdefault("state", {})["snapshot"] = rt.current
         await self.app(scope, receive, send)
 
 
@@ -204,7 +208,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     """The ASGI app. Loads the metadata now (a broken app fails here, with every problem);
     migrates the database at start-up when `migrate` is true."""
     settings = settings or Settings.from_env()
-    rt = runtime or Runtime.open(settings.app_dir, settings.database_url, **runtime_options)
+    rt = runtime or open_runtime(settings.app_dir, settings.database_url, **runtime_options)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

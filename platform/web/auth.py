@@ -16,7 +16,7 @@ from starlette.responses import RedirectResponse, Response
 
 from ..engine import throttle
 from ..engine.errors import CrmError, PermissionDenied
-from ..engine.runtime import Context, Runtime
+from ..engine.runtime import Context, Runtime, Snapshot
 from ..engine.types import now_utc
 from ..engine.users import (
     Session,
@@ -123,12 +123,19 @@ def language(request: Request, user: User | None) -> str:
     return chosen if chosen in LANGUAGES else rt.model.locale
 
 
+def snapshot(request: Request) -> Snapshot:
+    """The metadata snapshot the request started with (set by the MetadataRefresh
+    middleware; the runtime's current one for an app without it)."""
+    found = request.scope.get("state", {}).get("snapshot")
+    return found if found is not None else request.app.state.runtime.current
+
+
 def web_context(request: Request) -> Context:
     user = session_user(request)
     if user is None:
         raise LoginRequired("please sign in")
     rt: Runtime = request.app.state.runtime
-    return rt.context(user, language(request, user))
+    return rt.context(user, language(request, user), snap=snapshot(request))
 
 
 def safe_next(target: Any) -> str:

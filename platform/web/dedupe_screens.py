@@ -16,7 +16,7 @@ from ..engine.runtime import Context
 from . import auth
 from .display import References, display
 from .pages import flash, page_context
-from .screens import _object
+from .screens import object_of
 from .templating import render
 
 SHOWN_GROUPS = 200
@@ -24,7 +24,7 @@ SHOWN_GROUPS = 200
 
 def duplicates_page(request: Request) -> Response:
     ctx = page_context(request)
-    obj = _object(ctx, request)
+    obj = object_of(ctx, request)
     groups = duplicates.find_groups(ctx, obj.name)
     shown = groups[:SHOWN_GROUPS]
     ids = {i for g in shown for i in g.ids}
@@ -48,7 +48,7 @@ def _ids(request: Request) -> tuple[int, int]:
 def _related_counts(ctx: Context, obj_name: str, record_id: int) -> list[tuple[str, int]]:
     out = []
     with ctx.db.read() as conn:
-        for child, fdef in ctx.runtime.relations.references_to.get(obj_name, ()):
+        for child, fdef in ctx.snap.relations.references_to.get(obj_name, ()):
             table = ctx.schema.table(child)
             count = conn.execute(select(func.count()).select_from(table).where(
                 table.c[fdef.name] == record_id)).scalar() or 0
@@ -59,7 +59,7 @@ def _related_counts(ctx: Context, obj_name: str, record_id: int) -> list[tuple[s
 
 def merge_page(request: Request) -> Response:
     ctx = page_context(request)
-    obj = _object(ctx, request)
+    obj = object_of(ctx, request)
     keep_id, merge_id = _ids(request)
     keep = records.get(ctx, obj.name, keep_id)
     other = records.get(ctx, obj.name, merge_id)

@@ -14,7 +14,7 @@ from markupsafe import Markup
 from ..engine import query
 from ..engine.attachments import file_names
 from ..engine.coerce import national_phone
-from ..engine.records import fetch
+from ..engine.rows import fetch
 from ..engine.runtime import Context
 from ..engine.users import known_names, user_names
 from ..metadata.model import FieldDef, ObjectDef
@@ -73,13 +73,6 @@ def file_id(value: Any) -> int | None:
     """The id of a file field's value ("file:12"), or None for any other text."""
     text = str(value)
     return int(text[5:]) if text.startswith("file:") and text[5:].isdigit() else None
-
-
-def _active_users(ctx: Context) -> list[tuple[int, str]]:
-    from ..engine.users import active_users
-
-    with ctx.db.read() as conn:
-        return active_users(conn, ctx.schema)
 
 
 def related_values(ctx: Context, obj: ObjectDef, records: Sequence[dict[str, Any]],

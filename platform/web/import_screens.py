@@ -27,9 +27,11 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from ..engine import imports
+from ..engine.access import require
 from ..engine.errors import BadRequest, CrmError, NotFound
-from ..engine.records import object_def, require
+from ..engine.records import object_def
 from ..engine.runtime import Context, Runtime
+from ..engine.text import match_key
 from ..engine.users import get_user
 from . import auth, bodies
 from .pages import flash, page_context
@@ -257,7 +259,7 @@ def rejected_csv(request: Request) -> Response:
 
 
 def _ascii(text: str) -> str:
-    folded = imports.fold(text) if not text.isascii() else text
+    folded = match_key(text) if not text.isascii() else text
     return "".join(c for c in folded if c.isalnum() or c in "-_.") or "import"
 
 

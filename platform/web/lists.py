@@ -19,7 +19,7 @@ from ..engine.runtime import Context
 from . import auth
 from .display import References, display, option_label, related_values
 from .pages import flash, page_context
-from .screens import _object, list_state, run_list, visible_columns
+from .screens import list_state, object_of, run_list, visible_columns
 from .templating import render
 
 KANBAN_CARDS = 100
@@ -28,7 +28,7 @@ EXPORT_LIMIT = 100_000
 
 def kanban_page(request: Request) -> Response:
     ctx = page_context(request)
-    obj = _object(ctx, request)
+    obj = object_of(ctx, request)
     layout = ctx.model.layouts[obj.name]
     if layout.kanban is None:
         raise BadRequest(f"{obj.name} has no kanban view")
@@ -56,7 +56,7 @@ def kanban_page(request: Request) -> Response:
 def move_card(request: Request) -> Response:
     """A kanban card dropped in another column: one update through the record service."""
     ctx = page_context(request)
-    obj = _object(ctx, request)
+    obj = object_of(ctx, request)
     form = auth.checked_form(request)
     layout = ctx.model.layouts[obj.name]
     if layout.kanban is None:
@@ -92,7 +92,7 @@ def move_card(request: Request) -> Response:
 def bulk_action(request: Request) -> Response:
     """Mass update or delete of the selected records; a delete asks first."""
     ctx = page_context(request)
-    obj = _object(ctx, request)
+    obj = object_of(ctx, request)
     form = auth.checked_form(request)
     ids = sorted({int(i) for i in form.getlist("ids") if isinstance(i, str) and i.isdigit()})
     action = form.get("action")
@@ -156,7 +156,7 @@ def export_xlsx(request: Request) -> Response:
 
 def _export_view(request: Request) -> tuple[Context, Any, dict[str, Any], list[str]]:
     ctx = auth.web_context(request)
-    obj = _object(ctx, request)
+    obj = object_of(ctx, request)
     state = list_state(ctx, obj, request.query_params)
     columns = visible_columns(ctx, obj, ctx.model.layouts[obj.name].list.columns)
     run_list(ctx, obj, {**state, "page": 1, "page_size": 1}, with_total=False)  # checks early
@@ -222,7 +222,7 @@ def _cell(fdef, value, refs: References, language: str, *, typed: bool = False) 
 def lookup_options(request: Request) -> Response:
     """Type-ahead: the records of the object whose title matches what was typed."""
     ctx = auth.web_context(request)
-    obj = _object(ctx, request)
+    obj = object_of(ctx, request)
     field = request.query_params.get("field", "")
     typed = request.query_params.get(field) or request.query_params.get("q") or ""
     if ctx.scope(obj.name, "read") == "none":

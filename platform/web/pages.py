@@ -213,7 +213,3 @@ def error_page(request: Request, exc: CrmError) -> Response:
         "message": t(exc.message)}, status=exc.status)
 
 
-def user_choices(ctx: Context) -> list[tuple[int, str]]:
-    from .display import _active_users
-
-    return ctx.runtime.recent.get("users", lambda: _active_users(ctx))

@@ -17,9 +17,10 @@ from starlette.routing import Route
 from ..engine import dashboards, query, reports, sheets
 from ..engine.errors import BadRequest, NotFound, PermissionDenied
 from ..engine.runtime import Context
+from ..engine.users import user_choices
 from ..metadata.model import Report
 from .i18n import Formats
-from .pages import page_context, user_choices
+from .pages import page_context
 from .templating import render
 
 WIDGET_ROWS = 8  # rows of the small table under a dashboard widget's chart

@@ -15,23 +15,24 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from ..engine import attachments, query, records
-from ..engine.duplicates import PossibleDuplicates
-from ..engine.errors import BadRequest, Conflict, FieldError, ValidationFailed
+from ..engine import access, attachments, query, records
+from ..engine.errors import BadRequest, Conflict, FieldError, PossibleDuplicates, ValidationFailed
 from ..engine.runtime import Context
 from ..engine.segments import SEGMENT_OBJECTS
+from ..engine.users import user_choices
 from ..metadata.model import ObjectDef
 from . import auth, bodies
 from .display import References, display, related_values, renderer
 from .forms import Widget, form_fields, input_text, parse_form, widget_kind
 from .i18n import error_text, translator
-from .pages import flash, page_context, user_choices
+from .pages import flash, page_context
 from .templating import render
 
 RESERVED = ("search", "sort", "page", "page_size", "view")
 
 
-def _object(ctx: Context, request: Request) -> ObjectDef:
+def object_of(ctx: Context, request: Request) -> ObjectDef:
+    """The object named in the URL (`/o/{object}/...`); NotFound for an unknown name."""
     return records.object_def(ctx, request.path_params["object"])
 
 
@@ -146,8 +147,8 @@ def header_cells(obj: ObjectDef, headers: list[tuple[str, str]], state: dict[str
 
 def list_page(request: Request) -> Response:
     ctx = page_context(request)
-    obj = _object(ctx, request)
-    records.require(ctx, obj, "read")
+    obj = object_of(ctx, request)
+    access.require(ctx, obj, "read")
     layout = ctx.model.layouts[obj.name]
     state = list_state(ctx, obj, request.query_params)
     columns = visible_columns(ctx, obj, layout.list.columns)
@@ -234,7 +235,7 @@ def saved_views(ctx: Context, object_name: str) -> list[dict[str, Any]]:
 
 def save_view(request: Request) -> Response:
     ctx = page_context(request)
-    obj = _object(ctx, request)
+    obj = object_of(ctx, request)
     form = auth.checked_form(request)
     name = str(form.get("name") or "").strip()[:100]
     params = str(form.get("params") or "")
@@ -257,7 +258,7 @@ def save_view(request: Request) -> Response:
 
 def detail_page(request: Request) -> Response:
     ctx = page_context(request)
-    obj = _object(ctx, request)
+    obj = object_of(ctx, request)
     record_id = request.path_params["id"]
     layout = ctx.model.layouts[obj.name]
     sections = form_fields(ctx, obj, layout)
@@ -290,22 +291,10 @@ def detail_page(request: Request) -> Response:
     return render(request, names, {
         "obj": obj, "record": record, "sections": sections, "refs": refs, "display": display,
         "related": related, "events": events, "title": obj.title_of(record),
-        "can_edit": _may(ctx, record, obj, "edit"), "can_delete": _may(ctx, record, obj,
-                                                                        "delete"),
+        "can_edit": access.may(ctx, obj, record, "edit"),
+        "can_delete": access.may(ctx, obj, record, "delete"),
         "timeline_field": lambda name: obj.fields.get(name),
     })
-
-
-def _may(ctx: Context, record: dict[str, Any], obj: ObjectDef, action: str) -> bool:
-    scope = ctx.scope(obj.name, action)
-    if scope == "all":
-        return True
-    if scope == "own":
-        return record.get("owner") == ctx.user.id
-    if scope == "team":
-        with ctx.db.read() as conn:
-            return records.in_scope(ctx, conn, record, scope)
-    return False
 
 
 # --- forms ---------------------------------------------------------------------------------
@@ -393,12 +382,12 @@ def _errors(ctx: Context, obj: ObjectDef, t, exc: ValidationFailed
 
 def form_page(request: Request) -> Response:
     ctx = page_context(request)
-    obj = _object(ctx, request)
+    obj = object_of(ctx, request)
     record_id = request.path_params.get("id")
     fmt = request.state.page["fmt"]
     names = [n for _, ns in form_fields(ctx, obj, ctx.model.layouts[obj.name]) for n in ns]
     if record_id is None:
-        records.require(ctx, obj, "create")
+        access.require(ctx, obj, "create")
         current: dict[str, Any] = {"owner": ctx.user.id}
         for name, fdef in obj.fields.items():
             if fdef.default is not None and not str(fdef.default).startswith("="):
@@ -409,7 +398,7 @@ def form_page(request: Request) -> Response:
                     value.isdigit() else value
     else:
         current = records.get(ctx, obj.name, record_id)
-        if not _may(ctx, current, obj, "edit"):
+        if not access.may(ctx, obj, current, "edit"):
             records.update(ctx, obj.name, record_id, {})  # raises the right 403
     typed: dict[str, Any] = {}
     field_errors: dict[str, list[str]] = {}
@@ -465,7 +454,7 @@ def form_page(request: Request) -> Response:
 
 def delete_page(request: Request) -> Response:
     ctx = page_context(request)
-    obj = _object(ctx, request)
+    obj = object_of(ctx, request)
     record_id = request.path_params["id"]
     record = records.get(ctx, obj.name, record_id)
     if request.method == "POST":
@@ -482,7 +471,7 @@ def delete_page(request: Request) -> Response:
 
 def add_note(request: Request) -> Response:
     ctx = page_context(request)
-    obj = _object(ctx, request)
+    obj = object_of(ctx, request)
     form = auth.checked_form(request)
     try:
         attachments.add_note(ctx, obj.name, request.path_params["id"],
@@ -498,7 +487,7 @@ def add_note(request: Request) -> Response:
 
 def add_file(request: Request) -> Response:
     ctx = page_context(request)
-    obj = _object(ctx, request)
+    obj = object_of(ctx, request)
     form: FormData = auth.checked_form(request)
     upload = form.get("file")
     t = request.state.page["t"]

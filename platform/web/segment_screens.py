@@ -14,9 +14,10 @@ from ..engine import query, records, segments
 from ..engine.errors import BadRequest
 from ..engine.runtime import Context
 from ..engine.segments import Segment
+from ..engine.users import user_choices
 from . import auth
 from .display import References, related_values
-from .pages import flash, page_context, user_choices
+from .pages import flash, page_context
 from .screens import table_rows, visible_columns
 from .templating import render
 

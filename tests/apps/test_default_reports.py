@@ -16,7 +16,8 @@ import pytest
 from sqlalchemy import select
 
 from metacrm.engine import reports
-from metacrm.engine.pipeline import RecordEnv, fetch
+from metacrm.engine.pipeline import RecordEnv
+from metacrm.engine.rows import fetch
 from metacrm.metadata import load
 from metacrm.metadata.expressions import evaluate
 

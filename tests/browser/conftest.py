@@ -14,6 +14,7 @@ import pytest
 import uvicorn
 from starlette.testclient import TestClient
 
+from metacrm.engine.boot import open_runtime
 from metacrm.engine.runtime import Runtime
 from metacrm.engine.users import create_user
 
@@ -106,7 +107,7 @@ def fresh_live(database_url: str, tmp_path: Path) -> Iterator[Live]:
     from metacrm.web.settings import Settings
 
     app_dir = Path(__file__).resolve().parents[2] / "apps" / "default_crm"
-    rt = Runtime.open(app_dir, database_url, files_dir=tmp_path / "files")
+    rt = open_runtime(app_dir, database_url, files_dir=tmp_path / "files")
     sync.migrate(rt.db, rt.model)
     app = create_app(Settings(app_dir=str(app_dir), database_url=database_url,
                               secret_key="test"), runtime=rt, migrate=False)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from metacrm.engine import query, records
-from metacrm.engine.runtime import Runtime
+from metacrm.engine.boot import new_runtime
 from metacrm.engine.scheduler import run_schedules
 from metacrm.engine.users import add_to_team, create_team, create_user
 
@@ -25,7 +25,7 @@ def test_contracts_ending_in_thirty_days_get_a_renewal_task(runtime, ctx):
     contract = records.create(ctx, "contract", {"name": "Bảo trì", "account": account["id"],
                                                 "start_date": "2026-04-08",
                                                 "end_date": "2027-04-07"})
-    day = Runtime(model=runtime.model, db=runtime.db, schema=runtime.schema,
+    day = new_runtime(model=runtime.model, db=runtime.db, schema=runtime.schema,
                   clock=lambda: datetime(2027, 3, 8, 3, 0, tzinfo=UTC))  # 30 days before
     assert run_schedules(day)["contract_renewal"] == 1
     tasks = query.list_records(ctx, "task", query.ListQuery(search="renew")).items
@@ -40,7 +40,7 @@ def test_an_overdue_case_goes_to_the_owners_team_manager(runtime, ctx):
         add_to_team(conn, runtime.schema, team, agent.id)
     records.create(ctx, "case", {"subject": "Máy không lên nguồn", "owner": agent.id,
                                  "due_date": "2027-03-07"})
-    day = Runtime(model=runtime.model, db=runtime.db, schema=runtime.schema,
+    day = new_runtime(model=runtime.model, db=runtime.db, schema=runtime.schema,
                   clock=lambda: datetime(2027, 3, 8, 3, 0, tzinfo=UTC))
     assert run_schedules(day)["case_sla_escalation"] == 1
     table = runtime.schema.system["mc_notification"]

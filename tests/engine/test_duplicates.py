@@ -10,8 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from metacrm.engine import attachments, duplicates, records, sync
-from metacrm.engine.duplicates import PossibleDuplicates
-from metacrm.engine.errors import ValidationFailed
+from metacrm.engine.errors import PossibleDuplicates, ValidationFailed
 
 
 def test_a_warn_rule_asks_before_saving_and_lets_the_save_through_when_not_asking(ctx):

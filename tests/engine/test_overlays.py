@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from metacrm.engine import overlays, records, sync
-from metacrm.engine.errors import Conflict, SchemaChangeRefused
+from metacrm.engine.boot import open_runtime
+from metacrm.engine.errors import Conflict, SchemaChangeRefused, ValidationFailed
 from metacrm.engine.runtime import Runtime
 from metacrm.engine.users import create_user
 from metacrm.metadata import MetadataError
@@ -50,7 +51,7 @@ APP = {
 @pytest.fixture
 def shop(make_app_dir, database_url) -> Runtime:
     app = make_app_dir(APP)
-    rt = Runtime.open(app, database_url)
+    rt = open_runtime(app, database_url)
     sync.migrate(rt.db, rt.model)
     yield rt
     rt.db.dispose()
@@ -84,13 +85,13 @@ def test_a_field_added_in_setup_is_usable_at_once_and_by_a_new_process(shop: Run
     ctx = admin(shop)
     rec = records.create(ctx, "customer", {"name": "An", "zalo": "0903 123 456"})
     assert rec["zalo"] == "+84903123456"
-    other = Runtime.open(shop.app_dir, str(shop.db.url))
+    other = open_runtime(shop.app_dir, str(shop.db.url))
     assert other.version == 1 and "zalo" in other.model.objects["customer"].fields
     other.db.dispose()
 
 
 def test_a_running_process_picks_up_a_new_version(shop: Runtime):
-    other = Runtime.open(shop.app_dir, str(shop.db.url), check_interval=0)
+    other = open_runtime(shop.app_dir, str(shop.db.url), check_interval=0)
     assert "zalo" not in other.model.objects["customer"].fields
     add_zalo(shop)
     assert other.refresh() is True
@@ -204,7 +205,7 @@ def test_an_app_field_can_be_removed_with_remove_fields(shop: Runtime):
 
 
 def test_a_process_that_has_not_seen_the_newest_version_cannot_overwrite_it(shop: Runtime):
-    stale = Runtime.open(shop.app_dir, str(shop.db.url), check_interval=1e9)
+    stale = open_runtime(shop.app_dir, str(shop.db.url), check_interval=1e9)
     add_zalo(shop)
     draft = Draft(stale.app_dir, stale.overlay.data())  # built from version 0
     draft.set_field("customer", "vip", {"type": "checkbox"}, new=True)
@@ -217,7 +218,7 @@ def test_a_process_that_has_not_seen_the_newest_version_cannot_overwrite_it(shop
 def test_two_saves_at_the_same_moment_one_wins_the_other_gets_a_conflict(shop: Runtime):
     import threading
 
-    other = Runtime.open(shop.app_dir, str(shop.db.url))
+    other = open_runtime(shop.app_dir, str(shop.db.url))
     outcomes: list[str] = []
 
     def save(rt: Runtime, name: str) -> None:
@@ -269,3 +270,35 @@ def test_clearing_a_setting_of_an_app_field_writes_unset(shop: Runtime, make_app
     bad.set_field("customer", "nickname", {"type": "text", "unset": ["help"]}, new=True)
     with pytest.raises(MetadataError, match="only changes an inherited field"):
         overlays.build(str(app), bad.overlays)
+
+
+def test_a_request_keeps_the_snapshot_it_started_with(shop: Runtime):
+    """A Setup change in the middle of a request: the request goes on with the model, tables,
+    permission answers and hooks it started with; the next one sees the change."""
+    ctx = admin(shop)
+    before = shop.current
+    saved = []
+    shop.hooks.register("customer", "after_create", lambda change: saved.append(change.record))
+    add_zalo(shop)
+    assert shop.current is not before and shop.current.version.number == 1
+    assert ctx.snap is before and ctx.model is before.model and ctx.schema is before.schema
+    assert "zalo" not in ctx.model.objects["customer"].fields
+    # the old snapshot's save is whole: its fields only, its hooks and the code's hooks
+    rec = records.create(ctx, "customer", {"name": "An", "city": "Huế"})
+    assert "zalo" not in rec and saved[-1]["name"] == "An"
+    with pytest.raises(ValidationFailed, match="zalo"):
+        records.create(ctx, "customer", {"name": "Bình", "zalo": "0912345678"})
+    fresh = shop.context(ctx.user)
+    assert fresh.snap is shop.current
+    rec = records.create(fresh, "customer", {"name": "Bình", "zalo": "0912345678"})
+    assert rec["zalo"] == "+84912345678" and saved[-1]["name"] == "Bình"
+
+
+def test_a_snapshot_cannot_be_changed_in_place(shop: Runtime):
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        shop.current.model = shop.model  # type: ignore[misc]
+    ctx = admin(shop)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ctx.snap = shop.current  # type: ignore[misc]

@@ -390,7 +390,8 @@ def test_list_statements_are_remembered_but_never_shared_across_scopes(ctx):
     assert len(list_records(ctx, "opportunity", wanted).items) == 2
     # a new model (a Setup change) starts with no remembered statements
     rt.adopt(rt.model, rt.overlay)
-    assert statements(lan, obj, wanted, "own") is not first
+    assert statements(lan, obj, wanted, "own") is first  # a request keeps its snapshot
+    assert statements(rt.context(lan.user), obj, wanted, "own") is not first
 
 
 def test_the_statement_memo_forgets_the_least_recently_used_first():

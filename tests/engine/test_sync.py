@@ -134,10 +134,10 @@ def test_removed_object_keeps_its_table_and_records(db, make_app_dir, database_u
                            "objects/shelf.yaml": "object: shelf\nfields:\n  label: {type: text}\n"})
     model = load(app_v1)
     sync.migrate(db, model)
-    from metacrm.engine.runtime import Runtime
+    from metacrm.engine.boot import new_runtime
     from metacrm.engine.schema import build_schema
 
-    rt = Runtime(model=model, db=db, schema=build_schema(model))
+    rt = new_runtime(model=model, db=db, schema=build_schema(model))
     with db.write() as conn:
         user = create_user(conn, rt.schema, "u", role="admin")
     records.create(rt.context(user), "shelf", {"label": "A1"})
@@ -152,7 +152,7 @@ def test_removed_object_keeps_its_table_and_records(db, make_app_dir, database_u
 
 def test_quick_search_index_and_a_change_of_search_fields(db, make_app_dir):
     from metacrm.engine import query
-    from metacrm.engine.runtime import Runtime
+    from metacrm.engine.boot import new_runtime
     from metacrm.engine.schema import build_schema
     from metacrm.engine.search import search_index_exists
 
@@ -166,7 +166,7 @@ def test_quick_search_index_and_a_change_of_search_fields(db, make_app_dir):
     assert "item quick-search index (name)" in str(plan)
     with db.read() as conn:
         assert search_index_exists(conn, "item")
-    rt = Runtime(model=model, db=db, schema=build_schema(model))
+    rt = new_runtime(model=model, db=db, schema=build_schema(model))
     with db.write() as conn:
         ctx = rt.context(create_user(conn, rt.schema, "u", role="admin"))
     records.create(ctx, "item", {"name": "Bình lọc nước Kangaroo", "code": "KG-100"})
@@ -183,6 +183,6 @@ def test_quick_search_index_and_a_change_of_search_fields(db, make_app_dir):
     wider = app("name, code")
     plan = sync.migrate(db, wider)
     assert "item: quick search now covers name, code" in str(plan)
-    rt2 = Runtime(model=wider, db=db, schema=build_schema(wider))
+    rt2 = new_runtime(model=wider, db=db, schema=build_schema(wider))
     assert found(rt2, "kg-100") == ["Bình lọc nước Kangaroo"]
     assert sync.plan(db, wider).empty

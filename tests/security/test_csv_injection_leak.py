@@ -75,12 +75,12 @@ def test_rejected_rows_are_guarded_and_an_export_imports_back(site, tmp_path):
 
 def test_the_command_line_report_is_guarded(database_url):
     from metacrm.engine import sync
-    from metacrm.engine.runtime import Runtime
+    from metacrm.engine.boot import open_runtime
 
     from ..conftest import DEFAULT_APP
 
     url = database_url
-    rt = Runtime.open(DEFAULT_APP, url)
+    rt = open_runtime(DEFAULT_APP, url)
     sync.migrate(rt.db, rt.model)
     records.create(rt.system_context(), "campaign", {"name": "@SUM(1+1)"})
     rt.db.dispose()

@@ -388,7 +388,7 @@ def test_a_list_whose_columns_are_all_hidden_still_has_a_row_per_record(site):
     ids = [records.create(ctx, "contact", {"last_name": f"Ẩn {i}", "email": f"an{i}@x.vn"})["id"]
            for i in range(3)]
     items = [{"id": i} for i in ids]
-    fmt = Formats("vi", ctx.model.currency, ctx.runtime.tz)
+    fmt = Formats("vi", ctx.model.currency, ctx.tz)
     headers, rows = table_rows(ctx, ctx.model.objects["contact"], [], items, References(ctx),
                                fmt, select=True)
     assert headers == [] and len(rows) == 3

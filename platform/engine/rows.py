@@ -1,0 +1,110 @@
+"""Records as rows and back: column values of a record, a record from a row, one record by
+id, the folded search words, the month-day columns of yearly rules, autonumbers. The save
+steps (pipeline.py) and the record service (records.py) both use these; they check nothing."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Table, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from ..metadata.model import ObjectDef
+from .coerce import national_phone
+from .runtime import Context
+from .text import fold
+
+
+def search_text(obj: ObjectDef, record: Mapping[str, Any]) -> str:
+    """The folded words quick search looks in. Phones are there as stored (+84912345678)
+    and as people write them at home (0912345678)."""
+    words = []
+    for name in obj.search:
+        value = record.get(name)
+        if value is None or value == "":
+            continue
+        words.append(str(value))
+        if obj.fields[name].type == "phone":
+            words.append(national_phone(str(value)))
+    return fold(" ".join(words))
+
+
+def to_row(obj: ObjectDef, record: Mapping[str, Any]) -> dict[str, Any]:
+    """Column values for `record` (which may hold only some fields)."""
+    row: dict[str, Any] = {}
+    for name, value in record.items():
+        fdef = obj.fields.get(name)
+        if fdef is None or name == "id":
+            continue
+        row[name] = ";".join(value) if fdef.type == "multipicklist" and value else (
+            None if fdef.type == "multipicklist" else value)
+    return row
+
+
+def from_row(obj: ObjectDef, row: Mapping[str, Any]) -> dict[str, Any]:
+    """A record from a row of the object's table (multipicklists become lists)."""
+    record = {k: v for k, v in row.items() if not k.startswith("_")}  # no hidden columns
+    for name in obj.multipicklists:
+        if name in record:
+            value = record[name]
+            record[name] = value.split(";") if value else []
+    return record
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+MAX_ID = 2**63 - 1
+
+
+def fetch(conn: Connection, table: Table, obj: ObjectDef, record_id: int) -> dict[str, Any] | None:
+    if not 0 < record_id <= MAX_ID:
+        return None
+    row = conn.execute(select(table).where(table.c.id == record_id)).mappings().first()
+    return from_row(obj, row) if row else None
+
+
+def month_day(value: Any) -> int | None:
+    """Month * 100 + day of a date (a birthday's place in the year), for yearly rules."""
+    return None if value is None else value.month * 100 + value.day
+
+
+def created_audit(obj: ObjectDef, record: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """The audit entry of a new record: each value it was created with, from blank."""
+    return {k: [None, v] for k, v in record.items()
+            if v not in (None, [], "") and not obj.fields[k].system}
+
+
+def assign_autonumbers(ctx: Context, conn: Connection, obj: ObjectDef,
+                       record: dict[str, Any]) -> None:
+
+    for name, fdef in obj.fields.items():
+        if fdef.type != "autonumber":
+            continue
+        number = next_sequence(ctx, conn, obj.name, name)
+        fmt = fdef.format or "{0}"
+        record[name] = re.sub(r"\{(0+)\}", lambda m, n=number: str(n).zfill(len(m.group(1))),
+                              fmt, count=1)
+
+
+def next_sequence(ctx: Context, conn: Connection, object_name: str, field_name: str) -> int:
+    seq = ctx.schema.system["mc_sequence"]
+    insert_ = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    stmt = insert_(seq).values(object=object_name, field=field_name, value=1)
+    stmt = stmt.on_conflict_do_update(index_elements=[seq.c.object, seq.c.field],
+                                      set_={"value": seq.c.value + 1}).returning(seq.c.value)
+    return conn.execute(stmt).scalar_one()
+
+
+__all__ = ["MAX_ID", "assign_autonumbers", "created_audit", "fetch", "from_row", "jsonable",
+           "month_day", "next_sequence", "search_text", "to_row"]

@@ -1,0 +1,182 @@
+"""The shape of the code, read from its imports (issue 13): layers point one way, the engine's
+modules import each other without a cycle, the core never imports a feature, no private name
+crosses a module, and the engine's imports sit at the top of its modules.
+
+Each rule fails with the offending module and line, so a newcomer sees what to move.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "platform"
+LAYERS = {"metadata": 0, "engine": 1, "web": 2, "cli": 2}  # an import points to a lower one
+# the core of the engine; it may not import a feature (they plug in through the hooks)
+CORE = {"access", "coerce", "db", "errors", "pipeline", "query", "records", "rollups", "rows",
+        "runtime", "schema", "search", "sqlexpr", "sync", "systables", "text", "types", "users",
+        "versions"}
+# where an import inside a function is a mistake: the engine and the metadata language (the
+# command line imports its commands' modules when they run, to start fast)
+TOP_ONLY = ("engine", "metadata")
+
+
+@dataclass(frozen=True)
+class Import:
+    module: str  # importing module, dotted under metacrm ("engine.records")
+    target: str  # imported module, dotted under metacrm, or an outside module
+    names: tuple[str, ...]
+    line: int
+    top: bool  # at module level (not in a function, not under TYPE_CHECKING)
+    typing_only: bool
+
+
+def module_name(path: Path) -> str:
+    return ".".join(path.relative_to(PACKAGE).with_suffix("").parts)
+
+
+def modules() -> dict[str, Path]:
+    return {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def imports_of(name: str, path: Path) -> list[Import]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = name.split(".")[:-1] if not path.name == "__init__.py" else name.split(".")
+    typing_nodes = {id(n) for stmt in tree.body if isinstance(stmt, ast.If)
+                    and "TYPE_CHECKING" in ast.unparse(stmt.test) for n in ast.walk(stmt)}
+    top_nodes = {id(stmt) for stmt in tree.body}
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[:len(package) - node.level + 1]
+                target = ".".join([*base, *(node.module.split(".") if node.module else [])])
+            elif node.module and node.module.startswith("metacrm"):
+                target = node.module.removeprefix("metacrm").lstrip(".")
+            else:
+                target = "@" + (node.module or "")
+            names = tuple(a.name for a in node.names)
+        elif isinstance(node, ast.Import):
+            target = "@" + node.names[0].name
+            names = ()
+        else:
+            continue
+        found.append(Import(name, target, names, node.lineno, id(node) in top_nodes,
+                            id(node) in typing_nodes))
+    return found
+
+
+def resolved(imp: Import, known: dict[str, Path]) -> list[tuple[str, tuple[str, ...]]]:
+    """The package modules an import reaches, with the names taken from each: `from . import
+    records` reaches engine.records; `from .records import load` reaches it for `load`."""
+    if imp.target.startswith("@"):
+        return []
+    out = [(f"{imp.target}.{n}" if imp.target else n, ()) for n in imp.names
+           if (f"{imp.target}.{n}" if imp.target else n) in known]
+    if imp.target in known:
+        out.append((imp.target, tuple(n for n in imp.names if f"{imp.target}.{n}" not in known)))
+    return out
+
+
+def all_imports() -> tuple[dict[str, Path], list[Import]]:
+    known = modules()
+    return known, [imp for name, path in known.items() for imp in imports_of(name, path)]
+
+
+def engine_graph() -> dict[str, set[str]]:
+    known, imports = all_imports()
+    graph: dict[str, set[str]] = {m.split(".")[1]: set() for m in known
+                                  if m.startswith("engine.") and m != "engine.__init__"}
+    for imp in imports:
+        if not imp.module.startswith("engine.") or imp.typing_only:
+            continue
+        for target, _ in resolved(imp, known):
+            if target.startswith("engine.") and target != "engine.__init__":
+                graph[imp.module.split(".")[1]].add(target.split(".")[1])
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1 or v in graph.get(v, ()):
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_the_engine_imports_itself_without_a_cycle():
+    assert cycles(engine_graph()) == []
+
+
+def test_the_cycle_finder_finds_one():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_the_core_never_imports_a_feature():
+    graph = engine_graph()
+    assert CORE <= set(graph), f"unknown core modules: {CORE - set(graph)}"
+    wrong = {(m, t) for m in CORE for t in graph[m] if t not in CORE}
+    assert wrong == set(), "the core imports features (plug them in through hooks instead)"
+
+
+def test_layers_point_one_way():
+    known, imports = all_imports()
+    wrong = []
+    for imp in imports:
+        for target, _ in resolved(imp, known):
+            here, there = imp.module.split(".")[0], target.split(".")[0]
+            if there in LAYERS and LAYERS.get(here, 0) < LAYERS[there]:
+                wrong.append(f"{imp.module}:{imp.line} imports {target}")
+    assert wrong == []
+
+
+def test_no_private_name_crosses_a_module():
+    known, imports = all_imports()
+    wrong = [f"{imp.module}:{imp.line} imports {target}.{name}"
+             for imp in imports for target, names in resolved(imp, known)
+             for name in names if name.startswith("_") and not name.startswith("__")]
+    # module._name through an imported module
+    for name, path in known.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        aliases = {a.asname or a.name for node in ast.walk(tree)
+                   if isinstance(node, ast.ImportFrom) for a in node.names}
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                    and node.value.id in aliases and node.attr.startswith("_")
+                    and not node.attr.startswith("__")):
+                wrong.append(f"{name}:{node.lineno} uses {node.value.id}.{node.attr}")
+    assert wrong == []
+
+
+def test_the_engine_imports_at_the_top():
+    _, imports = all_imports()
+    late = [f"{imp.module}:{imp.line} imports {imp.target.lstrip('@')} in a function"
+            for imp in imports if not imp.top and not imp.typing_only
+            and imp.module.split(".")[0] in TOP_ONLY]
+    assert late == []
