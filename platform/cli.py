@@ -110,13 +110,10 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_team(args: argparse.Namespace, settings: Settings) -> int:
-    from sqlalchemy import select
-
-    from .engine.users import add_to_team, create_team, find_user
+    from .engine.users import add_to_team, ensure_team, find_user
 
     rt = _runtime(settings)
     sync.migrate(rt.db, rt.model)
-    teams = rt.schema.system["mc_team"]
     with rt.db.write() as conn:
         people = {}
         for name in [*(args.member or []), *([args.manager] if args.manager else [])]:
@@ -125,13 +122,8 @@ def cmd_team(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"error: no user named '{name}'; nothing was changed", file=sys.stderr)
                 return 1
             people[name] = user
-        team_id = conn.execute(select(teams.c.id).where(teams.c.name == args.name)).scalar()
-        if team_id is None:
-            team_id = create_team(conn, rt.schema, args.name, manager_id=people[
-                args.manager].id if args.manager else None)
-        elif args.manager:
-            conn.execute(teams.update().where(teams.c.id == team_id).values(
-                manager_id=people[args.manager].id))
+        team_id = ensure_team(conn, rt.schema, args.name, manager_id=people[
+            args.manager].id if args.manager else None)
         for name in args.member or []:
             add_to_team(conn, rt.schema, team_id, people[name].id)
     members = ", ".join(args.member or []) or "no new members"

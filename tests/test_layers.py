@@ -180,3 +180,21 @@ def test_the_engine_imports_at_the_top():
             for imp in imports if not imp.top and not imp.typing_only
             and imp.module.split(".")[0] in TOP_ONLY]
     assert late == []
+
+
+def test_the_web_never_builds_sql():
+    """Screens and the API call engine functions; the SQL of saved views, notifications,
+    sign-in bookkeeping and the home page's activity lives in the engine."""
+    _, imports = all_imports()
+    wrong = [f"{imp.module}:{imp.line} imports {imp.target.lstrip('@')}" for imp in imports
+             if imp.module.split(".")[0] in ("web", "cli")
+             and imp.target.lstrip("@").split(".")[0] == "sqlalchemy"
+             and imp.target != "@sqlalchemy.exc"]  # catching the database's errors is fine
+    assert wrong == []
+    tables = [f"{name}:{node.lineno}" for name, path in modules().items()
+              if name.startswith("web.")
+              for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+              if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute)
+              and node.value.attr == "system"]  # schema.system["mc_..."]
+    assert tables == [], "the web reads MetaCRM's own tables: ask an engine function"
+

@@ -19,6 +19,7 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 from ..metadata.model import FieldDef
+from .text import is_digits
 
 DEFAULT_REGION = "VN"
 _TRUE = {"true", "1", "yes", "on", "y", "có", "x"}
@@ -319,7 +320,7 @@ def filter_value(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> Any:
     the write rules (a computed field can be filtered on; a picklist takes any text)."""
     if fdef.type in ("lookup", "user") or fdef.name in ("id", "created_by", "updated_by"):
         text = str(raw).strip()
-        if not text.isdigit() or not 0 < int(text) < 2**63:
+        if not is_digits(text) or not 0 < int(text) < 2**63:
             raise Invalid("invalid_reference", f"'{raw}' is not a record id")
         return int(text)
     vtype = fdef.value_type

@@ -123,6 +123,20 @@ def _answered_by_unique(obj: ObjectDef, rule: DuplicateRule) -> bool:
     return not _fuzzy(rule) and len(exact) == 1 and obj.fields[exact[0]].unique
 
 
+def related_counts(ctx: Context, object_name: str, record_id: int) -> list[tuple[str, int]]:
+    """(child object, how many) of the records whose lookups name this one: what a merge
+    moves over to the record kept."""
+    out = []
+    with ctx.db.read() as conn:
+        for child, fdef in ctx.snap.relations.references_to.get(object_name, ()):
+            table = ctx.schema.table(child)
+            count = conn.execute(select(func.count()).select_from(table).where(
+                table.c[fdef.name] == record_id)).scalar() or 0
+            if count:
+                out.append((child, count))
+    return out
+
+
 def install(model: AppModel, hooks: Hooks) -> None:
     """The feature: each object with duplicate rules checks them as a save's validate hook."""
     for name, obj in model.objects.items():

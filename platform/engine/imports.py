@@ -30,7 +30,7 @@ from typing import Any
 
 from charset_normalizer import from_bytes
 from openpyxl import load_workbook
-from sqlalchemy import Connection, func, literal, select
+from sqlalchemy import Connection, func, select
 
 from ..metadata.model import FieldDef, ObjectDef
 from .access import readable
@@ -39,10 +39,11 @@ from .duplicates import check_batch, check_many
 from .errors import BadRequest, CrmError, NotFound
 from .pipeline import check_unique, prepare
 from .records import insert_prepared, object_def, require, update
+from .rows import title_sql
 from .runtime import Context, Runtime
 from .sheets import csv_text, unguard
 from .sqlexpr import keyed_select
-from .text import match_key
+from .text import is_digits, match_key
 
 BATCH = 500
 STATISTICS_EVERY = 5000  # rows imported before the table's statistics are first refreshed
@@ -198,7 +199,7 @@ class Resolver:
         return self._options[fdef.name].get(match_key(raw), raw)
 
     def _lookup(self, fdef: FieldDef, raw: Any) -> Any:
-        if isinstance(raw, (int, float)) or str(raw).isdigit():
+        if isinstance(raw, (int, float)) or is_digits(str(raw)):
             return int(raw)
         target = self.ctx.model.objects[fdef.to or ""]
         cache_key = (target.name, match_key(raw))
@@ -211,7 +212,7 @@ class Resolver:
         return found
 
     def _user(self, raw: Any) -> Any:
-        if isinstance(raw, (int, float)) or str(raw).isdigit():
+        if isinstance(raw, (int, float)) or is_digits(str(raw)):
             return int(raw)
         if self._users is None:
             users = self.ctx.schema.system["mc_user"]
@@ -246,19 +247,9 @@ def find_by_title(ctx: Context, conn: Connection, obj: ObjectDef, text: str) -> 
     wanted = text.strip().lower()
     restrict = readable(ctx, obj.name, table)
     candidates = []
-    if obj.title and obj.title_fields:
-        parts: list[Any] = []
-        for piece in re.split(r"(\{[a-z][a-z0-9_]*\})", obj.title):
-            if not piece:
-                continue
-            if piece.startswith("{"):
-                parts.append(func.coalesce(table.c[piece[1:-1]], ""))
-            else:
-                parts.append(literal(piece))
-        title = parts[0]
-        for part in parts[1:]:
-            title = title.concat(part)
-        candidates.append(func.lower(func.trim(title)))
+    title = title_sql(obj, table) if obj.title_fields else None
+    if title is not None:
+        candidates.append(func.lower(title))
     for fdef in obj.fields.values():
         if fdef.unique and fdef.type in ("text", "email", "phone", "autonumber") \
                 and fdef.name not in ctx.hidden(obj.name):

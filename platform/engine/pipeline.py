@@ -11,14 +11,13 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Table, func, select
+from sqlalchemy import Connection, func, select
 
 from ..metadata.expressions import EvalError, evaluate, is_blank, parse_once, truthy
 from ..metadata.model import FieldDef, ObjectDef
@@ -26,7 +25,7 @@ from ..metadata.problems import did_you_mean
 from .access import readable, readable_ids
 from .coerce import Invalid, coerce, coerce_result, parse_date
 from .errors import FieldError
-from .rows import assign_autonumbers, fetch, jsonable, month_day, search_text, to_row
+from .rows import assign_autonumbers, fetch, jsonable, month_day, search_text, title_sql, to_row
 from .runtime import Context
 from .schema import SEARCH_COLUMN
 from .sqlexpr import keyed_select
@@ -263,7 +262,7 @@ def _resolve_lookup(ctx: Context, conn: Connection, fdef: FieldDef, value: Any) 
             raise Invalid("invalid_reference", f"there is no {target.name} with id {value}")
         return value
     if "_title" in value:
-        title = _title_sql(target, table)
+        title = title_sql(target, table)
         if title is None:
             raise Invalid("invalid_reference", f"a {target.name} can only be named by its id")
         conditions.append(func.lower(title) == str(value["_title"]).strip().lower())
@@ -284,18 +283,6 @@ def _resolve_lookup(ctx: Context, conn: Connection, fdef: FieldDef, value: Any) 
         raise Invalid("ambiguous_reference",
                       f"several {plural} match '{shown}'; give the id instead", value=shown)
     return ids[0]
-
-
-def _title_sql(obj: ObjectDef, table: Table) -> Any:
-
-    if not obj.title:
-        return None
-    parts = [p for p in re.split(r"(\{[a-z][a-z0-9_]*\})", obj.title) if p]
-    result = None
-    for part in parts:
-        piece = func.coalesce(table.c[part[1:-1]], "") if part.startswith("{") else part
-        result = piece if result is None else result.concat(piece)
-    return func.trim(result) if result is not None else None
 
 
 def compute_formulas(save: Save) -> None:

@@ -95,8 +95,8 @@ def _filter_value(ctx: Context, fdef: Any, field_path: str, op: str, raw: Any) -
     try:
         return filter_value(fdef, raw, ctx.tz)
     except Invalid as exc:
-        raise BadRequest(f"filter {field_path}__{op}: {exc.message}",
-                         parameter=f"{field_path}__{op}") from None
+        parameter = field_path if op == "eq" else f"{field_path}__{op}"  # as usually sent
+        raise BadRequest(f"filter {parameter}: {exc.message}", parameter=parameter) from None
 
 
 def parse_params(ctx: Context, obj: ObjectDef, params: Mapping[str, Any]) -> ex.Node | None:

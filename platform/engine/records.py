@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from ..metadata.model import ObjectDef
 from .access import check_record, in_scope, require
 from .errors import (
+    BadRequest,
     Conflict,
     CrmError,
     FieldError,
@@ -42,9 +43,11 @@ from .rollups import update_rollups
 from .rows import created_audit, fetch, jsonable, month_day, search_text, to_row
 from .runtime import Change, Context
 from .schema import SEARCH_COLUMN
+from .text import is_digits
 
-__all__ = ["RECORD", "Save", "bulk_create", "create", "delete", "get", "history", "new_row",
-           "object_def", "prepare", "transaction", "update"]
+__all__ = ["MAX_VERSION", "RECORD", "Save", "bulk_create", "create", "delete", "get",
+           "history", "load", "new_row", "object_def", "prepare", "row_version",
+           "transaction", "update"]
 
 
 MAX_CASCADE_DEPTH = 20
@@ -70,6 +73,22 @@ def load(ctx: Context, conn: Connection, obj: ObjectDef, record_id: int,
     record = fetch(conn, ctx.schema.table(obj.name), obj, record_id)
     check_record(ctx, conn, obj, record_id, record, action)
     return record
+
+
+MAX_VERSION = 2**63 - 1  # past any row version; a stale one is a Conflict, not an error
+
+
+def row_version(raw: Any) -> int | None:
+    """The row version a change starts from, as sent (a form's hidden input, a JSON body,
+    a header): None when none was sent; BadRequest for anything but a whole number."""
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, float) and raw.is_integer():  # JSON's 3.0 is the integer 3
+        raw = int(raw)
+    text = str(raw).strip() if not isinstance(raw, bool) else ""
+    if not (is_digits(text) and int(text) <= MAX_VERSION):
+        raise BadRequest("The row version must be a whole number.", parameter="version")
+    return int(text)
 
 
 @contextmanager

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import Connection, Table, func, literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -74,6 +74,18 @@ def fetch(conn: Connection, table: Table, obj: ObjectDef, record_id: int) -> dic
     return from_row(obj, row) if row else None
 
 
+def title_sql(obj: ObjectDef, table: Table) -> Any:
+    """The SQL of a record's title (`{first_name} {last_name}` -> first_name || ' ' ||
+    last_name, blanks as ''), trimmed; None for an object without a title template."""
+    parts = [p for p in re.split(r"(\{[a-z][a-z0-9_]*\})", obj.title or "") if p]
+    result = None
+    for part in parts:
+        piece = func.coalesce(table.c[part[1:-1]], "") if part.startswith("{") else \
+            literal(part)
+        result = piece if result is None else result.concat(piece)
+    return func.trim(result) if result is not None else None
+
+
 def month_day(value: Any) -> int | None:
     """Month * 100 + day of a date (a birthday's place in the year), for yearly rules."""
     return None if value is None else value.month * 100 + value.day
@@ -107,4 +119,4 @@ def next_sequence(ctx: Context, conn: Connection, object_name: str, field_name: 
 
 
 __all__ = ["MAX_ID", "assign_autonumbers", "created_audit", "fetch", "from_row", "jsonable",
-           "month_day", "next_sequence", "search_text", "to_row"]
+           "month_day", "next_sequence", "search_text", "title_sql", "to_row"]

@@ -29,6 +29,12 @@ def match_key(text: object) -> str:
     return _NOT_KEY.sub("", fold(str(text)))
 
 
+def is_digits(text: str) -> bool:
+    """Only the digits 0-9: `str.isdigit` is also true of '¹' (which int() refuses) and
+    of '٣' (which int() reads as 3); an id or a number from a form or a URL is neither."""
+    return text.isascii() and text.isdigit()
+
+
 def search_terms(query: str | None) -> list[str]:
     """The folded words of a quick-search query."""
     return [t for t in fold(query).split(" ") if t]

@@ -28,7 +28,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, and_, delete, exists, func, select, text
 
+from .db import Database
 from .schema import Schema
+from .users import User, authenticate
 
 KEEP_FAILURES = timedelta(days=1)
 KNOWN_FOR = timedelta(days=30)  # a success from an address vouches for it this long
@@ -128,4 +130,36 @@ def failed(conn: Connection, schema: Schema, now: datetime, username: str,
                         ).inserted_primary_key[0]
 
 
-__all__ = ["LIMITS", "Limit", "begin", "failed", "key_of", "settle", "wait"]
+@dataclass(frozen=True)
+class SignIn:
+    """What a sign-in attempt came to: the user, or None with the minutes a throttle limit
+    still holds (`locked_minutes`; None for a wrong name or password)."""
+
+    user: User | None
+    locked_minutes: int | None = None
+
+
+def sign_in(db: Database, schema: Schema, now: datetime, username: str, password: str,
+            address: str) -> SignIn:
+    """Check a user name and password under the throttle limits. The answers are the same
+    whether the user name exists or not."""
+    with db.write() as conn:  # counted before the password is checked: no race past it
+        left, attempt = begin(conn, schema, now, username, address)
+    if attempt is None:
+        return SignIn(None, _minutes(left or timedelta(minutes=1)))
+    with db.read() as conn:
+        user = authenticate(conn, schema, username, password)
+    with db.write() as conn:
+        settle(conn, schema, attempt, ok=user is not None)
+        if user is not None:
+            return SignIn(user)
+        left = wait(conn, schema, now, username, address)
+    return SignIn(None, _minutes(left) if left is not None else None)
+
+
+def _minutes(left: timedelta) -> int:
+    return max(1, -(-int(left.total_seconds()) // 60))
+
+
+__all__ = ["LIMITS", "Limit", "SignIn", "begin", "failed", "key_of", "settle", "sign_in",
+           "wait"]

@@ -12,6 +12,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, select
 
+from .db import Database
 from .errors import BadRequest, NotFound
 from .schema import Schema
 from .types import now_utc
@@ -155,6 +156,18 @@ def create_team(conn: Connection, schema: Schema, name: str, *,
                         ).inserted_primary_key[0]
 
 
+def ensure_team(conn: Connection, schema: Schema, name: str, *,
+                manager_id: int | None = None) -> int:
+    """The team named `name`, created if there is none; `manager_id` becomes its manager."""
+    teams = schema.system["mc_team"]
+    team_id = conn.execute(select(teams.c.id).where(teams.c.name == name.strip())).scalar()
+    if team_id is None:
+        return create_team(conn, schema, name, manager_id=manager_id)
+    if manager_id is not None:
+        conn.execute(teams.update().where(teams.c.id == team_id).values(manager_id=manager_id))
+    return team_id
+
+
 def add_to_team(conn: Connection, schema: Schema, team_id: int, user_id: int) -> None:
     members = schema.system["mc_team_member"]
     exists = conn.execute(select(members.c.user_id).where(
@@ -209,6 +222,13 @@ def active_users(conn: Connection, schema: Schema) -> list[tuple[int, str]]:
     rows = conn.execute(select(users.c.id, users.c.display_name, users.c.username).where(
         users.c.is_active.is_(True), users.c.role != SYSTEM_ROLE))
     return sorted(((r.id, r.display_name or r.username) for r in rows), key=lambda x: x[1])
+
+
+def set_locale(db: Database, schema: Schema, user_id: int, locale: str) -> None:
+    """The language a user chose, kept for their next session."""
+    users = schema.system["mc_user"]
+    with db.write() as conn:
+        conn.execute(users.update().where(users.c.id == user_id).values(locale=locale))
 
 
 def user_choices(ctx: Context) -> list[tuple[int, str]]:

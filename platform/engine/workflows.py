@@ -28,7 +28,7 @@ from sqlalchemy import Connection, select
 
 from ..metadata.expressions import EvalError, evaluate, parse_once, truthy
 from ..metadata.model import Action, AppModel, ObjectDef, Workflow
-from . import records
+from . import notices, records
 from .errors import (
     CrmError,
     RunLog,
@@ -40,6 +40,7 @@ from .errors import (
 from .pipeline import RecordEnv, Save, apply_values
 from .rows import fetch, jsonable, next_sequence
 from .runtime import Change, Context, Hooks, Runtime
+from .text import is_digits
 from .types import now_utc
 from .users import find_user
 
@@ -308,7 +309,7 @@ def _user_ids(ctx: Context, conn: Connection, target: Any) -> list[int]:
         part = part.strip()
         if not part:
             continue
-        if part.isdigit():
+        if is_digits(part):
             users.append(int(part))
             continue
         user = find_user(conn, ctx.schema, part)
@@ -333,12 +334,8 @@ def notify(ctx: Context, conn: Connection, obj: ObjectDef, record: dict[str, Any
     if isinstance(message, Mapping):
         message = message.get(ctx.model.locale) or next(iter(message.values()), "")
     text = _text(render(str(message), env))
-    table = ctx.schema.system["mc_notification"]
-    now = ctx.now()
     link = f"/o/{obj.name}/{record.get('id')}" if record.get("id") else None
-    for user_id in users:
-        conn.execute(table.insert().values(user_id=user_id, message=text, link=link,
-                                           created_at=now))
+    notices.notify(ctx, conn, users, text, link)
     return {"action": "notify", "users": users}
 
 

@@ -69,12 +69,15 @@ def _version(request: Request, body: dict[str, Any] | None) -> int:
                               "an If-Match header or ?version=); without it a change could "
                               "overwrite someone else's", parameter="version")
     try:
-        if isinstance(raw, bool):
-            raise ValueError
-        return int(raw)
-    except (TypeError, ValueError):
+        version = records.row_version(raw)
+    except BadRequest:
         raise BadRequest(f"version must be the record's row version (a whole number), not "
                          f"'{raw}'", parameter="version") from None
+    if version is None:
+        raise VersionRequired("send the record's version you read (\"version\" in the body, "
+                              "an If-Match header or ?version=); without it a change could "
+                              "overwrite someone else's", parameter="version")
+    return version
 
 
 def list_or_create(request: Request) -> Response:

@@ -21,7 +21,6 @@ from ..engine.types import now_utc
 from ..engine.users import (
     Session,
     User,
-    authenticate,
     end_session,
     end_sessions,
     get_user,
@@ -146,29 +145,11 @@ def safe_next(target: Any) -> str:
     return "/" if parts.scheme or parts.netloc or "\\" in target else target
 
 
-def attempt_login(request: Request, username: str, password: str) -> tuple[User | None,
-                                                                             str | None]:
-    """(user, None) on success; (None, why) otherwise: "wrong", or "locked:<minutes>" while
-    a throttle limit holds for this user name or this address (engine/throttle.py). The
-    answers are the same whether the user name exists or not."""
+def attempt_login(request: Request, username: str, password: str) -> throttle.SignIn:
+    """Check the name and password the sign-in form sent, from the client's address."""
     rt: Runtime = request.app.state.runtime
-    address = client_address(request) or "unknown"
-    with rt.db.write() as conn:  # counted before the password is checked: no race past it
-        left, attempt = throttle.begin(conn, rt.schema, rt.clock(), username, address)
-    if attempt is None:
-        return None, f"locked:{_minutes(left or timedelta(minutes=1))}"
-    with rt.db.read() as conn:
-        user = authenticate(conn, rt.schema, username, password)
-    with rt.db.write() as conn:
-        throttle.settle(conn, rt.schema, attempt, ok=user is not None)
-        if user is not None:
-            return user, None
-        left = throttle.wait(conn, rt.schema, rt.clock(), username, address)
-    return None, f"locked:{_minutes(left)}" if left is not None else "wrong"
-
-
-def _minutes(left: timedelta) -> int:
-    return max(1, -(-int(left.total_seconds()) // 60))
+    return throttle.sign_in(rt.db, rt.schema, rt.clock(), username, password,
+                            client_address(request) or "unknown")
 
 
 def sign_in(request: Request, user: User) -> None:

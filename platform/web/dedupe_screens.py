@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from ..engine import duplicates, query, records
 from ..engine.errors import BadRequest, CrmError, ValidationFailed
-from ..engine.runtime import Context
 from . import auth
 from .display import References, display
 from .pages import flash, page_context
@@ -43,18 +41,6 @@ def _ids(request: Request) -> tuple[int, int]:
     except ValueError:
         raise BadRequest("keep and merge are record ids") from None
     return keep, other
-
-
-def _related_counts(ctx: Context, obj_name: str, record_id: int) -> list[tuple[str, int]]:
-    out = []
-    with ctx.db.read() as conn:
-        for child, fdef in ctx.snap.relations.references_to.get(obj_name, ()):
-            table = ctx.schema.table(child)
-            count = conn.execute(select(func.count()).select_from(table).where(
-                table.c[fdef.name] == record_id)).scalar() or 0
-            if count:
-                out.append((ctx.model.objects[child].plural.get(ctx.locale), count))
-    return out
 
 
 def merge_page(request: Request) -> Response:
@@ -97,7 +83,8 @@ def merge_page(request: Request) -> Response:
     return render(request, "merge.html", {
         "obj": obj, "keep": keep, "other": other, "rows": rows, "errors": errors,
         "keep_title": obj.title_of(keep), "other_title": obj.title_of(other),
-        "related": _related_counts(ctx, obj.name, merge_id)}, status=status)
+        "related": [(ctx.model.objects[child].plural.get(ctx.locale), count) for child, count
+                    in duplicates.related_counts(ctx, obj.name, merge_id)]}, status=status)
 
 
 routes = [

@@ -16,6 +16,7 @@ from ..engine.attachments import file_names
 from ..engine.coerce import national_phone
 from ..engine.rows import fetch
 from ..engine.runtime import Context
+from ..engine.text import is_digits
 from ..engine.users import known_names, user_names
 from ..metadata.model import FieldDef, ObjectDef
 from .i18n import Formats
@@ -72,7 +73,7 @@ class References:
 def file_id(value: Any) -> int | None:
     """The id of a file field's value ("file:12"), or None for any other text."""
     text = str(value)
-    return int(text[5:]) if text.startswith("file:") and text[5:].isdigit() else None
+    return int(text[5:]) if text.startswith("file:") and is_digits(text[5:]) else None
 
 
 def related_values(ctx: Context, obj: ObjectDef, records: Sequence[dict[str, Any]],

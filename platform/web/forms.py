@@ -11,6 +11,7 @@ from typing import Any
 from starlette.datastructures import FormData
 
 from ..engine.runtime import Context
+from ..engine.text import is_digits
 from ..metadata.model import FieldDef, Layout, ObjectDef
 from .i18n import Formats
 
@@ -100,7 +101,7 @@ def parse_form(ctx: Context, obj: ObjectDef, form: FormData, fmt: Formats,
         typed[name] = text
         if fdef.type == "lookup":
             chosen_id = form.get(f"{name}__id")
-            if isinstance(chosen_id, str) and chosen_id.isdigit():
+            if isinstance(chosen_id, str) and is_digits(chosen_id):
                 values[name] = int(chosen_id)
                 typed[f"{name}__id"] = chosen_id
             else:

@@ -31,7 +31,7 @@ from ..engine.access import require
 from ..engine.errors import BadRequest, CrmError, NotFound
 from ..engine.records import object_def
 from ..engine.runtime import Context, Runtime
-from ..engine.text import match_key
+from ..engine.text import is_digits, match_key
 from ..engine.users import get_user
 from . import auth, bodies
 from .pages import flash, page_context
@@ -179,7 +179,7 @@ def mapping_page(request: Request) -> Response:
     columns = _columns(row)
     settings = imports.Settings.of(row.settings)
     chosen = request.query_params.get("template", "")
-    if request.method == "GET" and chosen.isdigit():
+    if request.method == "GET" and is_digits(chosen):
         settings = imports.apply_template(ctx, obj.name, int(chosen),
                                           [c["name"] for c in columns])
     error = None

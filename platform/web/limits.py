@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..engine import attachments, imports
 from ..engine.errors import PayloadTooLarge
+from ..engine.text import is_digits
 from .jsonio import MAX_BODY
 
 MB = 1024 * 1024
@@ -52,7 +53,7 @@ class BodyLimit:
         limit = body_limit(scope)
         declared = next((value for name, value in scope.get("headers", ())
                          if name == b"content-length"), None)
-        too_large = declared is not None and declared.isdigit() and int(declared) > limit
+        too_large = declared is not None and is_digits(declared) and int(declared) > limit
         received = 0
 
         async def limited_receive() -> Message:

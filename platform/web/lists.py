@@ -16,6 +16,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response, Stream
 from ..engine import query, records, sheets
 from ..engine.errors import BadRequest, CrmError, ValidationFailed
 from ..engine.runtime import Context
+from ..engine.text import is_digits
 from . import auth
 from .display import References, display, option_label, related_values
 from .pages import flash, page_context
@@ -67,8 +68,7 @@ def move_card(request: Request) -> Response:
     try:
         record = records.update(ctx, obj.name, request.path_params["id"],
                                 {group: form.get("value")},
-                                version=int(version) if isinstance(version, str)
-                                and version.isdigit() else None)
+                                version=records.row_version(version))
     except ValidationFailed as exc:
         error = "; ".join(e.message for errs in exc.errors.values() for e in errs)
         record = records.get(ctx, obj.name, request.path_params["id"])
@@ -94,7 +94,7 @@ def bulk_action(request: Request) -> Response:
     ctx = page_context(request)
     obj = object_of(ctx, request)
     form = auth.checked_form(request)
-    ids = sorted({int(i) for i in form.getlist("ids") if isinstance(i, str) and i.isdigit()})
+    ids = sorted({int(i) for i in form.getlist("ids") if isinstance(i, str) and is_digits(i)})
     action = form.get("action")
     t = request.state.page["t"]
     if not ids:

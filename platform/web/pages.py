@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from ..engine import query
+from ..engine import activity, notices, query
 from ..engine.errors import CrmError
 from ..engine.runtime import Context, Runtime
-from ..engine.users import User, active_sessions, hash_token
+from ..engine.users import User, active_sessions, hash_token, set_locale
 from ..metadata.expressions import Binary, Literal, Name
 from . import auth
 from .display import References, display
@@ -21,12 +20,6 @@ from .templating import render
 
 SPECIAL_LABELS = {"home": "Home", "reports": "Reports", "dashboards": "Dashboards",
                   "segments": "Segments", "setup": "Setup"}
-
-
-def unread_count(ctx: Context) -> int:
-    from .notices import unread_count as count
-
-    return count(ctx)
 
 
 def flash(request: Request, message: str, kind: str = "ok") -> None:
@@ -58,7 +51,7 @@ def setup_page(request: Request, ctx: Context | None) -> Context | None:
         "fmt": Formats(lang, rt.model.currency, rt.tz), "nav": nav,
         "app_label": rt.model.label.get(lang), "csrf": auth.csrf_token(request),
         "flashes": request.session.pop("flash", []),
-        "unread": unread_count(ctx) if ctx is not None else 0,
+        "unread": notices.unread_count(ctx) if ctx is not None else 0,
         # the menu entry of the page: the longest link the path starts with (home aside)
         "nav_active": max((href for href, _, _ in nav if href != "/"
                            and request.url.path.startswith(href)), key=len, default=None),
@@ -83,10 +76,11 @@ def login_page(request: Request) -> Response:
     t = request.state.page["t"]
     username = str(form.get("username") or "").strip()
     password = str(form.get("password") or "")
-    user, why = auth.attempt_login(request, username, password)
+    result = auth.attempt_login(request, username, password)
+    user = result.user
     if user is None:
         error = (t("Too many failed sign-ins. Try again in {minutes} minutes.",
-                   minutes=why.split(":")[1]) if why and why.startswith("locked")
+                   minutes=result.locked_minutes) if result.locked_minutes
                  else t("Wrong user name or password."))
         return render(request, "login.html", {"next": form.get("next", "/"), "error": error,
                                               "username": username}, status=401)
@@ -130,9 +124,7 @@ def set_language(request: Request) -> Response:
         user: User | None = auth.session_user(request)
         if user is not None:
             rt: Runtime = request.app.state.runtime
-            users = rt.schema.system["mc_user"]
-            with rt.db.write() as conn:
-                conn.execute(users.update().where(users.c.id == user.id).values(locale=lang))
+            set_locale(rt.db, rt.schema, user.id, lang)
     return RedirectResponse(auth.safe_next(form.get("next")), status_code=303)
 
 
@@ -148,7 +140,7 @@ def home(request: Request) -> Response:
                       Binary("!=", Name(("status",)), Literal("completed")))
         tasks = query.list_records(ctx, "task", query.ListQuery(
             where=mine, sort=("due_date",), page_size=10, with_total=False)).items
-    recent = recently_changed(ctx)
+    recent = activity.recently_changed(ctx)
     if task_obj is not None:
         refs.load(task_obj, tasks, ["related_contact", "related_lead"])
     return render(request, "home.html", {"tasks": tasks, "task_obj": task_obj,
@@ -170,33 +162,6 @@ def _home_board(request: Request, ctx: Context) -> dict[str, Any] | None:
     return {"dashboard": ctx.model.dashboards[name],
             "tiles": kpi_tiles(ctx, name, page["fmt"], page["t"],
                                period=preset("this_month", ctx.today()), owner=None)}
-
-
-def recently_changed(ctx: Context, limit: int = 10) -> list[tuple[Any, int, str, Any]]:
-    """(object, id, title, when) of the records changed last that the user may read, from
-    the newest rows of the audit trail (its primary key is in time order)."""
-    audit = ctx.schema.system["mc_audit"]
-    readable = [name for name in ctx.model.objects if ctx.scope(name, "read") != "none"]
-    if not readable:
-        return []
-    with ctx.db.read() as conn:
-        rows = conn.execute(select(audit.c.object, audit.c.record_id, audit.c.at).where(
-            audit.c.object.in_(readable), audit.c.action != "delete"
-        ).order_by(audit.c.id.desc()).limit(limit * 5)).all()
-        seen: dict[tuple[str, int], Any] = {}
-        for row in rows:
-            seen.setdefault((row.object, row.record_id), row.at)
-        by_object: dict[str, set[int]] = {}
-        for name, record_id in seen:
-            by_object.setdefault(name, set()).add(record_id)
-        titles = {name: query.titles(ctx, name, ids, conn=conn)
-                  for name, ids in by_object.items()}
-    out = []
-    for (name, record_id), at in seen.items():
-        title = titles[name].get(record_id)
-        if title is not None:
-            out.append((ctx.model.objects[name], record_id, title, at))
-    return out[:limit]
 
 
 def error_page(request: Request, exc: CrmError) -> Response:

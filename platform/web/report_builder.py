@@ -34,6 +34,7 @@ from starlette.routing import Route
 from ..engine import overlays, query, reports
 from ..engine.errors import BadRequest, Conflict, CrmError, NotFound, PermissionDenied
 from ..engine.runtime import Context, Runtime
+from ..engine.text import is_digits
 from ..metadata import MetadataError
 from ..metadata.edits import Draft
 from ..metadata.model import humanize
@@ -226,7 +227,7 @@ def problem_errors(error: MetadataError) -> dict[str, str]:
         parts = [p for p in re.split(r"[.\[\]]+", problem.path or "") if p]
         target = "_"
         if parts and parts[0] in ("group_by", "measures") and len(parts) > 1 \
-                and parts[1].isdigit():
+                and is_digits(parts[1]):
             n = int(parts[1]) + 1
             if parts[0] == "measures":
                 target = f"measure_{n}"

@@ -17,6 +17,7 @@ from starlette.routing import Route
 from ..engine import dashboards, query, reports, sheets
 from ..engine.errors import BadRequest, NotFound, PermissionDenied
 from ..engine.runtime import Context
+from ..engine.text import is_digits
 from ..engine.users import user_choices
 from ..metadata.model import Report
 from .i18n import Formats
@@ -159,7 +160,7 @@ def _report(ctx: Context, request: Request, period: dashboards.Period | None,
     if chosen:  # a segment as a report filter: its list filters join the report's
         from ..engine import segments
 
-        if not chosen.isdigit():
+        if not is_digits(chosen):
             raise BadRequest("segment is a segment id", parameter="segment")
         segment = segments.get(ctx, int(chosen))
         if segment.object != report.object:

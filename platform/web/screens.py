@@ -15,10 +15,11 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from ..engine import access, attachments, query, records
+from ..engine import access, attachments, query, records, views
 from ..engine.errors import BadRequest, Conflict, FieldError, PossibleDuplicates, ValidationFailed
 from ..engine.runtime import Context
 from ..engine.segments import SEGMENT_OBJECTS
+from ..engine.text import is_digits
 from ..engine.users import user_choices
 from ..metadata.model import ObjectDef
 from . import auth, bodies
@@ -157,7 +158,7 @@ def list_page(request: Request) -> Response:
         refs = References(ctx).load(obj, page.items, [c for c in columns if "." not in c],
                                     conn=conn)
     related_values(ctx, obj, page.items, columns)
-    views = saved_views(ctx, obj.name)
+    saved = views.saved_views(ctx, obj.name)
     can_edit = ctx.scope(obj.name, "edit") != "none"
     can_delete = ctx.scope(obj.name, "delete") != "none"
     headers, rows = table_rows(ctx, obj, columns, page.items, refs, request.state.page["fmt"],
@@ -172,7 +173,7 @@ def list_page(request: Request) -> Response:
         "filters": _filter_widgets(ctx, obj, state["filters"]),
         "can_create": ctx.scope(obj.name, "create") != "none",
         "can_edit": can_edit, "can_delete": can_delete,
-        "bulk_fields": _bulk_fields(ctx, obj), "views": views,
+        "bulk_fields": _bulk_fields(ctx, obj), "views": saved,
         "can_segment": obj.name in SEGMENT_OBJECTS,
     }
     names = ["_list.html"] if _is_fragment(request) else [f"list-{obj.name}.html", "list.html"]
@@ -217,38 +218,13 @@ def _bulk_fields(ctx: Context, obj: ObjectDef) -> list[tuple[str, str]]:
             and ctx.field_access(obj.name, n) == "edit"]
 
 
-def saved_views(ctx: Context, object_name: str) -> list[dict[str, Any]]:
-    from sqlalchemy import or_, select
-
-    views = ctx.schema.system["mc_view"]
-
-    def load() -> list[dict[str, Any]]:
-        with ctx.db.read() as conn:
-            rows = conn.execute(select(views).where(
-                views.c.object == object_name,
-                or_(views.c.user_id == ctx.user.id, views.c.shared.is_(True))
-            ).order_by(views.c.name)).mappings().all()
-        return [dict(r) for r in rows]
-
-    return ctx.runtime.recent.get(("views", object_name, ctx.user.id), load)
-
-
 def save_view(request: Request) -> Response:
     ctx = page_context(request)
     obj = object_of(ctx, request)
     form = auth.checked_form(request)
-    name = str(form.get("name") or "").strip()[:100]
     params = str(form.get("params") or "")
-    if not name:
-        raise BadRequest("a saved view needs a name")
-    from ..engine.types import now_utc
-
-    views = ctx.schema.system["mc_view"]
-    with ctx.db.write() as conn:
-        conn.execute(views.insert().values(object=obj.name, name=name, user_id=ctx.user.id,
-                                           shared="shared" in form, params=params,
-                                           at=now_utc()))
-    ctx.runtime.recent.clear()
+    views.save_view(ctx, obj.name, str(form.get("name") or ""), params,
+                    shared="shared" in form)
     flash(request, "Saved.")
     return RedirectResponse(f"/o/{obj.name}?{params}", status_code=303)
 
@@ -395,7 +371,7 @@ def form_page(request: Request) -> Response:
         for key, value in request.query_params.items():  # prefill: /o/task/new?related_lead=3
             if key in obj.fields and obj.fields[key].writable:
                 current[key] = int(value) if obj.fields[key].type == "lookup" and \
-                    value.isdigit() else value
+                    is_digits(value) else value
     else:
         current = records.get(ctx, obj.name, record_id)
         if not access.may(ctx, obj, current, "edit"):
@@ -421,8 +397,7 @@ def form_page(request: Request) -> Response:
             else:
                 version = form.get("version")
                 saved = records.update(ctx, obj.name, record_id, values,
-                                       version=int(version) if isinstance(version, str)
-                                       and version.isdigit() else None, ask_duplicates=ask)
+                                       version=records.row_version(version), ask_duplicates=ask)
                 flash(request, "Saved.")
             if uploads:
                 attached = {name: f"file:{attachments.add_file(ctx, obj.name, saved['id'], *up)}"
@@ -460,8 +435,7 @@ def delete_page(request: Request) -> Response:
     if request.method == "POST":
         form = auth.checked_form(request)
         version = form.get("version")
-        records.delete(ctx, obj.name, record_id, version=int(version) if isinstance(
-            version, str) and version.isdigit() else None)
+        records.delete(ctx, obj.name, record_id, version=records.row_version(version))
         flash(request, "Deleted.")
         return RedirectResponse(f"/o/{obj.name}", status_code=303)
     return render(request, "confirm.html", {

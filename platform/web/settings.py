@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass, field
 
 from ..engine.db import DEFAULT_URL
+from ..engine.text import is_digits
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,6 @@ def default_threads() -> int:
 
 
 def _threads(raw: str) -> int:
-    if not raw.strip().isdigit() or not 1 <= int(raw) <= 1000:
+    if not is_digits(raw.strip()) or not 1 <= int(raw) <= 1000:
         raise ValueError(f"METACRM_THREADS must be a whole number from 1 to 1000, not '{raw}'")
     return int(raw)

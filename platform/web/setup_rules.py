@@ -23,6 +23,7 @@ from starlette.routing import Route
 from ..engine import workflows
 from ..engine.errors import CrmError, NotFound
 from ..engine.scheduler import simulate
+from ..engine.text import is_digits
 from ..metadata.documents import dump
 from ..metadata.edits import Draft, EditError
 from ..metadata.model import ObjectDef, Workflow
@@ -74,7 +75,7 @@ def literal(obj: ObjectDef, fname: str, text: str, input_name: str) -> str:
 def row_indexes(values: dict[str, str], prefix: str, minimum: int = 3) -> list[int]:
     """The rows a form has (`field_0`, `field_1`, ...) and one empty row more."""
     used = [int(k[len(prefix):]) for k in values
-            if k.startswith(prefix) and k[len(prefix):].isdigit()]
+            if k.startswith(prefix) and is_digits(k[len(prefix):])]
     return list(range(max(max(used, default=-1) + 2, minimum)))
 
 

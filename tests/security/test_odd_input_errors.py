@@ -18,12 +18,15 @@ CASES = [
     ("age__gt", {"age__gt": "9" * 40}),
     ("filter", {"filter": " + ".join(["age"] * 399) + " > 0"}),
     ("filter", {"filter": " or ".join(["age > 1"] * 399)}),
+    ("id", {"id": "¹"}),  # str.isdigit() says yes, int() says no
+    ("owner", {"owner": "٣"}),  # int() reads an Arabic-Indic three as 3
 ]
 
 
 @pytest.mark.parametrize(("parameter", "params"), CASES, ids=[
     "huge-page", "huge-page-size", "nul-search", "nul-filter-value", "nul-in-expression",
-    "deep-parentheses", "many-ors", "huge-number-filter", "long-sum", "399-ors"])
+    "deep-parentheses", "many-ors", "huge-number-filter", "long-sum", "399-ors",
+    "superscript-id", "arabic-indic-owner"])
 def test_odd_query_parameters_are_a_400_naming_them(reps, parameter, params):
     answer = reps.api("lan").get("/api/v1/contact", params=params)
     assert answer.status_code == 400, answer.text[:300]

@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from metacrm.engine import records
+from metacrm.engine.errors import BadRequest
 
 PASSWORD = "mat-khau-2026"  # the password conftest.Site gives its users
 
@@ -107,6 +108,27 @@ def test_edit_with_a_stale_version_shows_a_conflict_and_keeps_input(site):
     assert "Người khác đã thay đổi bản ghi này" in response.text
     assert 'value="Huế"' in response.text
     assert records.get(ctx, "contact", contact["id"])["city"] == "Vinh"
+
+
+def test_a_tampered_row_version_is_refused_not_ignored(site):
+    """A form's version that is no number once meant "no version check": a change could
+    then overwrite another unseen. Now it is refused, in the user's language, and nothing
+    is saved or deleted."""
+    ctx = site.ctx("admin")
+    contact = records.create(ctx, "contact", {"last_name": "Phạm", "email": "p@example.vn"})
+    for path, form in ((f"/o/contact/{contact['id']}/edit",
+                        {"last_name": "Phạm", "email": "p@example.vn", "city": "Huế",
+                         "version": "1; drop"}),
+                       (f"/o/contact/{contact['id']}/delete", {"version": "-1"})):
+        response = site.post(path, form)
+        assert response.status_code == 400, path
+        assert "Phiên bản của bản ghi phải là một số nguyên." in response.text
+    assert records.get(ctx, "contact", contact["id"])["city"] is None
+    assert records.row_version(" 7 ") == 7 and records.row_version(3.0) == 3
+    assert records.row_version("") is None and records.row_version(None) is None
+    for junk in ("x", "٣", True, 1.5, "-1", 2**63):
+        with pytest.raises(BadRequest):
+            records.row_version(junk)
 
 
 def test_delete_asks_first(site):
