@@ -1,8 +1,8 @@
 """The `metacrm` command: check, plan, migrate, serve, createuser, token, team, load-data,
 worker, workflow, outbox, import, report, export, apply.
 
-Settings come from the environment: METACRM_APP (default apps/default_crm), DATABASE_URL
-(default sqlite:///var/metacrm.db), METACRM_SECRET_KEY.
+Settings come from the environment: METACRM_APP (default: the default CRM shipped with
+MetaCRM), DATABASE_URL (default sqlite:///var/metacrm.db), METACRM_SECRET_KEY.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from .engine import sync
 from .engine.errors import CrmError
 from .metadata import MetadataError, load
+from .metadata.loader import display_path
 from .web.settings import Settings
 
 
@@ -31,8 +32,8 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     app_dir = args.app_dir or settings.app_dir
     model = load(app_dir)
     fields = sum(len(o.fields) for o in model.objects.values())
-    print(f"OK: app '{model.name}' ({app_dir}): {len(model.objects)} objects, {fields} fields, "
-          f"{len(model.layouts)} layouts, {len(model.roles)} roles, "
+    print(f"OK: app '{model.name}' ({display_path(Path(app_dir))}): {len(model.objects)} "
+          f"objects, {fields} fields, {len(model.layouts)} layouts, {len(model.roles)} roles, "
           f"{len(model.workflows)} workflows, {len(model.reports)} reports, "
           f"{len(model.forms)} forms")
     return 0
