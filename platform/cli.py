@@ -1,8 +1,10 @@
-"""The `metacrm` command: check, plan, migrate, serve, createuser, token, team, load-data,
-worker, workflow, outbox, import, report, export, apply.
+"""The `metacrm` command: init, check, plan, migrate, serve, createuser, token, team,
+load-data, worker, workflow, outbox, import, report, export, apply.
 
-Settings come from the environment: METACRM_APP (default apps/default_crm), DATABASE_URL
-(default sqlite:///var/metacrm.db), METACRM_SECRET_KEY.
+Settings come from the environment: METACRM_APP (default: the default CRM shipped with
+MetaCRM), DATABASE_URL (default sqlite:///var/metacrm.db), METACRM_SECRET_KEY. In an
+installation folder made by `metacrm init DIR`, its metacrm.env fills in the ones the
+environment does not set.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 
 from .engine import sync
 from .engine.errors import CrmError
+from .installation import EXAMPLE_OBJECT, SETTINGS_FILE, InstallationError, create, use_settings
 from .metadata import MetadataError, load
+from .metadata.loader import display_path
 from .web.settings import Settings
 
 
@@ -31,10 +35,23 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     app_dir = args.app_dir or settings.app_dir
     model = load(app_dir)
     fields = sum(len(o.fields) for o in model.objects.values())
-    print(f"OK: app '{model.name}' ({app_dir}): {len(model.objects)} objects, {fields} fields, "
-          f"{len(model.layouts)} layouts, {len(model.roles)} roles, "
+    print(f"OK: app '{model.name}' ({display_path(Path(app_dir))}): {len(model.objects)} "
+          f"objects, {fields} fields, {len(model.layouts)} layouts, {len(model.roles)} roles, "
           f"{len(model.workflows)} workflows, {len(model.reports)} reports, "
           f"{len(model.forms)} forms")
+    return 0
+
+
+def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
+    """A new installation folder: settings with a fresh secret key, apps/, var/."""
+    folder = Path(args.dir)
+    create(folder, app=args.app)
+    print(f"Created a MetaCRM installation in {folder}: {SETTINGS_FILE} (settings, with a new "
+          "secret key), apps/, var/ (the database).")
+    if args.app:
+        print(f"App '{args.app}' in {folder / 'apps' / args.app}: it extends default_crm and "
+              f"has an example object, '{EXAMPLE_OBJECT}'; {SETTINGS_FILE} serves it.")
+    print(f"Next, in {folder}: metacrm createuser admin --role admin, then metacrm serve")
     return 0
 
 
@@ -367,6 +384,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="metacrm", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    init = sub.add_parser("init", help="make a new installation folder (run the other "
+                                       "commands inside it)")
+    init.add_argument("dir", help="a new or empty folder")
+    init.add_argument("--app", metavar="NAME", help="also a new app apps/NAME that extends "
+                                                    "default_crm, served by the installation")
+    init.set_defaults(func=cmd_init)
     check = sub.add_parser("check", help="validate an app's metadata")
     check.add_argument("app_dir", nargs="?", help="the app folder (default: METACRM_APP)")
     check.set_defaults(func=cmd_check)
@@ -452,13 +475,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        use_settings(Path.cwd())
         settings = Settings.from_env()
-    except ValueError as exc:
+    except (InstallationError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     try:
         return args.func(args, settings)
-    except MetadataError as exc:
+    except (InstallationError, MetadataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except CrmError as exc:

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import shipped
 from .build import build
 from .model import AppModel
 from .problems import MetadataError, Problem, did_you_mean
@@ -22,8 +23,6 @@ from .schema import validate
 from .source import Document, parse_documents, read_documents
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-INSTALL_ROOT = Path(__file__).resolve().parents[2]
-"""The installation: the folder holding `platform/`, `apps/` and `workflows/`."""
 
 _FOLDERS = {
     "objects": ("object", "extend"),
@@ -205,8 +204,9 @@ def overlay_layer(documents: Sequence[tuple[str, str]], problems: list[Problem])
 
 
 def app_search_path(root: Path) -> list[Path]:
-    """Where `extends: NAME` looks: beside the app, then the installation's apps/."""
-    places = [root.parent, INSTALL_ROOT / "apps", Path.cwd() / "apps"]
+    """Where `extends: NAME` looks: beside the app, then the apps shipped with MetaCRM
+    (`default_crm`), then the current folder's apps/."""
+    places = [root.parent, shipped.apps(), Path.cwd() / "apps"]
     return list(dict.fromkeys(p.resolve() for p in places))
 
 
@@ -243,9 +243,9 @@ def read_chain(app_dir: Path, problems: list[Problem]) -> list[Layer]:
 
 
 def recipe_documents(problems: list[Problem]) -> list[Document]:
-    """The reusable workflow recipes of the installation's top-level workflows/ folder."""
+    """The reusable workflow recipes shipped with MetaCRM (the top-level workflows/)."""
     out: list[Document] = []
-    for path in _yaml_files(INSTALL_ROOT / "workflows"):
+    for path in _yaml_files(shipped.recipes()):
         docs, found = read_documents(path, display_path(path))
         problems.extend(found)
         layer = Layer(name="recipes", root=None)

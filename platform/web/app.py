@@ -20,6 +20,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .. import shipped
 from ..engine import sync
 from ..engine.boot import open_runtime
 from ..engine.errors import CrmError
@@ -45,7 +46,7 @@ from . import (
 from .jsonio import JSON
 from .limits import BodyLimit
 from .settings import Settings
-from .templating import LAYOUTS, make_environment
+from .templating import make_environment
 
 log = logging.getLogger("metacrm")
 
@@ -199,7 +200,8 @@ def routes() -> list[Any]:
         *report_builder.routes,  # before report_screens: /reports/new vs /reports/{name}
         *report_screens.routes,
         *api.routes,
-        Mount("/static", app=StaticFiles(directory=str(LAYOUTS / "static")), name="static"),
+        Mount("/static", app=StaticFiles(directory=str(shipped.layouts() / "static")),
+              name="static"),
     ]
 
 

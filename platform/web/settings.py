@@ -6,13 +6,14 @@ import os
 import secrets
 from dataclasses import dataclass, field
 
+from .. import shipped
 from ..engine.db import DEFAULT_URL
 from ..engine.text import is_digits
 
 
 @dataclass(frozen=True)
 class Settings:
-    app_dir: str = "apps/default_crm"
+    app_dir: str = field(default_factory=lambda: str(shipped.default_app()))
     database_url: str = DEFAULT_URL
     secret_key: str = ""
     secure_cookies: bool = False  # set METACRM_SECURE_COOKIES=1 behind HTTPS
@@ -24,7 +25,7 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         return cls(
-            app_dir=os.environ.get("METACRM_APP", "apps/default_crm"),
+            app_dir=os.environ.get("METACRM_APP") or str(shipped.default_app()),
             database_url=os.environ.get("DATABASE_URL", DEFAULT_URL),
             secret_key=os.environ.get("METACRM_SECRET_KEY") or secrets.token_urlsafe(32),
             secure_cookies=os.environ.get("METACRM_SECURE_COOKIES", "") in ("1", "true"),

@@ -3,20 +3,18 @@ before `list.html`), autoescaped, with the helpers every screen needs."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, Template, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from ..metadata.loader import INSTALL_ROOT
-
-LAYOUTS = INSTALL_ROOT / "layouts"
+from .. import shipped
 
 
-def make_environment(folder: Path = LAYOUTS) -> Environment:
-    env = Environment(loader=FileSystemLoader(str(folder)), auto_reload=False,
+def make_environment() -> Environment:
+    """The templates shipped with MetaCRM (metacrm.layouts)."""
+    env = Environment(loader=FileSystemLoader(str(shipped.layouts())), auto_reload=False,
                       autoescape=select_autoescape(["html"]), trim_blocks=True,
                       lstrip_blocks=True)
     env.extend(template_choices={})  # names -> the template `chosen` picked
