@@ -150,7 +150,9 @@ def bucket_sql(ctx: Context, column: Any, fdef: FieldDef, bucket: str) -> Any:
             hours = int(offset.total_seconds() // 3600)
             column = func.datetime(column, f"{hours:+d} hours")
         else:
-            column = func.timezone(ctx.model.timezone, column)
+            # the column holds UTC without a zone: read it as UTC, then as the app's time
+            # (timezone(zone, a zone-less value) alone would take it for local time)
+            column = func.timezone(ctx.model.timezone, func.timezone("UTC", column))
     if sqlite:
         formats = {"day": "%Y-%m-%d", "month": "%Y-%m", "year": "%Y"}
         if bucket in formats:
@@ -158,10 +160,10 @@ def bucket_sql(ctx: Context, column: Any, fdef: FieldDef, bucket: str) -> Any:
         if bucket == "quarter":
             month = cast(func.strftime("%m", column), Integer)
             return func.strftime("%Y", column).concat("-Q").concat(
-                cast((month + 2) / 3, String))
+                cast((month + 2) // 3, String))
         # ISO weeks: the Thursday of the date's week decides the year and the number
         thursday = func.date(column, "-3 days", "weekday 4")
-        week = (cast(func.strftime("%j", thursday), Integer) + 6) / 7
+        week = (cast(func.strftime("%j", thursday), Integer) + 6) // 7
         return func.strftime("%Y", thursday).concat("-W").concat(
             func.substr(literal("0").concat(cast(week, String)), -2))
     formats = {"day": "YYYY-MM-DD", "week": 'IYYY-"W"IW', "month": "YYYY-MM",
