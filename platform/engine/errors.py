@@ -4,7 +4,9 @@ the web layer has one handler that turns them into pages or JSON.
     CrmError                 status 400
     ├── BadRequest           400  a filter, sort or parameter that makes no sense
     ├── Unauthorized         401  no known user
+    │   └── LoginRequired    401  (web/auth.py) a screen without a signed-in user: sign in
     ├── PermissionDenied     403  the user may not do this
+    │   └── CsrfFailed       403  (web/auth.py) a form without this session's token
     ├── NotFound             404  no such object or record (or one the user may not see)
     ├── Conflict             409  the record changed since it was read (row version)
     ├── PossibleDuplicates   409  a duplicate rule warns; the form asks before saving
@@ -14,6 +16,11 @@ the web layer has one handler that turns them into pages or JSON.
     ├── ValidationFailed     422  field errors: {field: [FieldError, ...]}
     ├── WorkflowFailed       422  a rule's action failed; the save is refused
     └── SchemaChangeRefused  409  a metadata change that could lose data
+
+Inside the engine only (never shown as they are): coerce.Invalid (a value that is not of its
+field's type; the pipeline turns it into a FieldError) and pipeline.FormulaFailed (a formula
+that cannot be computed for a record: blank, logged, shown on the record's page). The
+metadata language has its own: MetadataError, ExpressionError, EvalError, EditError.
 """
 
 from __future__ import annotations
@@ -32,7 +39,21 @@ class FieldError:
     params: Mapping[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"code": self.code, "message": self.message}
+        """`params` (the limit, the value, the other record, ...) go along for programs to
+        read: plain JSON, dates as ISO text and decimals as text."""
+        out: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.params:
+            out["params"] = {k: _plain(v) for k, v in self.params.items()}
+        return out
+
+
+def _plain(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    isoformat = getattr(value, "isoformat", None)
+    return isoformat() if callable(isoformat) else str(value)
 
 
 class CrmError(Exception):
@@ -87,8 +108,29 @@ class VersionRequired(CrmError):
 
 
 class SchemaChangeRefused(CrmError):
+    """A metadata change (or a purge) refused, changing nothing. `refusals` holds each
+    (object, field, reason): sync.Refusal values, or one for the object and field named."""
+
     status = 409
     code = "schema_change_refused"
+
+    def __init__(self, message: str, *, refusals: Sequence[Any] = (), obj: str | None = None,
+                 field: str | None = None):
+        self.refusals = list(refusals) or [Refusal(obj or "", field, message)]
+        super().__init__(message, refused=[
+            {"object": r.object, "field": r.field, "reason": r.reason} for r in self.refusals])
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why one object or field cannot change as asked."""
+
+    object: str
+    field: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        return f"refused         {self.reason}"
 
 
 class PossibleDuplicates(CrmError):

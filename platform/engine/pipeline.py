@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -30,6 +31,8 @@ from .runtime import Context
 from .schema import SEARCH_COLUMN
 from .sqlexpr import keyed_select
 from .users import SYSTEM_ROLE
+
+log = logging.getLogger("metacrm")
 
 RECORD = "_record"  # the key of record-level errors
 
@@ -293,14 +296,56 @@ def compute_formulas(save: Save) -> None:
     env = RecordEnv(save.ctx, save.conn, save.obj, record, save.old)
     for name in order:
         fdef = save.obj.fields[name]
-        assert fdef.expression is not None
         try:
-            value = coerce_result(fdef, evaluate(fdef.expression, env))
-        except (EvalError, ArithmeticError, TypeError, ValueError, Invalid):
+            value = formula_value(fdef, env)
+        except FormulaFailed as exc:
+            # the record is saved with the formula blank; the detail page says why
+            which = f"#{save.old['id']}" if save.old else "a new record"
+            log.warning("%s.%s could not be computed for %s: %s", save.obj.name, name, which,
+                        exc.reason)
             value = None
         record[name] = value
         if save.old is None or save.old.get(name) != value:
             save.changes[name] = value
+
+
+class FormulaFailed(Exception):
+    """A formula that cannot be computed for a record (a division by zero, a value past
+    the stored range): the value is blank, and `reason` says why."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def formula_value(fdef: FieldDef, env: RecordEnv) -> Any:
+    """A formula's value for a record, of its result type; FormulaFailed when it fails."""
+    assert fdef.expression is not None
+    try:
+        return coerce_result(fdef, evaluate(fdef.expression, env))
+    except Invalid as exc:
+        raise FormulaFailed(exc.message) from None
+    except (EvalError, ArithmeticError, TypeError, ValueError) as exc:
+        raise FormulaFailed(str(exc) or type(exc).__name__) from None
+
+
+def formula_problems(ctx: Context, conn: Connection, obj: ObjectDef,
+                     record: dict[str, Any]) -> dict[str, str]:
+    """Field -> why, for the blank formulas of a stored record that fail (not those blank
+    because what they read is blank): shown beside the field on the record's page.
+    `record` is what the user may see; a formula it does not hold is not asked about."""
+    problems: dict[str, str] = {}
+    blank = [n for n in ctx.snap.relations.formula_order.get(obj.name, [])
+             if n in record and record[n] is None]
+    if not blank:
+        return problems
+    env = RecordEnv(ctx, conn, obj, record, record)
+    for name in blank:
+        try:
+            formula_value(obj.fields[name], env)
+        except FormulaFailed as exc:
+            problems[name] = exc.reason
+    return problems
 
 
 def check_values(save: Save) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from alembic.migration import MigrationContext
@@ -19,7 +20,7 @@ from sqlalchemy import Connection, Integer, MetaData, Table, cast, func, inspect
 
 from ..metadata.model import AppModel, FieldDef, ObjectDef
 from .db import Database
-from .errors import Conflict, SchemaChangeRefused
+from .errors import Conflict, Refusal, SchemaChangeRefused
 from .rows import search_text
 from .schema import (
     SEARCH_COLUMN,
@@ -36,26 +37,32 @@ from .types import now_utc
 from .versions import latest_number, lock
 
 
+class Action(StrEnum):
+    """What a step of a plan does. Only the first group touches the database's tables; the
+    others change MetaCRM's record of the fields (mc_field) alone."""
+
+    CREATE_SYSTEM_TABLES = "create_system_tables"
+    CREATE_TABLE = "create_table"
+    ADD_COLUMN = "add_column"
+    ALTER_COLUMN = "alter_column"
+    CREATE_INDEX = "create_index"
+    ADD_ANNIVERSARY = "add_anniversary"
+    CREATE_SEARCH_INDEX = "create_search_index"
+    REFRESH_SEARCH = "refresh_search"
+    RESTORE_COLUMN = "restore_column"  # an archived column comes back
+    ARCHIVE_COLUMN = "archive_column"  # a removed field's column stays, hidden
+    UPDATE_FIELD = "update_field"
+
+
 @dataclass(frozen=True)
 class Step:
-    action: str  # create_table | add_column | restore_column | archive_column | alter_column
-    #              | create_index | update_field | create_system_tables
+    action: Action
     object: str
     field: str | None
     description: str
 
     def __str__(self) -> str:
         return f"{self.action:<15} {self.description}"
-
-
-@dataclass(frozen=True)
-class Refusal:
-    object: str
-    field: str | None
-    reason: str
-
-    def __str__(self) -> str:
-        return f"refused         {self.reason}"
 
 
 @dataclass
@@ -138,15 +145,15 @@ def _plan(conn: Connection, schema: Schema, model: AppModel) -> Plan:
     live = Inspection(conn, schema)
     missing_system = [name for name in schema.system if name not in live.tables]
     if missing_system:
-        result.steps.append(Step("create_system_tables", "", None,
+        result.steps.append(Step(Action.CREATE_SYSTEM_TABLES, "", None,
                                  f"MetaCRM's own tables: {', '.join(missing_system)}"))
     for name, obj in model.objects.items():
         table = schema.table(name)
         if name not in live.tables:
-            result.steps.append(Step("create_table", name, None,
+            result.steps.append(Step(Action.CREATE_TABLE, name, None,
                                      f"{name} ({len(table.columns)} columns)"))
             for spec in wanted_indexes(model, name):
-                result.steps.append(Step("create_index", name, spec.name, spec.describe()))
+                result.steps.append(Step(Action.CREATE_INDEX, name, spec.name, spec.describe()))
             _plan_search(conn, result, live, name, obj.search, exists=False)
             continue
         columns = live.columns(name)
@@ -155,7 +162,7 @@ def _plan(conn: Connection, schema: Schema, model: AppModel) -> Plan:
                 continue
             record = live.fields.get((name, fdef.name))
             if fdef.name not in columns:
-                result.steps.append(Step("add_column", name, fdef.name,
+                result.steps.append(Step(Action.ADD_COLUMN, name, fdef.name,
                                          f"{name}.{fdef.name} {fdef.type}"))
                 continue
             old_kind = record["kind"] if record else storage_kind(fdef)
@@ -164,29 +171,29 @@ def _plan(conn: Connection, schema: Schema, model: AppModel) -> Plan:
                 result.refused.append(Refusal(name, fdef.name, refusal))
                 continue
             if record and record["status"] == "archived":
-                result.steps.append(Step("restore_column", name, fdef.name,
+                result.steps.append(Step(Action.RESTORE_COLUMN, name, fdef.name,
                                          f"{name}.{fdef.name} comes back with its stored values"))
             if old_kind != storage_kind(fdef):
-                result.steps.append(Step("alter_column", name, fdef.name,
+                result.steps.append(Step(Action.ALTER_COLUMN, name, fdef.name,
                                          f"{name}.{fdef.name} {old_kind} -> "
                                          f"{storage_kind(fdef)}"))
             elif record and record["signature"] != _signature(fdef) and record[
                     "status"] == "active":
-                result.steps.append(Step("update_field", name, fdef.name,
+                result.steps.append(Step(Action.UPDATE_FIELD, name, fdef.name,
                                          _describe_change(name, fdef, record["signature"])))
         if obj.search and SEARCH_COLUMN not in columns:
-            result.steps.append(Step("add_column", name, SEARCH_COLUMN,
+            result.steps.append(Step(Action.ADD_COLUMN, name, SEARCH_COLUMN,
                                      f"{name}.{SEARCH_COLUMN} (quick search text)"))
         _plan_search(conn, result, live, name, obj.search, exists=True)
         for column, date_field in anniversary_columns(model, name).items():
             if column not in columns:
-                result.steps.append(Step("add_anniversary", name, column,
+                result.steps.append(Step(Action.ADD_ANNIVERSARY, name, column,
                                          f"{name}.{column}: month and day of {date_field}, "
                                          "for yearly rules"))
         for (obj_name, fname), record in live.fields.items():
             if obj_name == name and fname not in obj.fields and record["status"] == "active" \
                     and not fname.startswith("_"):
-                result.steps.append(Step("archive_column", name, fname,
+                result.steps.append(Step(Action.ARCHIVE_COLUMN, name, fname,
                                          f"{name}.{fname} leaves the model; its column and "
                                          f"values are kept (archived)"))
         have = live.indexes(name)
@@ -202,11 +209,11 @@ def _plan(conn: Connection, schema: Schema, model: AppModel) -> Plan:
                         f"(e.g. {', '.join(repr(d) for d in dupes[:3])}); merge or fix those "
                         "records first")))
                     continue
-            result.steps.append(Step("create_index", name, spec.name, spec.describe()))
+            result.steps.append(Step(Action.CREATE_INDEX, name, spec.name, spec.describe()))
     for (obj_name, fname), record in live.fields.items():
         if obj_name not in model.objects and record["status"] == "active" and \
                 not fname.startswith("_"):
-            result.steps.append(Step("archive_column", obj_name, fname,
+            result.steps.append(Step(Action.ARCHIVE_COLUMN, obj_name, fname,
                                      f"{obj_name}.{fname} leaves the model with its object; the "
                                      "table and values are kept (archived)"))
     return result
@@ -218,11 +225,11 @@ def _plan_search(conn: Connection, result: Plan, live: Inspection, name: str,
     if not search:
         return
     if not exists or not search_index_exists(conn, name):
-        result.steps.append(Step("create_search_index", name, SEARCH_COLUMN,
+        result.steps.append(Step(Action.CREATE_SEARCH_INDEX, name, SEARCH_COLUMN,
                                  f"{name} quick-search index ({', '.join(search)})"))
     record = live.fields.get((name, SEARCH_COLUMN))
     if exists and record is not None and record["signature"] != ",".join(search):
-        result.steps.append(Step("refresh_search", name, SEARCH_COLUMN,
+        result.steps.append(Step(Action.REFRESH_SEARCH, name, SEARCH_COLUMN,
                                  f"{name}: quick search now covers {', '.join(search)}; every "
                                  "record's search text is rebuilt"))
 
@@ -266,7 +273,7 @@ def migrate(db: Database, model: AppModel, conn: Connection | None = None) -> Pl
         raise SchemaChangeRefused(
             "the metadata change could lose data: " + "; ".join(r.reason for r in
                                                                 result.refused),
-            refused=[r.reason for r in result.refused])
+            refusals=result.refused)
     ops = Operations(MigrationContext.configure(conn))
     for step in result.steps:
         _apply(conn, ops, schema, model, step, db.is_sqlite)
@@ -276,41 +283,46 @@ def migrate(db: Database, model: AppModel, conn: Connection | None = None) -> Pl
 
 def _apply(conn: Connection, ops: Operations, schema: Schema, model: AppModel, step: Step,
            sqlite: bool) -> None:
-    if step.action == "create_system_tables":
-        schema.metadata.create_all(conn, tables=list(schema.system.values()), checkfirst=True)
-    elif step.action == "create_table":
-        table = schema.table(step.object)
-        table.create(conn, checkfirst=True)  # creates its indexes too
-    elif step.action == "add_column":
-        column = schema.table(step.object).c[step.field]
-        ops.add_column(step.object, column._copy())
-    elif step.action == "alter_column":
-        fdef = model.objects[step.object].fields[step.field]
-        if sqlite:
-            with ops.batch_alter_table(step.object) as batch:
-                batch.alter_column(step.field, type_=column_type(fdef))
-        else:
-            ops.alter_column(step.object, step.field, type_=column_type(fdef),
-                             postgresql_using=f'"{step.field}"::numeric')
-    elif step.action == "create_index":
-        spec = next(s for s in wanted_indexes(model, step.object) if s.name == step.field)
-        if spec.name in {i["name"] for i in inspect(conn).get_indexes(step.object)}:
-            return  # made with its table
-        if spec.sort:
-            ops.create_index(spec.name, step.object, [_ordered(c, sqlite) for c in spec.columns])
-        else:
-            ops.create_index(spec.name, step.object, list(spec.plain), unique=spec.unique)
-    elif step.action == "add_anniversary":
-        table = schema.table(step.object)
-        ops.add_column(step.object, table.c[step.field]._copy())
-        date_field = anniversary_columns(model, step.object)[step.field]
-        conn.execute(table.update().where(table.c[date_field].is_not(None)).values(
-            {step.field: month_day_sql(table.c[date_field], sqlite)}))
-    elif step.action == "create_search_index":
-        create_search_index(conn, step.object)
-    elif step.action == "refresh_search":
-        _refresh_search(conn, schema, model.objects[step.object])
-    # restore_column, archive_column and update_field only change mc_field (below)
+    match step.action:
+        case Action.CREATE_SYSTEM_TABLES:
+            schema.metadata.create_all(conn, tables=list(schema.system.values()), checkfirst=True)
+        case Action.CREATE_TABLE:
+            table = schema.table(step.object)
+            table.create(conn, checkfirst=True)  # creates its indexes too
+        case Action.ADD_COLUMN:
+            column = schema.table(step.object).c[step.field]
+            ops.add_column(step.object, column._copy())
+        case Action.ALTER_COLUMN:
+            fdef = model.objects[step.object].fields[step.field]
+            if sqlite:
+                with ops.batch_alter_table(step.object) as batch:
+                    batch.alter_column(step.field, type_=column_type(fdef))
+            else:
+                ops.alter_column(step.object, step.field, type_=column_type(fdef),
+                                 postgresql_using=f'"{step.field}"::numeric')
+        case Action.CREATE_INDEX:
+            spec = next(s for s in wanted_indexes(model, step.object) if s.name == step.field)
+            if spec.name in {i["name"] for i in inspect(conn).get_indexes(step.object)}:
+                return  # made with its table
+            if spec.sort:
+                ops.create_index(spec.name, step.object,
+                                 [_ordered(c, sqlite) for c in spec.columns])
+            else:
+                ops.create_index(spec.name, step.object, list(spec.plain), unique=spec.unique)
+        case Action.ADD_ANNIVERSARY:
+            table = schema.table(step.object)
+            ops.add_column(step.object, table.c[step.field]._copy())
+            date_field = anniversary_columns(model, step.object)[step.field]
+            conn.execute(table.update().where(table.c[date_field].is_not(None)).values(
+                {step.field: month_day_sql(table.c[date_field], sqlite)}))
+        case Action.CREATE_SEARCH_INDEX:
+            create_search_index(conn, step.object)
+        case Action.REFRESH_SEARCH:
+            _refresh_search(conn, schema, model.objects[step.object])
+        case Action.RESTORE_COLUMN | Action.ARCHIVE_COLUMN | Action.UPDATE_FIELD:
+            pass  # only mc_field changes (migrate records the fields after the steps)
+        case _:
+            raise AssertionError(f"no way to apply a step of kind {step.action!r}")
 
 
 def month_day_sql(column: Any, sqlite: bool) -> Any:
@@ -429,9 +441,11 @@ def purge(db: Database, model: AppModel, obj: str, field_name: str | None, *,
     version `model` was built from) is no longer the newest. Returns how many values went."""
     mc_field = system_tables(MetaData())["mc_field"]
     if field_name is None and obj in model.objects:
-        raise SchemaChangeRefused(f"'{obj}' is still an object of the model; remove it first")
+        raise SchemaChangeRefused(f"'{obj}' is still an object of the model; remove it first",
+                                  obj=obj)
     if field_name is not None and obj in model.objects and field_name in model.objects[obj].fields:
-        raise SchemaChangeRefused(f"{obj}.{field_name} is still a field; remove it first")
+        raise SchemaChangeRefused(f"{obj}.{field_name} is still a field; remove it first",
+                                  obj=obj, field=field_name)
     with db.write() as conn:
         lock(conn)
         if version is not None and latest_number(conn) != version:
@@ -442,7 +456,7 @@ def purge(db: Database, model: AppModel, obj: str, field_name: str | None, *,
             *(() if field_name is None else (mc_field.c.field == field_name,)))).all()
         if not rows:
             raise SchemaChangeRefused(f"{obj}{'.' + field_name if field_name else ''} is not "
-                                      "archived data")
+                                      "archived data", obj=obj, field=field_name)
         t = Table(obj, MetaData(), autoload_with=conn)
         ops = Operations(MigrationContext.configure(conn))
         if field_name is None:

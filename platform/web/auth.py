@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from ..engine import throttle
-from ..engine.errors import CrmError, PermissionDenied
+from ..engine.errors import CrmError, PermissionDenied, Unauthorized
 from ..engine.runtime import Context, Runtime, Snapshot
 from ..engine.types import now_utc
 from ..engine.users import (
@@ -36,12 +36,15 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 
 
-class LoginRequired(CrmError):
-    status = 401
+class LoginRequired(Unauthorized):
+    """A screen asked without a signed-in user: the error handler sends them to sign in."""
+
     code = "login_required"
 
 
 class CsrfFailed(PermissionDenied):
+    """A form sent without this session's token (another site's page posting here)."""
+
     code = "csrf"
 
 

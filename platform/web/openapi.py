@@ -363,7 +363,9 @@ def openapi_document(model: AppModel, ctx: Context | None = None) -> dict[str, A
                 "code": {"type": "string"}, "message": {"type": "string"},
                 "fields": {"type": "object", "additionalProperties": {
                     "type": "array", "items": {"type": "object", "properties": {
-                        "code": {"type": "string"}, "message": {"type": "string"}}}}}}}}},
+                        "code": {"type": "string"}, "message": {"type": "string"},
+                        "params": {"type": "object", "description": "what the message names "
+                                   "(min, max, value, other record, row), for programs"}}}}}}}}},
     }
     paths: dict[str, Any] = {}
     for obj in view.objects():

@@ -17,6 +17,7 @@ from starlette.responses import RedirectResponse, Response
 
 from ..engine import access, attachments, query, records, views
 from ..engine.errors import BadRequest, Conflict, FieldError, PossibleDuplicates, ValidationFailed
+from ..engine.pipeline import formula_problems
 from ..engine.runtime import Context
 from ..engine.segments import SEGMENT_OBJECTS
 from ..engine.text import is_digits
@@ -255,6 +256,7 @@ def detail_page(request: Request) -> Response:
                                 if "." not in c], conn=conn)
             for (item, child), page in zip(lists, pages, strict=True)]
         events = attachments.timeline(ctx, obj.name, record_id, conn=conn, checked=True)
+        failed = formula_problems(ctx, conn, obj, record)
     for (item, child), page, refs_ in zip(lists, pages, child_refs, strict=True):
         cols = visible_columns(ctx, child, item.columns)
         related_values(ctx, child, page.items, cols)
@@ -270,6 +272,7 @@ def detail_page(request: Request) -> Response:
         "can_edit": access.may(ctx, obj, record, "edit"),
         "can_delete": access.may(ctx, obj, record, "delete"),
         "timeline_field": lambda name: obj.fields.get(name),
+        "failed": failed,
     })
 
 

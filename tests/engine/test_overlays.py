@@ -184,8 +184,9 @@ def test_purging_an_archived_field_says_how_many_values_it_destroys(shop: Runtim
     ctx = admin(shop)
     records.create(ctx, "customer", {"name": "A", "zalo": "0903000001"})
     records.create(ctx, "customer", {"name": "B"})
-    with pytest.raises(SchemaChangeRefused, match="still a field"):
+    with pytest.raises(SchemaChangeRefused, match="still a field") as refused:
         sync.purge(shop.db, shop.model, "customer", "zalo")
+    assert [(r.object, r.field) for r in refused.value.refusals] == [("customer", "zalo")]
     draft = Draft(shop.app_dir, shop.overlay.data())
     draft.remove_field("customer", "zalo")
     overlays.save(shop, draft.overlays, base=1, user_id=None, summary="remove zalo")

@@ -83,8 +83,10 @@ def test_type_change_that_could_lose_data_is_refused(db, make_app_dir):
     plan = sync.plan(db, model)
     assert plan.refused and "could lose data" in plan.refused[0].reason
     assert "Add a new field" in plan.refused[0].reason
-    with pytest.raises(SchemaChangeRefused, match="item.size"):
+    with pytest.raises(SchemaChangeRefused, match="item.size") as refused:
         sync.migrate(db, model)
+    assert [(r.object, r.field) for r in refused.value.refusals] == [("item", "size")]
+    assert refused.value.to_json()["error"]["refused"][0]["field"] == "size"
     with db.read() as conn:
         assert conn.execute(sa.text("select size from item")).scalar() == "big"
 

@@ -115,6 +115,7 @@ def test_validation_errors_are_422_with_per_field_messages(things):
     fields = response.json()["error"]["fields"]
     assert set(fields) == {"name", "email", "quantity", "color", "made_on", "nonsense", "total"}
     assert fields["name"][0]["code"] == "required"
+    assert fields["quantity"][0]["params"] == {"min": 0}  # what the message names, as data
     assert fields["color"][0]["message"].startswith("'purple' is not one of the options")
     assert fields["total"][0]["code"] == "read_only"
     assert things.get("/api/v1/thing").json()["total"] == 0
