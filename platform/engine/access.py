@@ -287,6 +287,15 @@ def check_record(ctx: Context, conn: Any, obj: Any, record_id: int,
                                    "someone else", object=obj.name, action=action)
 
 
+def owner_choices(ctx: Context, current: int | None) -> frozenset[int] | None:
+    """Whom the user may make the owner of a record owned by `current` (None: a new one):
+    anyone (None) with the `assign` right; else only themselves or the current owner, since
+    giving a record to another user is assigning it."""
+    if ctx.can("assign"):
+        return None
+    return frozenset({ctx.user.id} | ({current} if current is not None else set()))
+
+
 def may(ctx: Context, obj: Any, record: Mapping[str, Any], action: str) -> bool:
     """May the user `action` (read, edit, delete) this record? A screen's question: for
     showing a button, not for guarding a write (the record service asks `in_scope`)."""

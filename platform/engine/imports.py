@@ -128,7 +128,7 @@ def importable(ctx: Context, obj: ObjectDef) -> list[FieldDef]:
     hidden from them is not offered, so the mapping says nothing of it)."""
     return [f for f in obj.fields.values()
             if (not f.system or f.name == "owner") and not f.computed and f.type != "file"
-            and ctx.field_access(obj.name, f.name) == "edit"]
+            and ctx.can_edit(obj, f.name)]
 
 
 def guess_mapping(ctx: Context, obj: ObjectDef, columns: Sequence[str]

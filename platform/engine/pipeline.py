@@ -23,7 +23,7 @@ from sqlalchemy import Connection, func, select
 from ..metadata.expressions import EvalError, evaluate, is_blank, parse_once, truthy
 from ..metadata.model import FieldDef, ObjectDef
 from ..metadata.problems import did_you_mean
-from .access import readable, readable_ids
+from .access import owner_choices, readable, readable_ids
 from .coerce import Invalid, coerce, coerce_result, parse_date
 from .errors import FieldError
 from .rows import assign_autonumbers, fetch, jsonable, month_day, search_text, title_sql, to_row
@@ -123,7 +123,7 @@ def take_input(save: Save, values: Mapping[str, Any]) -> None:
             continue
         if name in ("id", "version"):
             continue  # identity and row version are not values; `version` is read by callers
-        writable = fdef.writable and save.ctx.field_access(save.obj.name, name) == "edit"
+        writable = save.ctx.can_edit(save.obj, name)
         try:
             value = coerce(fdef, raw, tz) if writable else _read_only(save, fdef, raw)
         except Invalid as exc:
@@ -243,10 +243,10 @@ def check_assignment(save: Save) -> None:
     """Giving a record to another user (a new record's owner other than oneself, or a
     changed owner other than oneself) needs the `assign` right of roles.yaml's `can:`."""
     owner = save.changes.get("owner")
-    if owner is None or "owner" in save.errors or save.ctx.can("assign"):
+    if owner is None or "owner" in save.errors:
         return
-    current = save.old.get("owner") if save.old is not None else save.ctx.user.id
-    if owner not in (current, save.ctx.user.id):  # taking one for oneself is no assignment
+    allowed = owner_choices(save.ctx, save.old.get("owner") if save.old is not None else None)
+    if allowed is not None and owner not in allowed:
         save.error("owner", "assign", "giving a record to another user needs the assign "
                                       "right")
 

@@ -242,9 +242,9 @@ class TtlCache:
 
 
 class Memo:
-    """Values that follow from the model alone (the SQL statement of a list query), kept
-    while the model lasts: each snapshot has a memo of its own. The
-    least recently used value goes first when it is full (detail pages' related lists,
+    """Values that follow from the model alone (the SQL statement of a list query, the API
+    document of a role), kept while the model lasts: each snapshot has a memo of its own.
+    The least recently used value goes first when it is full (detail pages' related lists,
     one statement per record, do not push out the list views everyone opens)."""
 
     def __init__(self, size: int = 1000):
@@ -373,6 +373,12 @@ class Context:
         """Object -> field -> definition, for what this user may read (cached per role)."""
         role = None if self.user.role == SYSTEM_ROLE else self.user.role
         return self.snap.access.visible_fields(role)
+
+    def can_edit(self, obj: Any, field_name: str) -> bool:
+        """May this user set the field (one that is writable, and editable for their role)?"""
+        fdef = obj.fields.get(field_name)
+        return fdef is not None and fdef.writable and \
+            self.field_access(obj.name, field_name) == "edit"
 
     def can_see(self, object_name: str, field_name: str) -> bool:
         """May this user read `field_name` of the object (used for filters, sorts, paths)?"""

@@ -83,7 +83,7 @@ def parse_form(ctx: Context, obj: ObjectDef, form: FormData, fmt: Formats,
     typed: dict[str, Any] = {}
     for name in names:
         fdef = obj.fields[name]
-        if not fdef.writable or ctx.field_access(obj.name, name) != "edit":
+        if not ctx.can_edit(obj, name):
             continue
         if fdef.type == "checkbox":
             if f"{name}__present" in form:

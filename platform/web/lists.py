@@ -50,7 +50,7 @@ def kanban_page(request: Request) -> Response:
         "obj": obj, "group": group, "columns": columns, "card_fields": card_fields,
         "refs": refs, "display": display, "state": state,
         "can_edit": ctx.scope(obj.name, "edit") != "none"
-        and ctx.field_access(obj.name, group.name) == "edit",
+        and ctx.can_edit(obj, group.name),
         "options": [(o.value, o.label.get(ctx.locale)) for o in group.options if o.active]})
 
 

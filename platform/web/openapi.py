@@ -18,6 +18,7 @@ from typing import Any
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES
 
+from ..engine.access import owner_choices
 from ..engine.coerce import INTEGER_LIMIT, NUMBER_LIMIT
 from ..engine.query import OPERATORS
 from ..engine.runtime import Context
@@ -82,8 +83,8 @@ class View:
                 if self.ctx is None or self.ctx.can_see(obj.name, name)}
 
     def writable(self, obj: ObjectDef) -> dict[str, FieldDef]:
-        return {name: f for name, f in self.fields(obj).items() if f.writable and (
-            self.ctx is None or self.ctx.field_access(obj.name, name) == "edit")}
+        return {name: f for name, f in self.fields(obj).items()
+                if f.writable and (self.ctx is None or self.ctx.can_edit(obj, name))}
 
     def readable(self, object_name: str | None) -> bool:
         return object_name in self.model.objects and (
@@ -176,8 +177,9 @@ def _schemas(view: View, obj: ObjectDef) -> dict[str, dict[str, Any]]:
         "required": ["id", "version"],
     }
     writable = {name: field_schema(f, write=True) for name, f in view.writable(obj).items()}
-    if view.ctx is not None and "owner" in writable and not view.ctx.can("assign"):
-        writable["owner"] = {**writable["owner"], "enum": [view.ctx.user.id, None],
+    allowed = owner_choices(view.ctx, None) if view.ctx is not None else None
+    if allowed is not None and "owner" in writable:
+        writable["owner"] = {**writable["owner"], "enum": [*sorted(allowed), None],
                              "description": "you: giving a record to another user needs the "
                                             "assign right"}
     rules = _validations(obj)

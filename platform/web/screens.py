@@ -216,7 +216,7 @@ def _filter_widgets(ctx: Context, obj: ObjectDef, chosen: dict[str, str] | None 
 def _bulk_fields(ctx: Context, obj: ObjectDef) -> list[tuple[str, str]]:
     return [(n, f.label.get(ctx.locale)) for n, f in obj.fields.items()
             if f.writable and f.type in ("picklist", "user", "checkbox", "date", "text")
-            and ctx.field_access(obj.name, n) == "edit"]
+            and ctx.can_edit(obj, n)]
 
 
 def save_view(request: Request) -> Response:
@@ -289,10 +289,10 @@ def build_widgets(ctx: Context, obj: ObjectDef, values: dict[str, Any], typed: d
         widgets = []
         for name in names:
             fdef = obj.fields[name]
-            access = ctx.field_access(obj.name, name)
-            if name == "owner" and not ctx.can("assign"):
-                access = "read"  # giving records to others needs the assign right
-            kind = widget_kind(fdef, access)
+            level = ctx.field_access(obj.name, name)
+            if name == "owner" and access.owner_choices(ctx, values.get("owner")) is not None:
+                level = "read"  # giving records to others needs the assign right
+            kind = widget_kind(fdef, level)
             value = typed[name] if name in typed else input_text(fdef, values.get(name), fmt)
             widget = Widget(field=fdef, label=fdef.label.get(ctx.locale), kind=kind,
                             value=value, required=fdef.required,
@@ -329,7 +329,7 @@ def _uploads(ctx: Context, obj: ObjectDef, form: FormData, names: list[str],
         fdef = obj.fields[name]
         upload = form.get(name)
         if fdef.type != "file" or upload is None or isinstance(upload, str) or \
-                not upload.filename or ctx.field_access(obj.name, name) != "edit":
+                not upload.filename or not ctx.can_edit(obj, name):
             continue
         data = upload.file.read(attachments.MAX_FILE_SIZE + 1)
         try:
