@@ -12,8 +12,10 @@ after-hooks (workflows), all inside one transaction: a save happens whole or not
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from decimal import Decimal
 from itertools import islice
 from typing import Any
 
@@ -83,8 +85,8 @@ def row_version(raw: Any) -> int | None:
     a header): None when none was sent; BadRequest for anything but a whole number."""
     if raw is None or raw == "":
         return None
-    if isinstance(raw, float) and raw.is_integer():  # JSON's 3.0 is the integer 3
-        raw = int(raw)
+    if isinstance(raw, (float, Decimal)) and math.isfinite(raw) and raw == int(raw):
+        raw = int(raw)  # JSON's 3.0 is the integer 3
     text = str(raw).strip() if not isinstance(raw, bool) else ""
     if not (is_digits(text) and int(text) <= MAX_VERSION):
         raise BadRequest("The row version must be a whole number.", parameter="version")

@@ -7,6 +7,7 @@ import csv
 import io
 import re
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
@@ -125,8 +126,9 @@ def test_a_tampered_row_version_is_refused_not_ignored(site):
         assert "Phiên bản của bản ghi phải là một số nguyên." in response.text
     assert records.get(ctx, "contact", contact["id"])["city"] is None
     assert records.row_version(" 7 ") == 7 and records.row_version(3.0) == 3
+    assert records.row_version(Decimal("57.0")) == 57  # a JSON body's 57.0
     assert records.row_version("") is None and records.row_version(None) is None
-    for junk in ("x", "٣", True, 1.5, "-1", 2**63):
+    for junk in ("x", "٣", True, 1.5, "-1", 2**63, Decimal("NaN"), float("inf")):
         with pytest.raises(BadRequest):
             records.row_version(junk)
 
