@@ -40,9 +40,7 @@ def json_body(request: Request) -> dict[str, Any]:
     if content_type and "json" not in content_type:
         raise BadRequest(f"send the body as JSON (Content-Type: application/json), not "
                          f"{content_type.split(';')[0]}")
-    raw = bodies.body(request)
-    if len(raw) > MAX_BODY:
-        raise BadRequest(f"the body is larger than {MAX_BODY} bytes")
+    raw = bodies.body(request)  # at most MAX_BODY bytes: limits.BodyLimit stops a bigger one
     if not raw.strip():
         raise BadRequest("the body is empty; send a JSON object of field values")
     raw = raw.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark is no content

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -17,10 +18,11 @@ from ..engine import query, records, sheets
 from ..engine.errors import BadRequest, CrmError, ValidationFailed
 from ..engine.runtime import Context
 from ..engine.text import is_digits
+from ..metadata.model import ObjectDef
 from . import auth
 from .display import References, display, option_label, related_values
 from .pages import flash, page_context
-from .screens import list_state, object_of, run_list, visible_columns
+from .screens import ListState, list_state, object_of, run_list, visible_columns
 from .templating import render
 
 KANBAN_CARDS = 100
@@ -34,14 +36,13 @@ def kanban_page(request: Request) -> Response:
     if layout.kanban is None:
         raise BadRequest(f"{obj.name} has no kanban view")
     group = obj.fields[layout.kanban.group_by]
-    state = list_state(ctx, obj, request.query_params)
-    state["page_size"] = KANBAN_CARDS
+    state = replace(list_state(ctx, obj, request.query_params), page_size=KANBAN_CARDS)
     columns = []
     card_fields = [f for f in visible_columns(ctx, obj, layout.kanban.card) if "." not in f]
     everything = []
     for option in [o for o in group.options if o.active]:
-        filters = {**state["filters"], group.name: option.value}
-        page = run_list(ctx, obj, {**state, "filters": filters, "page": 1})
+        filters = {**state.filters, group.name: option.value}
+        page = run_list(ctx, obj, replace(state, filters=filters, page=1))
         columns.append({"value": option.value, "label": option.label.get(ctx.locale),
                         "page": page})
         everything += page.items
@@ -154,36 +155,38 @@ def export_xlsx(request: Request) -> Response:
         "Content-Disposition": f'attachment; filename="{obj.name}.xlsx"'})
 
 
-def _export_view(request: Request) -> tuple[Context, Any, dict[str, Any], list[str]]:
+def _export_view(request: Request) -> tuple[Context, ObjectDef, ListState, list[str]]:
     ctx = auth.web_context(request)
     obj = object_of(ctx, request)
     state = list_state(ctx, obj, request.query_params)
     columns = visible_columns(ctx, obj, ctx.model.layouts[obj.name].list.columns)
-    run_list(ctx, obj, {**state, "page": 1, "page_size": 1}, with_total=False)  # checks early
+    run_list(ctx, obj, replace(state, page=1, page_size=1), with_total=False)  # checks early
     return ctx, obj, state, columns
 
 
-def _csv_rows(ctx: Context, obj, state, columns) -> Iterator[bytes]:
+def _csv_rows(ctx: Context, obj: ObjectDef, state: ListState, columns: list[str]
+              ) -> Iterator[bytes]:
     first = True
     for rows in _export_pages(ctx, obj, state, columns, typed=False):
         yield sheets.csv_text(rows, bom=first).encode("utf-8")
         first = False
 
 
-def _export_rows(ctx: Context, obj, state, columns, *, typed: bool) -> Iterator[list[Any]]:
+def _export_rows(ctx: Context, obj: ObjectDef, state: ListState, columns: list[str], *,
+                 typed: bool) -> Iterator[list[Any]]:
     for rows in _export_pages(ctx, obj, state, columns, typed=typed):
         yield from rows
 
 
-def _export_pages(ctx: Context, obj, state, columns, *, typed: bool
-                  ) -> Iterator[list[list[Any]]]:
+def _export_pages(ctx: Context, obj: ObjectDef, state: ListState, columns: list[str], *,
+                  typed: bool) -> Iterator[list[list[Any]]]:
     """The header, then the records page by page, as rows of cells (at most
     EXPORT_LIMIT records). Record scopes and hidden fields apply as on the list."""
     fields = [ctx.model.resolve_path(obj.name, tuple(c.split("."))) for c in columns]
     yield [[f.label.get(ctx.locale) for f in fields]]
     page_size, page, sent = 500, 1, 0
     while sent < EXPORT_LIMIT:
-        result = run_list(ctx, obj, {**state, "page": page, "page_size": page_size},
+        result = run_list(ctx, obj, replace(state, page=page, page_size=page_size),
                           with_total=False)
         if not result.items:
             break

@@ -7,6 +7,7 @@ call the engine, and render a template from `layouts/`, most specific first
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_plus, urlencode
 
@@ -43,7 +44,28 @@ def _is_fragment(request: Request) -> bool:
         request.headers.get("hx-boosted") != "true"
 
 
-def list_state(ctx: Context, obj: ObjectDef, params: Any) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ListState:
+    """What a list page shows: its filters (field parameters as sent), sort, quick search
+    and page. Exports, the kanban and segments read the same state from the same URL."""
+
+    filters: dict[str, str]
+    sort: str
+    page: int
+    page_size: int
+    search: str
+
+    def query(self, ctx: Context, obj: ObjectDef, *, with_total: bool = True,
+              fields: list[str] | None = None) -> query.ListQuery:
+        """The engine's query of this state (filters and sort checked for the user)."""
+        return query.ListQuery(
+            where=query.parse_params(ctx, obj, self.filters), search=self.search or None,
+            sort=query.parse_sort(ctx, obj, self.sort), page=self.page,
+            page_size=self.page_size, with_total=with_total,
+            fields=tuple(c.split(".")[0] for c in fields) if fields is not None else None)
+
+
+def list_state(ctx: Context, obj: ObjectDef, params: Any) -> ListState:
     """Filters, sort, search and paging of a list page, from its query string."""
     layout = ctx.model.layouts[obj.name]
     filters = {k: v for k, v in params.multi_items() if k not in RESERVED and v != ""}
@@ -53,18 +75,14 @@ def list_state(ctx: Context, obj: ObjectDef, params: Any) -> dict[str, Any]:
         page_size = min(200, max(1, int(params.get("page_size") or layout.list.page_size)))
     except ValueError:
         raise BadRequest("page and page_size are whole numbers") from None
-    return {"filters": filters, "sort": sort, "page": page, "page_size": page_size,
-            "search": params.get("search") or ""}
+    return ListState(filters, sort, page, page_size, params.get("search") or "")
 
 
-def run_list(ctx: Context, obj: ObjectDef, state: dict[str, Any], *,
+def run_list(ctx: Context, obj: ObjectDef, state: ListState, *,
              with_total: bool = True, fields: list[str] | None = None,
              conn: Any = None) -> query.Page:
-    return query.list_records(ctx, obj.name, conn=conn, query=query.ListQuery(
-        where=query.parse_params(ctx, obj, state["filters"]), search=state["search"] or None,
-        sort=query.parse_sort(ctx, obj, state["sort"]), page=state["page"],
-        page_size=state["page_size"], with_total=with_total,
-        fields=tuple(c.split(".")[0] for c in fields) if fields is not None else None))
+    return query.list_records(ctx, obj.name, state.query(ctx, obj, with_total=with_total,
+                                                          fields=fields), conn=conn)
 
 
 def visible_columns(ctx: Context, obj: ObjectDef, columns: tuple[str, ...]) -> list[str]:
@@ -119,23 +137,23 @@ class ListLinks:
     """Query strings of a list page's links (sort headers, pager, export): its filters,
     then search, sort and page, with `changes`. The filters are encoded once a page."""
 
-    def __init__(self, state: dict[str, Any]):
+    def __init__(self, state: ListState):
         self.state = state
-        self.fixed = urlencode(list(state["filters"].items()))
+        self.fixed = urlencode(list(state.filters.items()))
 
     def __call__(self, **changes: Any) -> str:
         state = self.state
-        values = {"search": state["search"], "sort": state["sort"], "page": state["page"],
+        values = {"search": state.search, "sort": state.sort, "page": state.page,
                   **changes}
         tail = "&".join(f"{k}={quote_plus(str(v))}" for k, v in values.items()
                         if v not in ("", None, 1) or k == "sort")
         return "&".join(part for part in (self.fixed, tail) if part)
 
 
-def header_cells(obj: ObjectDef, headers: list[tuple[str, str]], state: dict[str, Any],
+def header_cells(obj: ObjectDef, headers: list[tuple[str, str]], state: ListState,
                  links: ListLinks) -> list[Markup]:
     """The list's column headers: each a link that sorts by it, or reverses the sort."""
-    current = state["sort"].split(",")[0]
+    current = state.sort.split(",")[0]
     cells = []
     for column, label in headers:
         href = html.escape(f"/o/{obj.name}?" + links(
@@ -171,7 +189,7 @@ def list_page(request: Request) -> Response:
         "header_html": Markup("".join(header_cells(obj, headers, state, links))),
         "rows_html": Markup("\n".join(rows)),
         "state": state, "qs": links, "query": links(),
-        "filters": _filter_widgets(ctx, obj, state["filters"]),
+        "filters": _filter_widgets(ctx, obj, state.filters),
         "can_create": ctx.scope(obj.name, "create") != "none",
         "can_edit": can_edit, "can_delete": can_delete,
         "bulk_fields": _bulk_fields(ctx, obj), "views": saved,
