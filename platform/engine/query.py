@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, and_, func, or_, select
 
 from ..metadata import expressions as ex
+from ..metadata.fieldtypes import sortable
 from ..metadata.model import ObjectDef
 from ..metadata.objects import ObjectScope
 from .access import readable, require, scope_condition
@@ -168,7 +169,7 @@ def parse_sort(ctx: Context, obj: ObjectDef, sort: Sequence[str] | str | None
             raise BadRequest(f"cannot sort by '{name}': {problem}", parameter="sort")
         fdef = ctx.model.resolve_path(obj.name, path)
         assert fdef is not None
-        if fdef.type in ("multipicklist", "textarea", "file"):
+        if not sortable(fdef.type):
             raise BadRequest(f"cannot sort by '{name}', a {fdef.type} field", parameter="sort")
         out.append(item)
     return tuple(out)

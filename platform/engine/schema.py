@@ -21,6 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeEngine
 
+from ..metadata.fieldtypes import TYPES, sortable
 from ..metadata.model import AppModel, FieldDef, Layout, ObjectDef
 from .systables import system_tables
 from .types import ID, Money, UtcDateTime
@@ -39,20 +40,16 @@ def index_name(table: str, columns: tuple[str, ...], unique: bool = False) -> st
 
 def storage_kind(fdef: FieldDef) -> str:
     """What the column holds, coarsely: a change of kind may need (or refuse) an ALTER."""
-    vtype = fdef.value_type
     if fdef.type == "lookup":
         return f"ref:{fdef.to}"
-    if vtype in ("user",):
-        return "user"
-    if vtype == "integer" or fdef.name in ("id", "version"):
+    if fdef.name in ("id", "version"):
         return "integer"
-    if vtype in ("number", "currency", "percent"):
+    value = TYPES[fdef.value_type].value
+    if value == "reference":
+        return "user"
+    if value == "decimal":
         return f"decimal:{fdef.scale if fdef.scale is not None else 2}"
-    if vtype == "checkbox":
-        return "boolean"
-    if vtype in ("date", "datetime"):
-        return vtype
-    return "text"
+    return {"checkbox": "boolean"}.get(value or "text", value or "text")
 
 
 def column_type(fdef: FieldDef) -> TypeEngine[Any]:
@@ -106,13 +103,10 @@ class IndexSpec:
         return text + (" unique" if self.unique else " for list order" if self.sort else "")
 
 
-SORTABLE = ("multipicklist", "textarea", "file")
-
-
 def list_order(obj: ObjectDef, layout: Layout | None) -> tuple[str, ...]:
     """The default order of the object's list, with the id that breaks ties."""
     sort = [s for s in (layout.list.sort if layout else ())
-            if s.lstrip("-") in obj.fields and obj.fields[s.lstrip("-")].type not in SORTABLE]
+            if s.lstrip("-") in obj.fields and sortable(obj.fields[s.lstrip("-")].type)]
     if not sort:
         return ()
     return (*sort, "-id" if sort[-1].startswith("-") else "id")
@@ -163,7 +157,7 @@ def wanted_indexes(model: AppModel, object_name: str, *, derived: bool = True
         specs = [IndexSpec(obj.name, order, sort=True)]
         specs += [IndexSpec(obj.name, (f, *order), sort=True) for f in dict.fromkeys(groups)
                   if f in obj.fields and f not in leading
-                  and obj.fields[f].type not in SORTABLE]
+                  and sortable(obj.fields[f].type)]
         for spec in specs:
             out.setdefault(spec.columns, spec)
     if derived:

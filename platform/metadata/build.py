@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .fieldtypes import sortable
 from .model import (
     AppModel,
     Dashboard,
@@ -34,7 +35,6 @@ from .model import (
     humanize,
 )
 from .objects import (
-    SORTABLE_TYPES,
     ObjectScope,
     Src,
     build_objects,
@@ -208,7 +208,7 @@ def _layout(doc: Document, obj: ObjectDef, objects: Mapping[str, ObjectDef],
         if fdef is None:
             problems.append(src.problem(f"unknown field '{fname}' on {obj.name}"
                                         + did_you_mean(fname, obj.fields), "list", "sort", i))
-        elif fdef.type not in SORTABLE_TYPES:
+        elif not sortable(fdef.type):
             problems.append(src.problem(f"'{fname}' is a {fdef.type} field and cannot be "
                                         "sorted", "list", "sort", i))
     filters = list_data.get("filters", [])

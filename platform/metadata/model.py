@@ -15,16 +15,6 @@ from typing import Any
 
 from .expressions import Expression
 
-FIELD_TYPES = (
-    "text", "textarea", "email", "phone", "url", "integer", "number", "currency", "percent",
-    "date", "datetime", "checkbox", "picklist", "multipicklist", "lookup", "user", "formula",
-    "autonumber", "file", "rollup",
-)
-FORMULA_RETURNS = ("text", "integer", "number", "currency", "percent", "date", "datetime",
-                   "checkbox")
-TEXT_TYPES = ("text", "textarea", "email", "phone", "url", "picklist", "multipicklist",
-              "autonumber", "file")
-NUMBER_TYPES = ("integer", "number", "currency", "percent", "rollup")
 SYSTEM_FIELDS = ("id", "owner", "created_at", "created_by", "updated_at", "updated_by",
                  "version")
 ON_DELETE = ("set_null", "restrict", "cascade")

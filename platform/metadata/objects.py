@@ -9,10 +9,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import expressions
+from .fieldtypes import NUMBER_TYPES, TYPES
 from .model import (
-    NUMBER_TYPES,
     SYSTEM_FIELDS,
-    TEXT_TYPES,
     DuplicateMatch,
     DuplicateRule,
     FieldDef,
@@ -28,21 +27,9 @@ from .problems import Problem, did_you_mean
 from .source import Document
 
 COMMON_KEYS = {"type", "label", "help", "required", "unique", "default", "index", "read_only"}
-TYPE_KEYS: dict[str, set[str]] = {
-    "text": {"max_length"}, "textarea": {"max_length"}, "email": {"max_length"},
-    "phone": {"max_length"}, "url": {"max_length"},
-    "integer": {"min", "max"}, "number": {"min", "max", "scale"},
-    "currency": {"min", "max", "scale"}, "percent": {"min", "max", "scale"},
-    "date": {"min", "max"}, "datetime": set(), "checkbox": set(),
-    "picklist": {"options"}, "multipicklist": {"options"},
-    "lookup": {"to", "on_delete"}, "user": set(),
-    "formula": {"returns", "expression", "scale"}, "autonumber": {"format"},
-    "file": {"accept", "max_size"}, "rollup": {"from", "via", "measure", "filter", "scale"},
-}
+TYPE_KEYS = {name: set(t.keys) for name, t in TYPES.items()}
 NOT_FOR_COMPUTED = {"required", "unique", "default"}
-SORTABLE_TYPES = set(TEXT_TYPES + NUMBER_TYPES) | {"date", "datetime", "checkbox", "formula",
-                                                    "lookup", "user"}
-SEARCHABLE_TYPES = {"text", "textarea", "email", "phone", "url", "picklist", "autonumber"}
+SEARCHABLE_TYPES = {name for name, t in TYPES.items() if t.searchable}
 _PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*)\}")
 
 

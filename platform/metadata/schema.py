@@ -15,6 +15,7 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from .fieldtypes import FIELD_TYPES, FORMULA_RETURNS
 from .problems import Problem, did_you_mean, known
 from .source import Document
 
@@ -26,7 +27,11 @@ KINDS = ("app", "object", "extend", "layout", "roles", "workflow", "recipe", "re
 def _definitions() -> dict[str, Any]:
     text = resources.files(__package__).joinpath("schemas/metacrm.schema.yaml").read_text(
         encoding="utf-8")
-    return yaml.safe_load(text)["$defs"]
+    defs = yaml.safe_load(text)["$defs"]
+    keys = defs["field_keys"]["properties"]  # the type names are declared once, in Python
+    keys["type"]["enum"] = list(FIELD_TYPES)
+    keys["returns"]["enum"] = list(FORMULA_RETURNS)
+    return defs
 
 
 @cache

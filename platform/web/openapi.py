@@ -22,6 +22,7 @@ from ..engine.access import owner_choices
 from ..engine.coerce import INTEGER_LIMIT, NUMBER_LIMIT
 from ..engine.query import OPERATORS
 from ..engine.runtime import Context
+from ..metadata.fieldtypes import TYPES, sortable
 from ..metadata.model import AppModel, FieldDef, ObjectDef
 
 INT64 = 2**63 - 1
@@ -40,7 +41,7 @@ URL = "^https?://[A-Za-z0-9](?:[A-Za-z0-9-]{0,20}[A-Za-z0-9])?(?:\\.[A-Za-z0-9]"
 DATE = "^(?!0000)[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 DATETIME = "^(?!0000|0001-01-01|9999-12-31)[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:" \
            "[0-5][0-9](\\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})$"
-NUMBER_TYPES = ("number", "currency", "percent")
+DECIMAL_TYPES = tuple(name for name, t in TYPES.items() if t.value == "decimal")
 
 
 def _any_case(word: str) -> str:
@@ -119,7 +120,7 @@ def field_schema(fdef: FieldDef, *, write: bool = False) -> dict[str, Any]:
         schema["description"] = fdef.help.get("en")
     if fdef.max_length:
         schema["maxLength"] = fdef.max_length
-    if vtype in ("integer", *NUMBER_TYPES):
+    if vtype in ("integer", *DECIMAL_TYPES):
         if isinstance(fdef.min, (int, float)):
             schema["minimum"] = fdef.min
         if isinstance(fdef.max, (int, float)):
@@ -152,7 +153,7 @@ def _write_constraints(fdef: FieldDef) -> dict[str, Any]:
         return {"format": "uri", "pattern": URL, "maxLength": 200}
     if vtype == "integer":
         return {"minimum": -INTEGER_LIMIT, "maximum": INTEGER_LIMIT}
-    if vtype in NUMBER_TYPES:
+    if vtype in DECIMAL_TYPES:
         return {"exclusiveMinimum": -NUMBER_LIMIT, "exclusiveMaximum": NUMBER_LIMIT}
     if vtype == "date":
         return {"pattern": DATE}
@@ -231,7 +232,7 @@ def _param_schema(fdef: FieldDef) -> dict[str, Any]:
         return {"type": "string", "pattern": "^[0-9]{1,9}$"}
     if vtype == "integer":
         return {"type": "string", "pattern": "^-?[0-9]{1,15}$"}
-    if vtype in NUMBER_TYPES:
+    if vtype in DECIMAL_TYPES:
         return {"type": "string", "pattern": "^-?[0-9]{1,15}(\\.[0-9]{1,2})?$"}
     if vtype == "date":
         return {"type": "string", "format": "date", "pattern": DATE}
@@ -256,7 +257,7 @@ def filter_pattern(view: View, obj: ObjectDef) -> str:
             f.value_type in types and f.type not in ("lookup", "user") and n != "id")]
 
     kinds = {"(not )?is_blank\\({}\\)": names(),
-             "{} (==|!=|<|<=|>|>=) [0-9]{{1,9}}": names(("integer", *NUMBER_TYPES)),
+             "{} (==|!=|<|<=|>|>=) [0-9]{{1,9}}": names(("integer", *DECIMAL_TYPES)),
              "{} (==|!=) '[A-Za-z0-9 ]{{0,20}}'": names(("text", "email", "phone", "url")),
              "{} == (true|false)": names(("checkbox",))}
     atom = "(" + "|".join(shape.format(_alternatives(group))
@@ -264,17 +265,14 @@ def filter_pattern(view: View, obj: ObjectDef) -> str:
     return f"^{atom}( (and|or) {atom}){{0,2}}$"
 
 
-UNSORTABLE = ("multipicklist", "textarea", "file")
-
-
 def sort_pattern(view: View, obj: ObjectDef) -> str:
     """Fields of the object and of the records its lookups name, up to three."""
-    names = [n for n, f in view.fields(obj).items() if f.type not in UNSORTABLE]
+    names = [n for n, f in view.fields(obj).items() if sortable(f.type)]
     for name, fdef in view.fields(obj).items():
         if fdef.type == "lookup" and view.readable(fdef.to):
             target = view.model.objects[fdef.to]
             names += [f"{name}\\.{n}" for n, f in view.fields(target).items()
-                      if f.type not in UNSORTABLE]
+                      if sortable(f.type)]
     one = "-?" + _alternatives(names)
     return f"^{one}(,{one}){{0,2}}$"
 

@@ -35,6 +35,7 @@ from ..engine.users import SYSTEM_ROLE, user_names
 from ..metadata import MetadataError
 from ..metadata.documents import differences, dump, merged
 from ..metadata.edits import Draft, EditError
+from ..metadata.fieldtypes import FORMULA_RETURNS, SETUP_TYPES
 from ..metadata.model import AppModel, FieldDef, humanize
 from ..metadata.objects import RESERVED_NAMES
 from . import auth
@@ -42,11 +43,6 @@ from .pages import flash, page_context
 from .templating import render
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-FIELD_TYPES = ("text", "textarea", "email", "phone", "url", "integer", "number", "currency",
-               "percent", "date", "datetime", "checkbox", "picklist", "multipicklist", "lookup",
-               "user", "formula", "autonumber", "file")
-FORMULA_RETURNS = ("text", "integer", "number", "currency", "percent", "date", "datetime",
-                   "checkbox")
 ON_DELETE = ("set_null", "restrict", "cascade")
 
 
@@ -375,7 +371,7 @@ def _number(text: str, what: str, whole: bool = False) -> int | float | None:
 def field_definition(form: FormData, ftype: str) -> dict[str, Any]:
     """The field's metadata from the field form, keys in the order YAML shows them."""
     get = lambda key: str(form.get(key) or "").strip()  # noqa: E731
-    if ftype not in FIELD_TYPES:
+    if ftype not in SETUP_TYPES:
         raise EditError(f"'{ftype}' is not a field type", "type")
     data: dict[str, Any] = {"type": ftype}
     label_en = get("label_en")
@@ -434,7 +430,7 @@ def _field_form(request: Request, rt: Runtime, obj_name: str, values: dict[str, 
                 errors: dict[str, str], *, new: bool, base: Any, status: int = 200) -> Response:
     return render(request, "setup_field.html", {
         "obj": rt.model.objects[obj_name], "values": values, "errors": errors, "new": new,
-        "types": FIELD_TYPES, "returns": FORMULA_RETURNS, "on_delete": ON_DELETE,
+        "types": SETUP_TYPES, "returns": FORMULA_RETURNS, "on_delete": ON_DELETE,
         "objects": sorted(rt.model.objects), "base": base}, status=status)
 
 
