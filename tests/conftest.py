@@ -34,6 +34,22 @@ PG_URL = os.environ.get("METACRM_TEST_PG_URL",
 BACKENDS = ["sqlite", "postgresql"]
 
 
+BROWSER_TESTS = Path(__file__).resolve().parent / "browser"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark what a quick local run leaves out: `browser` on every test under tests/browser/,
+    `pg` on every test that runs on PostgreSQL (a fixture such as `backend` or
+    `demo_runtime` parametrized with "postgresql", or a test that asks for `pg_engine`)."""
+    for item in items:
+        if item.path.is_relative_to(BROWSER_TESTS):
+            item.add_marker(pytest.mark.browser)
+        callspec = getattr(item, "callspec", None)
+        params = callspec.params.values() if callspec else ()
+        if "postgresql" in params or "pg_engine" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.pg)
+
+
 @pytest.fixture(scope="session")
 def pg_engine() -> Iterator[sa.Engine]:
     engine = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
