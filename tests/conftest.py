@@ -21,7 +21,7 @@ from metacrm.engine.boot import new_runtime, open_runtime
 from metacrm.engine.db import Database
 from metacrm.engine.runtime import Runtime
 from metacrm.engine.schema import build_schema
-from metacrm.engine.users import create_token, create_user
+from metacrm.engine.users import create_token, create_user, hash_password
 from metacrm.metadata import load
 from metacrm.web.app import create_app
 from metacrm.web.settings import Settings
@@ -317,6 +317,24 @@ def api(make_api: Callable[..., ApiClient]) -> ApiClient:
 PASSWORD = "mat-khau-2026"
 
 
+@cache
+def password_hash(password: str) -> str:
+    """One argon2 hash of each test password per worker (argon2 takes a noticeable fraction
+    of a second on purpose): the users that fixtures make share it, and every sign-in still
+    verifies it with argon2."""
+    return hash_password(password)
+
+
+def add_user(rt: Runtime, name: str, role: str, password: str = PASSWORD):
+    """A user who signs in with `password`: create_user, then the cached hash."""
+    with rt.db.write() as conn:
+        user = create_user(conn, rt.schema, name, role=role)
+        table = rt.schema.system["mc_user"]
+        conn.execute(table.update().where(table.c.id == user.id)
+                     .values(password_hash=password_hash(password)))
+    return user
+
+
 class Site:
     """A browser-like client: signs in through the login form and sends CSRF tokens."""
 
@@ -326,8 +344,7 @@ class Site:
         self.token: str | None = None
 
     def user(self, name: str, role: str = "admin", password: str = PASSWORD):
-        with self.rt.db.write() as conn:
-            return create_user(conn, self.rt.schema, name, role=role, password=password)
+        return add_user(self.rt, name, role, password)
 
     def ctx(self, name: str):
         from metacrm.engine.users import find_user

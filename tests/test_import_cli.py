@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,6 +35,7 @@ def big_csv(path: Path) -> None:
     path.write_bytes(out.getvalue().encode("utf-8-sig"))
 
 
+@pytest.mark.slow  # 100,000 rows through two real import processes: half a minute
 def test_a_killed_import_resumes_and_imports_every_row_exactly_once(database_url, tmp_path):
     env = env_for(database_url, tmp_path)
     file = tmp_path / "khach-hang.csv"

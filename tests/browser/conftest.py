@@ -16,7 +16,8 @@ from starlette.testclient import TestClient
 
 from metacrm.engine.boot import open_runtime
 from metacrm.engine.runtime import Runtime
-from metacrm.engine.users import create_user
+
+from ..conftest import add_user
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 PASSWORD = "mat-khau-2026"
@@ -42,8 +43,7 @@ class Live:
     runtime: Runtime
 
     def user(self, name: str, role: str) -> None:
-        with self.runtime.db.write() as conn:
-            create_user(conn, self.runtime.schema, name, role=role, password=PASSWORD)
+        add_user(self.runtime, name, role, PASSWORD)
 
     def ctx(self, name: str):
         from metacrm.engine.users import find_user

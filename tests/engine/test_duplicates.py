@@ -46,6 +46,7 @@ def test_a_block_rule_refuses_the_save_and_names_the_record(ctx):
     assert "huy@example.vn" in str(failed.value.to_json())
 
 
+@pytest.mark.slow  # a scale check: 200,000 contacts loaded, indexed and searched
 def test_the_finder_on_200000_contacts_finds_the_seeded_near_duplicates(ctx):
     rng = random.Random(2026)
     syllables = ["An", "Bình", "Chi", "Dung", "Giang", "Hà", "Hải", "Hạnh", "Hiếu", "Hoa",
