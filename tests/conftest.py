@@ -29,6 +29,7 @@ from metacrm.web.settings import Settings
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_APP = ROOT / "apps" / "default_crm"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SHOP = FIXTURES / "apps" / "shop"  # customers and purchases: Setup, overlays, live reload
 PG_URL = os.environ.get("METACRM_TEST_PG_URL",
                         "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = ["sqlite", "postgresql"]
@@ -198,11 +199,18 @@ def prepared_url(backend: str, templates: Templates, tmp_path: Path) -> Callable
     return factory
 
 
-def write_app(root: Path, files: dict[str, str], name: str = "testapp") -> Path:
-    """An app folder under `root` from {relative path: YAML text}."""
+def write_app(root: Path, files: dict[str, str | None], name: str = "testapp",
+              base: Path | None = None) -> Path:
+    """An app folder under `root` from {relative path: YAML text}; with `base`, a copy of
+    that app folder with `files` written over it (None removes a file)."""
     app = root / name
+    if base is not None:
+        shutil.copytree(base, app)
     for rel, text in files.items():
         path = app / rel
+        if text is None:
+            path.unlink()
+            continue
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
     return app
@@ -210,11 +218,14 @@ def write_app(root: Path, files: dict[str, str], name: str = "testapp") -> Path:
 
 @pytest.fixture
 def make_app_dir(tmp_path: Path) -> Callable[..., Path]:
-    """Write an app folder: make_app_dir({"app.yaml": "...", "objects/x.yaml": "..."})."""
+    """Write an app folder: make_app_dir({"app.yaml": "...", "objects/x.yaml": "..."}), or a
+    variant of a fixture app: make_app_dir({"objects/customer.yaml": "..."}, base=SHOP)."""
     counter = iter(range(1000))
 
-    def factory(files: dict[str, str], name: str | None = None) -> Path:
-        return write_app(tmp_path / f"apps{next(counter)}", files, name or "testapp")
+    def factory(files: dict[str, str | None], name: str | None = None, *,
+                base: Path | None = None) -> Path:
+        name = name or (base.name if base is not None else "testapp")
+        return write_app(tmp_path / f"apps{next(counter)}", files, name, base)
 
     return factory
 

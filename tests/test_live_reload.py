@@ -10,26 +10,17 @@ import re
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from .conftest import SHOP
+
 ROOT = Path(__file__).resolve().parents[1]
 METACRM = [sys.executable, "-m", "metacrm.cli"]
 PASSWORD = "mat-khau-2026"
-APP = {
-    "app.yaml": "app: shop\nlabel: {en: Shop, vi: Cửa hàng}\nnavigation: [customer]\n",
-    "objects/customer.yaml": """
-        object: customer
-        label: {en: Customer, vi: Khách hàng}
-        title: "{name}"
-        fields:
-          name: {type: text, required: true}
-    """,
-}
 
 
 def free_port() -> int:
@@ -67,11 +58,9 @@ def csrf(page: str) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
 
 
-def test_a_field_added_on_one_server_is_live_on_the_other(database_url, tmp_path):
-    app = tmp_path / "shop"
-    for name, text in APP.items():
-        (app / name).parent.mkdir(parents=True, exist_ok=True)
-        (app / name).write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+def test_a_field_added_on_one_server_is_live_on_the_other(database_url, make_app_dir):
+    # without a layout of its own the customer form shows every field, the new one too
+    app = make_app_dir({"layouts/customer.yaml": None}, base=SHOP)
     env = {**os.environ, "DATABASE_URL": database_url, "METACRM_APP": str(app),
            "METACRM_SECRET_KEY": "shared-secret"}
     run(["migrate"], env)

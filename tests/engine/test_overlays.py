@@ -13,45 +13,12 @@ from metacrm.engine.users import create_user
 from metacrm.metadata import MetadataError
 from metacrm.metadata.edits import Draft, EditError
 
-APP = {
-    "app.yaml": """
-        app: shop
-        label: {en: Shop, vi: Cửa hàng}
-        navigation: [customer]
-    """,
-    "objects/customer.yaml": """
-        object: customer
-        label: {en: Customer, vi: Khách hàng}
-        title: "{name}"
-        search: [name]
-        fields:
-          name: {type: text, required: true}
-          city: {type: text, index: true}
-    """,
-    "layouts/customer.yaml": """
-        layout: customer
-        form:
-          sections:
-            - label: {en: Main, vi: Chính}
-              fields: [name, city]
-        list:
-          columns: [name, city]
-          filters: [city]
-    """,
-    "roles.yaml": """
-        roles:
-          clerk:
-            label: {en: Clerk, vi: Nhân viên}
-            objects:
-              customer: {create: true, read: all, edit: all, delete: none}
-    """,
-}
+from ..conftest import SHOP
 
 
 @pytest.fixture
-def shop(make_app_dir, database_url) -> Runtime:
-    app = make_app_dir(APP)
-    rt = open_runtime(app, database_url)
+def shop(database_url) -> Runtime:
+    rt = open_runtime(SHOP, database_url)
     sync.migrate(rt.db, rt.model)
     yield rt
     rt.db.dispose()
@@ -254,12 +221,12 @@ def test_clearing_a_setting_of_an_app_field_writes_unset(shop: Runtime, make_app
     assert "index: false" in version.documents["objects/customer.yaml"]
     city = shop.model.objects["customer"].fields["city"]
     assert city.index is False and city.label.get("vi") == "Tỉnh"
-    app = make_app_dir({**APP, "objects/customer.yaml": """
+    app = make_app_dir({"objects/customer.yaml": """
         object: customer
         fields:
           name: {type: text, max_length: 80, help: {en: Full name, vi: Họ tên}}
           city: {type: text}
-    """})
+    """, "layouts/customer.yaml": None}, base=SHOP)  # the layout places fields this customer lacks
     plain = Draft(str(app), {})
     plain.set_field("customer", "name", {"type": "text"}, new=False)  # both cleared
     assert plain.overlays["objects/customer.yaml"]["fields"]["name"]["unset"] == [

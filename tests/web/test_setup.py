@@ -11,42 +11,13 @@ import pytest
 
 from metacrm.engine import overlays, records, sync
 
-APP = {
-    "app.yaml": """
-        app: shop
-        label: {en: Shop, vi: Cửa hàng}
-        navigation: [customer]
-    """,
-    "objects/customer.yaml": """
-        object: customer
-        label: {en: Customer, vi: Khách hàng}
-        plural: {en: Customers, vi: Khách hàng}
-        title: "{name}"
-        search: [name]
-        fields:
-          name: {type: text, required: true}
-          city: {type: text, index: true}
-          level:
-            type: picklist
-            options: [silver, gold]
-    """,
-    "layouts/customer.yaml": """
-        layout: customer
-        form:
-          sections:
-            - label: {en: Main, vi: Chính}
-              fields: [name, city, level]
-        list:
-          columns: [name, city]
-          filters: [city]
-    """,
-}
+from ..conftest import SHOP
 
 
 @pytest.fixture
-def site(make_app_dir, fresh_site):
+def site(fresh_site):
     """A signed-in admin on the shop app over a fresh database."""
-    made = fresh_site(make_app_dir(APP))
+    made = fresh_site(SHOP)
     made.user("boss")
     assert made.login("boss").status_code == 303
     return made

@@ -10,58 +10,15 @@ import pytest
 
 from metacrm.engine import overlays
 
-APP = {
-    "app.yaml": """
-        app: shop
-        label: {en: Shop, vi: Cửa hàng}
-        navigation: [customer, purchase]
-    """,
-    "objects/customer.yaml": """
-        object: customer
-        label: {en: Customer, vi: Khách hàng}
-        plural: {en: Customers, vi: Khách hàng}
-        title: "{name}"
-        search: [name]
-        fields:
-          name: {type: text, required: true}
-          city: {type: text, index: true}
-          email: {type: email, label: {en: Email address, vi: Địa chỉ email}}
-          level:
-            type: picklist
-            options: [silver, gold]
-    """,
-    "objects/purchase.yaml": """
-        object: purchase
-        label: {en: Purchase, vi: Đơn mua}
-        plural: {en: Purchases, vi: Đơn mua}
-        title: "{code}"
-        fields:
-          code: {type: text, required: true}
-          total: {type: currency}
-          buyer: {type: lookup, to: customer}
-    """,
-    "layouts/customer.yaml": """
-        layout: customer
-        form:
-          sections:
-            - label: {en: Main, vi: Chính}
-              columns: 2
-              fields: [name, city, level]
-            - label: {en: Contact, vi: Liên lạc}
-              fields: [email]
-        list:
-          columns: [name, city]
-          filters: [city]
-    """,
-}
+from ..conftest import SHOP
 
 EDITOR = "/setup/layouts/customer"
 
 
 @pytest.fixture
-def site(make_app_dir, fresh_site):
+def site(fresh_site):
     """A signed-in admin on the shop app over a fresh database."""
-    made = fresh_site(make_app_dir(APP))
+    made = fresh_site(SHOP)
     made.user("boss")
     assert made.login("boss").status_code == 303
     return made

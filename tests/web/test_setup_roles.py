@@ -14,48 +14,16 @@ from metacrm.engine import records
 from metacrm.engine.errors import PermissionDenied
 from metacrm.engine.users import create_token, find_user
 
-APP = {
-    "app.yaml": """
-        app: shop
-        label: {en: Shop, vi: Cửa hàng}
-        navigation: [customer]
-    """,
-    "objects/customer.yaml": """
-        object: customer
-        label: {en: Customer, vi: Khách hàng}
-        plural: {en: Customers, vi: Khách hàng}
-        title: "{name}"
-        search: [name]
-        fields:
-          name: {type: text, required: true}
-          city: {type: text, index: true}
-    """,
-    "layouts/customer.yaml": """
-        layout: customer
-        form:
-          sections:
-            - label: {en: Main, vi: Chính}
-              fields: [name, city]
-        list:
-          columns: [name, city]
-    """,
-    "roles.yaml": """
-        roles:
-          clerk:
-            label: {en: Clerk, vi: Nhân viên}
-            objects:
-              customer: {create: true, read: all, edit: all, delete: none}
-    """,
-}
+from ..conftest import SHOP
 
 CLERK = {"label_en": "Clerk", "label_vi": "Nhân viên", "o.customer.create": "1",
          "o.customer.read": "all", "o.customer.edit": "all", "o.customer.delete": "none"}
 
 
 @pytest.fixture
-def site(make_app_dir, fresh_site):
+def site(fresh_site):
     """A signed-in admin on the shop app over a fresh database, and a clerk, ann."""
-    made = fresh_site(make_app_dir(APP))
+    made = fresh_site(SHOP)
     made.user("boss")
     made.user("ann", role="clerk")
     assert made.login("boss").status_code == 303

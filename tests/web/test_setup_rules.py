@@ -12,36 +12,7 @@ import pytest
 from metacrm.engine import overlays, records
 from metacrm.engine.errors import CrmError
 
-APP = {
-    "app.yaml": """
-        app: shop
-        label: {en: Shop, vi: Cửa hàng}
-        navigation: [customer]
-    """,
-    "objects/customer.yaml": """
-        object: customer
-        label: {en: Customer, vi: Khách hàng}
-        plural: {en: Customers, vi: Khách hàng}
-        title: "{name}"
-        search: [name]
-        fields:
-          name: {type: text, required: true}
-          city: {type: text, index: true}
-          visits: {type: integer}
-          level:
-            type: picklist
-            options: [silver, gold]
-    """,
-    "layouts/customer.yaml": """
-        layout: customer
-        form:
-          sections:
-            - label: {en: Main, vi: Chính}
-              fields: [name, city, visits, level]
-        list:
-          columns: [name, city]
-    """,
-}
+from ..conftest import SHOP
 
 GOLD_FOR_HUE = {"name": "gold_for_hue", "label_en": "Gold in Huế", "object": "customer",
                 "when": "saved", "mode": "rows", "field_0": "city", "op_0": "eq",
@@ -50,9 +21,9 @@ GOLD_FOR_HUE = {"name": "gold_for_hue", "label_en": "Gold in Huế", "object": "
 
 
 @pytest.fixture
-def site(make_app_dir, fresh_site):
+def site(fresh_site):
     """A signed-in admin on the shop app over a fresh database."""
-    made = fresh_site(make_app_dir(APP))
+    made = fresh_site(SHOP)
     made.user("boss")
     assert made.login("boss").status_code == 303
     return made
