@@ -135,7 +135,7 @@ class Templates:
 
     def _migrate(self, app_dir: str, url: str) -> None:
         rt = new_runtime(model=load_model(app_dir), db=Database(url),
-                     schema=build_schema(load_model(app_dir)))
+                         schema=build_schema(load_model(app_dir)))
         sync.migrate(rt.db, rt.model)
         if rt.db.is_sqlite:
             with rt.db.engine.connect() as conn:
@@ -238,7 +238,7 @@ def make_runtime(prepared_url: Callable[..., str]) -> Iterator[Callable[..., Run
     def factory(app_dir: Path | str = DEFAULT_APP, **options) -> Runtime:
         model = load_model(str(Path(app_dir).resolve()))
         rt = new_runtime(model=model, db=Database(prepared_url(app_dir)),
-                     schema=build_schema(model), **options)
+                         schema=build_schema(model), **options)
         made.append(rt)
         return rt
 
@@ -291,7 +291,7 @@ def make_client(prepared_url: Callable[..., str],
         model = load_model(str(Path(app_dir).resolve()))
         runtime_options.setdefault("files_dir", tmp_path / "files")
         runtime = new_runtime(model=model, db=Database(url), schema=build_schema(model),
-                          **runtime_options)
+                              **runtime_options)
         app = create_app(Settings(app_dir=str(app_dir), database_url=url, secret_key="test"),
                          runtime=runtime, migrate=False)
         client = TestClient(app, raise_server_exceptions=False)

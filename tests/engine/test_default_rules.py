@@ -26,7 +26,7 @@ def test_contracts_ending_in_thirty_days_get_a_renewal_task(runtime, ctx):
                                                 "start_date": "2026-04-08",
                                                 "end_date": "2027-04-07"})
     day = new_runtime(model=runtime.model, db=runtime.db, schema=runtime.schema,
-                  clock=lambda: datetime(2027, 3, 8, 3, 0, tzinfo=UTC))  # 30 days before
+                      clock=lambda: datetime(2027, 3, 8, 3, 0, tzinfo=UTC))  # 30 days before
     assert run_schedules(day)["contract_renewal"] == 1
     tasks = query.list_records(ctx, "task", query.ListQuery(search="renew")).items
     assert [t["subject"] for t in tasks] == [f"Renew contract {contract['number']}"]
@@ -41,7 +41,7 @@ def test_an_overdue_case_goes_to_the_owners_team_manager(runtime, ctx):
     records.create(ctx, "case", {"subject": "Máy không lên nguồn", "owner": agent.id,
                                  "due_date": "2027-03-07"})
     day = new_runtime(model=runtime.model, db=runtime.db, schema=runtime.schema,
-                  clock=lambda: datetime(2027, 3, 8, 3, 0, tzinfo=UTC))
+                      clock=lambda: datetime(2027, 3, 8, 3, 0, tzinfo=UTC))
     assert run_schedules(day)["case_sla_escalation"] == 1
     table = runtime.schema.system["mc_notification"]
     with runtime.db.read() as conn:

@@ -163,7 +163,7 @@ def test_birthdays_three_days_with_restarts_once_each(make_runtime, auto, clock,
         when = datetime(2027, 2, 27, 2, 0, tzinfo=UTC) + timedelta(days=day - 27)
         for _ in range(2):  # a restart: a new runtime on the same database, run twice
             restarted = new_runtime(model=rt.model, db=rt.db, schema=rt.schema,
-                                clock=Clock(when))
+                                    clock=Clock(when))
             run_schedules(restarted)
         by_day[when.date()] = sorted(t["subject"] for t in table_rows(rt, "task")
                                      if t["subject"].startswith("Sinh nhật"))
@@ -180,11 +180,11 @@ def test_schedules_wait_for_their_hour_and_catch_up_after_downtime(auto):
     records.create(ctx, "customer", {"name": "Sớm", "birthdate": "1990-03-02", "tier": "vip"})
     records.create(ctx, "customer", {"name": "Muộn", "birthdate": "1990-03-04", "tier": "vip"})
     early = new_runtime(model=rt.model, db=rt.db, schema=rt.schema,
-                    clock=Clock(datetime(2027, 3, 1, 23, 30, tzinfo=UTC)))  # 06:30, 2/3
+                        clock=Clock(datetime(2027, 3, 1, 23, 30, tzinfo=UTC)))  # 06:30, 2/3
     run_schedules(early)  # 2/3 before 08:00: not yet
     assert not [t for t in table_rows(rt, "task") if t["subject"].startswith("Sinh nhật")]
     later = new_runtime(model=rt.model, db=rt.db, schema=rt.schema,
-                    clock=Clock(datetime(2027, 3, 5, 3, 0, tzinfo=UTC)))  # 10:00, 5/3
+                        clock=Clock(datetime(2027, 3, 5, 3, 0, tzinfo=UTC)))  # 10:00, 5/3
     assert run_schedules(later)["birthday"] == 2  # 2/3 and 4/3 caught up
 
 
@@ -194,7 +194,7 @@ def test_escalation_a_day_after_the_due_date_to_the_team_manager(auto):
                                                         "due": "2027-03-01"})
     assert ticket["owner"] == people["an"].user.id
     run_schedules(new_runtime(model=rt.model, db=rt.db, schema=rt.schema,
-                          clock=Clock(datetime(2027, 3, 2, 3, 0, tzinfo=UTC))))
+                              clock=Clock(datetime(2027, 3, 2, 3, 0, tzinfo=UTC))))
     notes = [n for n in table_rows(rt, "mc_notification") if "quá hạn" in n["message"]]
     assert [(n["user_id"], n["message"]) for n in notes] == [
         (people["boss"].user.id, "Phiếu Rò nước quá hạn")]
@@ -205,7 +205,7 @@ def test_holiday_greeting_on_women_day(auto):
     records.create(people["admin"], "customer", {"name": "Hoa", "email": "hoa@x.vn"})
     records.create(people["admin"], "customer", {"name": "Không email"})
     run_schedules(new_runtime(model=rt.model, db=rt.db, schema=rt.schema,
-                          clock=Clock(datetime(2027, 3, 8, 3, 0, tzinfo=UTC))))
+                              clock=Clock(datetime(2027, 3, 8, 3, 0, tzinfo=UTC))))
     emails = [json.loads(r["payload"]) for r in table_rows(rt, "mc_outbox")]
     assert [e["body"] for e in emails if e["subject"] == "Chúc mừng 8/3"] == [
         "Chúc Hoa ngày 8/3 vui vẻ"]
