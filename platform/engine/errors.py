@@ -29,6 +29,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .types import jsonable
+
 
 @dataclass(frozen=True)
 class FieldError:
@@ -48,12 +50,10 @@ class FieldError:
 
 
 def _plain(value: Any) -> Any:
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
-    isoformat = getattr(value, "isoformat", None)
-    return isoformat() if callable(isoformat) else str(value)
+    value = jsonable(value)
+    return value if value is None or isinstance(value, (bool, int, float, str)) else str(value)
 
 
 class CrmError(Exception):

@@ -26,10 +26,11 @@ from ..metadata.problems import did_you_mean
 from .access import owner_choices, readable, readable_ids
 from .coerce import Invalid, coerce, coerce_result, parse_date
 from .errors import FieldError
-from .rows import assign_autonumbers, fetch, jsonable, month_day, search_text, title_sql, to_row
+from .rows import assign_autonumbers, fetch, month_day, search_text, title_sql, to_row
 from .runtime import Context
 from .schema import SEARCH_COLUMN
 from .sqlexpr import keyed_select
+from .types import jsonable
 from .users import SYSTEM_ROLE
 
 log = logging.getLogger("metacrm")
@@ -310,8 +311,9 @@ def compute_formulas(save: Save) -> None:
 
 
 class FormulaFailed(Exception):
-    """A formula that cannot be computed for a record (a division by zero, a value past
-    the stored range): the value is blank, and `reason` says why."""
+    """A formula that cannot be computed for a record (a value past the stored range, a
+    type error): the value is blank, and `reason` says why. A division by zero is no
+    failure: the expression language makes it blank, as a spreadsheet does."""
 
     def __init__(self, reason: str):
         super().__init__(reason)

@@ -42,10 +42,11 @@ from .pipeline import (
     prepare,
 )
 from .rollups import update_rollups
-from .rows import created_audit, fetch, jsonable, month_day, search_text, to_row
+from .rows import created_audit, fetch, month_day, search_text, to_row
 from .runtime import Change, Context
 from .schema import SEARCH_COLUMN
 from .text import is_digits
+from .types import jsonable
 
 __all__ = ["MAX_VERSION", "RECORD", "Save", "bulk_create", "create", "delete", "get",
            "history", "load", "new_row", "object_def", "prepare", "row_version",

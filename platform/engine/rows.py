@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, Table, func, literal, select
@@ -54,14 +52,6 @@ def from_row(obj: ObjectDef, row: Mapping[str, Any]) -> dict[str, Any]:
             value = record[name]
             record[name] = value.split(";") if value else []
     return record
-
-
-def jsonable(value: Any) -> Any:
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    return value
 
 
 MAX_ID = 2**63 - 1
@@ -118,5 +108,5 @@ def next_sequence(ctx: Context, conn: Connection, object_name: str, field_name: 
     return conn.execute(stmt).scalar_one()
 
 
-__all__ = ["MAX_ID", "assign_autonumbers", "created_audit", "fetch", "from_row", "jsonable",
+__all__ = ["MAX_ID", "assign_autonumbers", "created_audit", "fetch", "from_row",
            "month_day", "next_sequence", "search_text", "title_sql", "to_row"]

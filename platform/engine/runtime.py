@@ -178,10 +178,9 @@ class Runtime:
     def refresh(self, *, force: bool = False) -> bool:
         """Adopt a metadata version saved by another process, if there is one. Looks at the
         version number at most every `check_interval` seconds (one indexed read)."""
-        now = time.monotonic()
-        if not force and now - self._checked < self.check_interval:
+        if not force and not self.refresh_due():
             return False
-        self._checked = now
+        self._checked = time.monotonic()
         with self.db.read() as conn:
             number = latest_number(conn)
         if number == self.version:
@@ -196,7 +195,7 @@ class Runtime:
                 snap: Snapshot | None = None) -> Context:
         """The context of `user`, on `snap` (the request's) or the current snapshot."""
         snap = snap or self.current
-        return Context(self, user, locale or user.locale or snap.model.locale, snap=snap)
+        return Context(self, user, locale or user.locale or snap.model.locale, snap)
 
     def system_context(self) -> Context:
         with self.db.write() as conn:
@@ -306,12 +305,8 @@ class Context:
     runtime: Runtime
     user: User
     locale: str
+    snap: Snapshot  # the metadata the request started with
     depth: int = 0
-    snap: Snapshot = None  # type: ignore[assignment]  # the runtime's current one if not given
-
-    def __post_init__(self) -> None:
-        if self.snap is None:
-            object.__setattr__(self, "snap", self.runtime.current)
 
     @property
     def model(self) -> AppModel:

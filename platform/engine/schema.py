@@ -49,7 +49,7 @@ def storage_kind(fdef: FieldDef) -> str:
         return "user"
     if value == "decimal":
         return f"decimal:{fdef.scale if fdef.scale is not None else 2}"
-    return {"checkbox": "boolean"}.get(value or "text", value or "text")
+    return "boolean" if value == "checkbox" else value or "text"
 
 
 def column_type(fdef: FieldDef) -> TypeEngine[Any]:

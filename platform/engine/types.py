@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -70,3 +70,12 @@ class Money(TypeDecorator):
 
 def now_utc() -> datetime:
     return datetime.now(UTC)
+
+
+def jsonable(value: Any) -> Any:
+    """A value as JSON holds it: dates and datetimes in ISO form, decimals as text."""
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value

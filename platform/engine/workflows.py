@@ -38,10 +38,10 @@ from .errors import (
     WorkflowLoop,
 )
 from .pipeline import RecordEnv, Save, apply_values
-from .rows import fetch, jsonable, next_sequence
+from .rows import fetch, next_sequence
 from .runtime import Change, Context, Hooks, Runtime
 from .text import is_digits
-from .types import now_utc
+from .types import jsonable, now_utc
 from .users import find_user
 
 MAX_DEPTH = 8

@@ -64,10 +64,6 @@ def _version(request: Request, body: dict[str, Any] | None) -> int:
         raw = request.headers["if-match"].strip('"W/')
     elif request.query_params.get("version"):
         raw = request.query_params["version"]
-    if raw is None:
-        raise VersionRequired("send the record's version you read (\"version\" in the body, "
-                              "an If-Match header or ?version=); without it a change could "
-                              "overwrite someone else's", parameter="version")
     try:
         version = records.row_version(raw)
     except BadRequest:

@@ -47,7 +47,7 @@ def _is_fragment(request: Request) -> bool:
 @dataclass(frozen=True)
 class ListState:
     """What a list page shows: its filters (field parameters as sent), sort, quick search
-    and page. Exports, the kanban and segments read the same state from the same URL."""
+    and page. Exports and the kanban read the same state from the same URL."""
 
     filters: dict[str, str]
     sort: str
@@ -233,7 +233,7 @@ def _filter_widgets(ctx: Context, obj: ObjectDef, chosen: dict[str, str] | None 
 
 def _bulk_fields(ctx: Context, obj: ObjectDef) -> list[tuple[str, str]]:
     return [(n, f.label.get(ctx.locale)) for n, f in obj.fields.items()
-            if f.writable and f.type in ("picklist", "user", "checkbox", "date", "text")
+            if f.type in ("picklist", "user", "checkbox", "date", "text")
             and ctx.can_edit(obj, n)]
 
 
