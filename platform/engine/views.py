@@ -34,7 +34,7 @@ def save_view(ctx: Context, object_name: str, name: str, params: str, *,
     """Keep a list's query string (`params`) as a view named `name`."""
     name = name.strip()[:MAX_NAME]
     if not name:
-        raise BadRequest("a saved view needs a name", parameter="name")
+        raise BadRequest("A saved view needs a name.", parameter="name")
     views = ctx.schema.system["mc_view"]
     with ctx.db.write() as conn:
         conn.execute(views.insert().values(object=object_name, name=name, user_id=ctx.user.id,

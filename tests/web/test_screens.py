@@ -133,6 +133,12 @@ def test_a_tampered_row_version_is_refused_not_ignored(site):
             records.row_version(junk)
 
 
+def test_a_saved_view_without_a_name_is_refused_in_the_users_language(site):
+    answer = site.post("/o/contact/views", {"name": "  ", "params": "city=Huế"})
+    assert answer.status_code == 400
+    assert "Bộ lọc đã lưu cần có tên." in answer.text
+
+
 def test_delete_asks_first(site):
     ctx = site.ctx("admin")
     account = records.create(ctx, "account", {"name": "Công ty Bình Minh"})
