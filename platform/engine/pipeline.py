@@ -312,11 +312,13 @@ def compute_formulas(save: Save) -> None:
 
 class FormulaFailed(Exception):
     """A formula that cannot be computed for a record (a value past the stored range, a
-    type error): the value is blank, and `reason` says why. A division by zero is no
-    failure: the expression language makes it blank, as a spreadsheet does."""
+    type error): the value is blank; `code` says why for people (out_of_range, or error),
+    `reason` for the log. A division by zero is no failure: the expression language makes
+    it blank, as a spreadsheet does."""
 
-    def __init__(self, reason: str):
+    def __init__(self, code: str, reason: str):
         super().__init__(reason)
+        self.code = code
         self.reason = reason
 
 
@@ -326,17 +328,17 @@ def formula_value(fdef: FieldDef, env: RecordEnv) -> Any:
     try:
         return coerce_result(fdef, evaluate(fdef.expression, env))
     except Invalid as exc:
-        raise FormulaFailed(exc.message) from None
+        raise FormulaFailed(exc.code, exc.message) from None
     except (EvalError, ArithmeticError, TypeError, ValueError) as exc:
-        raise FormulaFailed(str(exc) or type(exc).__name__) from None
+        raise FormulaFailed("error", str(exc) or type(exc).__name__) from None
 
 
 def formula_problems(ctx: Context, conn: Connection, obj: ObjectDef,
-                     record: dict[str, Any]) -> dict[str, str]:
+                     record: dict[str, Any]) -> dict[str, FormulaFailed]:
     """Field -> why, for the blank formulas of a stored record that fail (not those blank
     because what they read is blank): shown beside the field on the record's page.
     `record` is what the user may see; a formula it does not hold is not asked about."""
-    problems: dict[str, str] = {}
+    problems: dict[str, FormulaFailed] = {}
     blank = [n for n in ctx.snap.relations.formula_order.get(obj.name, [])
              if n in record and record[n] is None]
     if not blank:
@@ -346,7 +348,7 @@ def formula_problems(ctx: Context, conn: Connection, obj: ObjectDef,
         try:
             formula_value(obj.fields[name], env)
         except FormulaFailed as exc:
-            problems[name] = exc.reason
+            problems[name] = exc
     return problems
 
 
