@@ -20,7 +20,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -127,7 +126,7 @@ def importable(ctx: Context, obj: ObjectDef) -> list[FieldDef]:
     """The fields the user's import may fill: those their role lets them edit (a field
     hidden from them is not offered, so the mapping says nothing of it)."""
     return [f for f in obj.fields.values()
-            if (not f.system or f.name == "owner") and not f.computed and f.type != "file"
+            if (not f.system or f.name == "owner") and not f.computed and f.kind.importable
             and ctx.can_edit(obj, f.name)]
 
 
@@ -165,30 +164,12 @@ class Resolver:
             raw = raw.strip()
         if raw is None or raw == "":
             return None
-        if fdef.type == "picklist":
-            return self._option(fdef, raw)
-        if fdef.type == "multipicklist":
-            parts = raw if isinstance(raw, list) else re.split(r"[;,]", str(raw))
-            return [self._option(fdef, p.strip()) for p in parts if str(p).strip()]
-        if fdef.type == "lookup":
-            return self._lookup(fdef, raw)
-        if fdef.type == "user":
-            return self._user(raw)
-        if fdef.type == "checkbox" and isinstance(raw, str):
-            folded = match_key(raw)
-            if folded in ("co", "x", "yes", "true", "1", "dung"):
-                return True
-            if folded in ("khong", "no", "false", "0", "sai"):
-                return False
-        if fdef.type in ("date", "datetime") and isinstance(raw, (date, datetime)):
-            return raw
-        if fdef.type in ("integer", "number", "currency", "percent") and isinstance(raw, str):
-            return _number_text(raw)
-        if isinstance(raw, float) and raw.is_integer() and fdef.type in ("text", "phone"):
-            return str(int(raw))  # Excel keeps phone numbers and codes as numbers
-        return raw
+        return fdef.kind.sheet(fdef, raw, self)
 
-    def _option(self, fdef: FieldDef, raw: Any) -> Any:
+    def key(self, text: str) -> str:
+        return match_key(text)
+
+    def option(self, fdef: FieldDef, raw: Any) -> Any:
         if fdef.name not in self._options:
             names: dict[str, str] = {}
             for option in fdef.options:
@@ -198,7 +179,7 @@ class Resolver:
         # a value that is no option is passed on: the record service says what is wrong
         return self._options[fdef.name].get(match_key(raw), raw)
 
-    def _lookup(self, fdef: FieldDef, raw: Any) -> Any:
+    def record(self, fdef: FieldDef, raw: Any) -> Any:
         if isinstance(raw, (int, float)) or is_digits(str(raw)):
             return int(raw)
         target = self.ctx.model.objects[fdef.to or ""]
@@ -211,7 +192,7 @@ class Resolver:
                                      f"called '{raw}'")
         return found
 
-    def _user(self, raw: Any) -> Any:
+    def user(self, raw: Any) -> Any:
         if isinstance(raw, (int, float)) or is_digits(str(raw)):
             return int(raw)
         if self._users is None:
@@ -228,18 +209,6 @@ class Resolver:
         return found
 
 
-def _number_text(text: str) -> str:
-    """'25.000.000' or '25,000,000' or '1 234,5' as the record service reads numbers."""
-    text = text.replace("\xa0", "").replace(" ", "").replace("₫", "").replace("đ", "")
-    if re.fullmatch(r"-?\d{1,3}(\.\d{3})+(,\d+)?", text):  # Vietnamese: 25.000.000,5
-        return text.replace(".", "").replace(",", ".")
-    if re.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?", text):  # English: 25,000,000.5
-        return text.replace(",", "")
-    if re.fullmatch(r"-?\d+,\d+", text):
-        return text.replace(",", ".")
-    return text
-
-
 def find_by_title(ctx: Context, conn: Connection, obj: ObjectDef, text: str) -> int | None:
     """The id of the record of `obj` whose title (or a unique text field) is `text`, of
     those the user may read."""
@@ -251,7 +220,7 @@ def find_by_title(ctx: Context, conn: Connection, obj: ObjectDef, text: str) -> 
     if title is not None:
         candidates.append(func.lower(title))
     for fdef in obj.fields.values():
-        if fdef.unique and fdef.type in ("text", "email", "phone", "autonumber") \
+        if fdef.unique and fdef.kind.is_word \
                 and fdef.name not in ctx.hidden(obj.name):
             candidates.append(func.lower(table.c[fdef.name]))
     for expression in candidates:

@@ -13,7 +13,6 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ..metadata.model import ObjectDef
-from .coerce import national_phone
 from .runtime import Context
 from .text import fold
 
@@ -27,8 +26,9 @@ def search_text(obj: ObjectDef, record: Mapping[str, Any]) -> str:
         if value is None or value == "":
             continue
         words.append(str(value))
-        if obj.fields[name].type == "phone":
-            words.append(national_phone(str(value)))
+        spoken = obj.fields[name].kind.spoken
+        if spoken is not None:
+            words.append(spoken(str(value)))
     return fold(" ".join(words))
 
 
@@ -39,8 +39,8 @@ def to_row(obj: ObjectDef, record: Mapping[str, Any]) -> dict[str, Any]:
         fdef = obj.fields.get(name)
         if fdef is None or name == "id":
             continue
-        row[name] = ";".join(value) if fdef.type == "multipicklist" and value else (
-            None if fdef.type == "multipicklist" else value)
+        row[name] = (";".join(value) or None) if fdef.kind.many and value is not None \
+            else value
     return row
 
 

@@ -126,7 +126,7 @@ class SqlCompiler:
             return true() if node.value else false()
         if isinstance(node, Name):
             column, fdef = self.joins.column(node.path)
-            if fdef.value_type == "checkbox":
+            if fdef.kind.value == "checkbox":
                 return column.is_(True)
             return not_(self._blank(column, fdef))
         if isinstance(node, Binary) and node.op in ("==", "!=", "<", "<=", ">", ">=", "in",
@@ -138,8 +138,7 @@ class SqlCompiler:
         return value.is_(True) if isinstance(value.type, Boolean) else value.is_not(None)
 
     def _blank(self, column: ColumnElement[Any], fdef: FieldDef | None) -> ColumnElement[bool]:
-        if fdef is not None and fdef.value_type in ("text", "textarea", "email", "phone", "url",
-                                                    "picklist", "multipicklist", "file"):
+        if fdef is not None and fdef.kind.is_text:
             return or_(column.is_(None), column == "")
         return column.is_(None)
 

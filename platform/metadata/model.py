@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .expressions import Expression
+from .fieldtypes import TYPES, FieldType
 
 SYSTEM_FIELDS = ("id", "owner", "created_at", "created_by", "updated_at", "updated_by",
                  "version")
@@ -116,8 +117,13 @@ class FieldDef:
         return self.type
 
     @property
+    def kind(self) -> FieldType:
+        """The type of the stored value, which says how it is read, shown and filtered."""
+        return TYPES[self.value_type]
+
+    @property
     def computed(self) -> bool:
-        return self.type in ("formula", "rollup", "autonumber")
+        return TYPES[self.type].computed
 
     @property
     def writable(self) -> bool:
@@ -206,7 +212,7 @@ class ObjectDef:
 
     @cached_property
     def multipicklists(self) -> tuple[str, ...]:
-        return tuple(n for n, f in self.fields.items() if f.type == "multipicklist")
+        return tuple(n for n, f in self.fields.items() if f.kind.many)
 
     def lookups_to(self, target: str) -> list[FieldDef]:
         return [f for f in self.fields.values() if f.type == "lookup" and f.to == target]

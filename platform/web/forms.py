@@ -4,18 +4,13 @@ record service (numbers typed the Vietnamese way, dates from date inputs, ...)."
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
 from starlette.datastructures import FormData
 
 from ..engine.runtime import Context
-from ..engine.text import is_digits
 from ..metadata.model import FieldDef, Layout, ObjectDef
 from .i18n import Formats
-
-NUMERIC = ("integer", "number", "currency", "percent")
 
 
 @dataclass
@@ -36,31 +31,13 @@ class Widget:
 
 def input_text(fdef: FieldDef, value: Any, fmt: Formats) -> Any:
     """A stored value as the text of its input."""
-    if value is None:
-        return [] if fdef.type == "multipicklist" else ""
-    vtype = fdef.value_type
-    if fdef.type == "multipicklist":
-        return list(value)
-    if vtype == "checkbox":
-        return bool(value)
-    if vtype in NUMERIC:
-        return fmt.number_input(value, fdef.scale)
-    if vtype == "datetime" and isinstance(value, datetime):
-        return value.astimezone(fmt.tz).strftime("%Y-%m-%dT%H:%M")
-    if vtype == "date" and isinstance(value, date):
-        return value.isoformat()
-    return str(value)
+    return fdef.kind.input(fdef, value, fmt)
 
 
 def widget_kind(fdef: FieldDef, access: str) -> str:
     if not fdef.writable or access != "edit":
         return "readonly"
-    return {
-        "textarea": "textarea", "email": "email", "phone": "tel", "url": "url",
-        "integer": "number", "number": "number", "currency": "number", "percent": "number",
-        "date": "date", "datetime": "datetime", "checkbox": "checkbox", "picklist": "select",
-        "multipicklist": "multiselect", "lookup": "lookup", "user": "user", "file": "file",
-    }.get(fdef.type, "text")
+    return fdef.kind.widget
 
 
 def form_fields(ctx: Context, obj: ObjectDef, layout: Layout) -> list[tuple[str, list[str]]]:
@@ -85,31 +62,8 @@ def parse_form(ctx: Context, obj: ObjectDef, form: FormData, fmt: Formats,
         fdef = obj.fields[name]
         if not ctx.can_edit(obj, name):
             continue
-        if fdef.type == "checkbox":
-            if f"{name}__present" in form:
-                values[name] = typed[name] = name in form
-            continue
-        if fdef.type == "multipicklist":
-            if f"{name}__present" in form:
-                chosen = [v for v in form.getlist(name) if isinstance(v, str)]
-                values[name] = typed[name] = chosen
-            continue
-        if name not in form or fdef.type == "file":
-            continue
-        raw = form.get(name)
-        text = raw if isinstance(raw, str) else ""
-        typed[name] = text
-        if fdef.type == "lookup":
-            chosen_id = form.get(f"{name}__id")
-            if isinstance(chosen_id, str) and is_digits(chosen_id):
-                values[name] = int(chosen_id)
-                typed[f"{name}__id"] = chosen_id
-            else:
-                values[name] = text.strip() or None
-        elif fdef.type in NUMERIC:
-            parsed = fmt.parse_number(text)
-            values[name] = None if parsed == "" else (
-                parsed if isinstance(parsed, (Decimal, str)) else parsed)
-        else:
-            values[name] = text if text.strip() else None
+        found = fdef.kind.read(fdef, form, fmt)
+        if found is not None:
+            values[name], shown = found
+            typed.update(shown)
     return values, typed

@@ -18,9 +18,10 @@ from ..engine import query, records, sheets
 from ..engine.errors import BadRequest, CrmError, ValidationFailed
 from ..engine.runtime import Context
 from ..engine.text import is_digits
+from ..metadata.fieldtypes import option_label
 from ..metadata.model import ObjectDef
 from . import auth
-from .display import References, display, option_label, related_values
+from .display import References, display, related_values
 from .pages import flash, page_context
 from .screens import ListState, list_state, object_of, run_list, visible_columns
 from .templating import render

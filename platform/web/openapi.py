@@ -13,59 +13,20 @@ the filter and sort grammars, to draw examples from)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from email_validator import SPECIAL_USE_DOMAIN_NAMES
-
 from ..engine.access import owner_choices
-from ..engine.coerce import INTEGER_LIMIT, NUMBER_LIMIT
 from ..engine.query import OPERATORS
 from ..engine.runtime import Context
-from ..metadata.fieldtypes import TYPES, sortable
+from ..metadata.fieldtypes import FieldType, sortable
+from ..metadata.fieldtypes.base import NO_NUL
+from ..metadata.fieldtypes.references import id_filter_schema
 from ..metadata.model import AppModel, FieldDef, ObjectDef
 
 INT64 = 2**63 - 1
 INT32 = 2**31 - 1
-NO_NUL = "^[^\\u0000]*$"
-# what Python's str.strip() takes away: a required text needs one character that is not it
-SPACE = "\\t\\n\\u000b\\u000c\\r\\u001c-\\u001f \\u0085\\u00a0\\u1680\\u2000-\\u200a" \
-        "\\u2028\\u2029\\u202f\\u205f\\u3000"
-NOT_BLANK = f"^[^\\u0000]*[^\\u0000{SPACE}][^\\u0000]*$"
-# mobile numbers of the Vietnamese plan, the phone fields' home region (coerce.DEFAULT_REGION)
-PHONE = "^(\\+84|0)(9[0-8]|3[2-9]|8[1-8]|7[06-9]|5[689])[0-9]{7}$"
-URL = "^https?://[A-Za-z0-9](?:[A-Za-z0-9-]{0,20}[A-Za-z0-9])?(?:\\.[A-Za-z0-9]" \
-      "(?:[A-Za-z0-9-]{0,20}[A-Za-z0-9])?)+(?:/[A-Za-z0-9._~%/-]*)?$"
-# a calendar date the server stores: years 1 to 9999, and a moment that stays within them in
-# UTC whatever its offset
-DATE = "^(?!0000)[0-9]{4}-[0-9]{2}-[0-9]{2}$"
-DATETIME = "^(?!0000|0001-01-01|9999-12-31)[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:" \
-           "[0-5][0-9](\\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})$"
-DECIMAL_TYPES = tuple(name for name, t in TYPES.items() if t.value == "decimal")
-
-
-def _any_case(word: str) -> str:
-    return "".join(f"[{c.lower()}{c.upper()}]" for c in word)
-
-
-# a plain address (what coerce takes at once), not at a special-use domain (RFC 6761: .test,
-# .local, ...) where nothing can be delivered
-EMAIL = ("^(?!.*[@.](" + "|".join(_any_case(d) for d in SPECIAL_USE_DOMAIN_NAMES) + ")$)"
-         "[A-Za-z0-9_%+-]{1,30}(\\.[A-Za-z0-9_%+-]{1,30}){0,2}@([A-Za-z0-9]([A-Za-z0-9-]"
-         "{0,20}[A-Za-z0-9])?\\.){1,3}[A-Za-z]{2,10}$")
-
-_SCALARS: dict[str, dict[str, Any]] = {
-    "text": {"type": "string"}, "textarea": {"type": "string"},
-    "email": {"type": "string", "format": "email", "maxLength": 254},
-    "phone": {"type": "string", "description": "a phone number; sent in any usual form "
-                                               "(0912 345 678), read back as E.164"},
-    "url": {"type": "string", "format": "uri"}, "integer": {"type": "integer"},
-    "number": {"type": "number"}, "currency": {"type": "number"}, "percent": {"type": "number"},
-    "date": {"type": "string", "format": "date"},
-    "datetime": {"type": "string", "format": "date-time"}, "checkbox": {"type": "boolean"},
-    "lookup": {"type": "integer"}, "user": {"type": "integer"}, "file": {"type": "string"},
-    "autonumber": {"type": "string"},
-}
 
 
 @dataclass(frozen=True)
@@ -95,23 +56,9 @@ class View:
 def field_schema(fdef: FieldDef, *, write: bool = False) -> dict[str, Any]:
     """The JSON Schema of a field's value: as read (`write=False`: whatever a record may
     hold) or as written (what the record service accepts)."""
-    vtype = fdef.value_type
-    blank_allowed = not (write and fdef.required)
-    options: list[Any] = [o.value for o in fdef.options if o.active or not write]
-    if vtype == "picklist":
-        schema: dict[str, Any] = {"type": "string",
-                                  "enum": options + [None] if blank_allowed else options}
-    elif vtype == "multipicklist":
-        schema = {"type": "array", "items": {"type": "string", "enum": options}}
-        if write:
-            schema["uniqueItems"] = True
-            if fdef.required:
-                schema["minItems"] = 1
-    else:
-        schema = dict(_SCALARS.get(vtype, {"type": "string"}))
-    if write:
-        schema.update(_write_constraints(fdef))
-    if fdef.type != "multipicklist" and blank_allowed:
+    kind = fdef.kind
+    schema = kind.schema(fdef, write)
+    if not kind.many and not (write and fdef.required):
         schema["type"] = [schema["type"], "null"]
     schema["title"] = fdef.label.get("en")
     if "vi" in fdef.label.texts:
@@ -120,15 +67,11 @@ def field_schema(fdef: FieldDef, *, write: bool = False) -> dict[str, Any]:
         schema["description"] = fdef.help.get("en")
     if fdef.max_length:
         schema["maxLength"] = fdef.max_length
-    if vtype in ("integer", *DECIMAL_TYPES):
+    if kind.is_number:
         if isinstance(fdef.min, (int, float)):
             schema["minimum"] = fdef.min
         if isinstance(fdef.max, (int, float)):
             schema["maximum"] = fdef.max
-    if fdef.type == "lookup":
-        schema["x-lookup"] = fdef.to
-    if fdef.type == "user":
-        schema["x-user"] = True
     if fdef.unique:
         schema["x-unique"] = True
     if isinstance(fdef.default, str) and fdef.default.startswith("="):
@@ -138,32 +81,6 @@ def field_schema(fdef: FieldDef, *, write: bool = False) -> dict[str, Any]:
     if not fdef.writable:
         schema["readOnly"] = True
     return schema
-
-
-def _write_constraints(fdef: FieldDef) -> dict[str, Any]:
-    """What the record service checks of a written value that JSON Schema can say."""
-    vtype = fdef.type
-    if vtype in ("text", "textarea", "file"):
-        return {"pattern": NOT_BLANK if fdef.required else NO_NUL}
-    if vtype == "email":
-        return {"pattern": EMAIL}
-    if vtype == "phone":
-        return {"pattern": PHONE}
-    if vtype == "url":
-        return {"format": "uri", "pattern": URL, "maxLength": 200}
-    if vtype == "integer":
-        return {"minimum": -INTEGER_LIMIT, "maximum": INTEGER_LIMIT}
-    if vtype in DECIMAL_TYPES:
-        return {"exclusiveMinimum": -NUMBER_LIMIT, "exclusiveMaximum": NUMBER_LIMIT}
-    if vtype == "date":
-        return {"pattern": DATE}
-    if vtype == "datetime":
-        return {"pattern": DATETIME}
-    if vtype in ("lookup", "user"):
-        return {"minimum": 1, "maximum": INT64, "description": (
-            "the id of a record of " + (fdef.to or "") if vtype == "lookup" else
-            "the id of an active user (never the system user)")}
-    return {}
 
 
 def _validations(obj: ObjectDef) -> list[dict[str, str]]:
@@ -220,27 +137,13 @@ def _errors(*codes: int) -> dict[str, Any]:
         "schema": _ref("Error")}}} for c in codes}
 
 
-_IDS = "^[1-9][0-9]{0,17}$"
-
-
 def _param_schema(fdef: FieldDef) -> dict[str, Any]:
     """What a `field=value` filter takes: text as the field's values are written."""
-    vtype = fdef.value_type
-    if fdef.type in ("lookup", "user") or fdef.name in ("id", "created_by", "updated_by"):
-        return {"type": "string", "pattern": _IDS}
+    if fdef.name in ("id", "created_by", "updated_by"):
+        return id_filter_schema(fdef)
     if fdef.name == "version":
         return {"type": "string", "pattern": "^[0-9]{1,9}$"}
-    if vtype == "integer":
-        return {"type": "string", "pattern": "^-?[0-9]{1,15}$"}
-    if vtype in DECIMAL_TYPES:
-        return {"type": "string", "pattern": "^-?[0-9]{1,15}(\\.[0-9]{1,2})?$"}
-    if vtype == "date":
-        return {"type": "string", "format": "date", "pattern": DATE}
-    if vtype == "datetime":
-        return {"type": "string", "format": "date-time", "pattern": DATETIME}
-    if vtype == "checkbox":
-        return {"type": "string", "enum": ["true", "false"]}
-    return {"type": "string", "pattern": NO_NUL}
+    return fdef.kind.filter_schema(fdef)
 
 
 def _alternatives(names: list[str]) -> str:
@@ -252,14 +155,13 @@ def filter_pattern(view: View, obj: ObjectDef) -> str:
     filter matching it is one the server takes; the grammar itself is larger."""
     fields = view.fields(obj)
 
-    def names(types: tuple[str, ...] | None = None) -> list[str]:
-        return [n for n, f in fields.items() if types is None or (
-            f.value_type in types and f.type not in ("lookup", "user") and n != "id")]
+    def names(kind: Callable[[FieldType], bool] | None = None) -> list[str]:
+        return [n for n, f in fields.items() if kind is None or (kind(f.kind) and n != "id")]
 
     kinds = {"(not )?is_blank\\({}\\)": names(),
-             "{} (==|!=|<|<=|>|>=) [0-9]{{1,9}}": names(("integer", *DECIMAL_TYPES)),
-             "{} (==|!=) '[A-Za-z0-9 ]{{0,20}}'": names(("text", "email", "phone", "url")),
-             "{} == (true|false)": names(("checkbox",))}
+             "{} (==|!=|<|<=|>|>=) [0-9]{{1,9}}": names(lambda k: k.is_number),
+             "{} (==|!=) '[A-Za-z0-9 ]{{0,20}}'": names(lambda k: k.is_word),
+             "{} == (true|false)": names(lambda k: k.value == "checkbox")}
     atom = "(" + "|".join(shape.format(_alternatives(group))
                           for shape, group in kinds.items() if group) + ")"
     return f"^{atom}( (and|or) {atom}){{0,2}}$"

@@ -1,0 +1,116 @@
+"""Date types: a calendar date, and a moment (stored in UTC, typed and shown in the
+reader's time zone). Dates are written YYYY-MM-DD or, as Vietnam writes them, DD/MM/YYYY."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from .base import Cell, FieldType, Formatter, Invalid, Shown, blank_or, define, esc, scalar
+
+if TYPE_CHECKING:
+    from ..model import FieldDef
+
+_DMY = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
+
+
+def parse_date(raw: Any) -> date:
+    if isinstance(raw, datetime):
+        return raw.date()
+    if isinstance(raw, date):
+        return raw
+    text = str(raw).strip()
+    match = _DMY.match(text)
+    try:
+        if match:
+            day, month, year = (int(g) for g in match.groups())
+            return date(year, month, day)
+        return date.fromisoformat(text[:10] if len(text) > 10 and text[10] in "T " else text)
+    except ValueError:
+        raise Invalid("invalid_date", f"'{text}' is not a date (use YYYY-MM-DD or "
+                                      "DD/MM/YYYY)", value=text) from None
+
+
+def _date(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> date:
+    value = parse_date(raw)
+    if not 1 <= value.year <= 9999:
+        raise Invalid("invalid_date", f"'{raw}' is out of range")
+    return value
+
+
+def _datetime(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> datetime:
+    if isinstance(raw, datetime):
+        value = raw
+    elif isinstance(raw, date):
+        value = datetime(raw.year, raw.month, raw.day)
+    else:
+        text = str(raw).strip()
+        try:
+            value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise Invalid("invalid_datetime", f"'{text}' is not a date and time (use ISO "
+                                              "8601, e.g. 2026-03-08T09:30:00+07:00)") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=tz)
+    try:
+        return value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise Invalid("invalid_datetime", f"'{raw}' is out of range") from None
+
+
+def _date_result(fdef: FieldDef, value: Any) -> date:
+    return parse_date(value)
+
+
+def _datetime_result(fdef: FieldDef, value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    return datetime.combine(parse_date(value), datetime.min.time(), UTC)
+
+
+def _date_cell(fdef: FieldDef, shown: Shown) -> Cell:
+    write = shown.fmt.date
+    return blank_or(lambda v: esc(write(v)))
+
+
+def _datetime_cell(fdef: FieldDef, shown: Shown) -> Cell:
+    write = shown.fmt.datetime
+    return blank_or(lambda v: esc(write(v)))
+
+
+def _date_input(fdef: FieldDef, value: Any, fmt: Formatter) -> Any:
+    if value is None:
+        return ""
+    return value.isoformat() if isinstance(value, date) else str(value)
+
+
+def _datetime_input(fdef: FieldDef, value: Any, fmt: Formatter) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.astimezone(fmt.tz).strftime("%Y-%m-%dT%H:%M")
+    return str(value)
+
+
+# the API document's promise: a calendar date the server stores, years 1 to 9999, and a
+# moment that stays within them in UTC whatever its offset
+DATE = "^(?!0000)[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+DATETIME = "^(?!0000|0001-01-01|9999-12-31)[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:" \
+           "[0-5][0-9](\\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})$"
+
+DATE_TYPE = define(
+    "date", "date", "min max", formula_result=True, parse=_date, result=_date_result,
+    cell=_date_cell, widget="date", input=_date_input,
+    schema=scalar({"type": "string", "format": "date"}, lambda fdef: {"pattern": DATE}),
+    filter_schema=lambda fdef: {"type": "string", "format": "date", "pattern": DATE})
+DATETIME_TYPE = define(
+    "datetime", "datetime", formula_result=True, parse=_datetime, result=_datetime_result,
+    cell=_datetime_cell, widget="datetime", input=_datetime_input,
+    schema=scalar({"type": "string", "format": "date-time"},
+                  lambda fdef: {"pattern": DATETIME}),
+    filter_schema=lambda fdef: {"type": "string", "format": "date-time",
+                                "pattern": DATETIME})
+
+TYPES: tuple[FieldType, ...] = (DATE_TYPE, DATETIME_TYPE)
