@@ -98,7 +98,7 @@ def _existing(ctx: Context, conn: Connection, object_name: str, key: str,
     fdef = obj.fields.get(key)
     if fdef is None:
         raise BadRequest(f"{object_name} has no key field '{key}'")
-    if fdef.type in ("lookup", "user", "multipicklist") or fdef.computed and \
+    if fdef.kind.is_reference or fdef.kind.many or fdef.computed and \
             fdef.type != "autonumber":
         raise BadRequest(f"key: '{key}' is a {fdef.type} field; a key is a plain field that "
                          "names one record (a code, an email, a tax number, ...)")

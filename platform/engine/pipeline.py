@@ -161,8 +161,8 @@ def apply_defaults(save: Save, *, computed: bool = False) -> None:
         if is_expression != computed:
             continue
         if default is None:
-            if fdef.type == "checkbox":
-                save.changes[name] = False
+            if fdef.kind.unset is not None:
+                save.changes[name] = fdef.kind.unset
             continue
         if is_expression:
             env = env or save.env()
@@ -212,12 +212,13 @@ def resolve_references(save: Save, only: set[str] | None = None, *,
         if only is not None and name not in only:
             continue
         fdef = save.obj.fields[name]
-        if value is None or fdef.type not in ("lookup", "user"):
+        if value is None or not fdef.kind.is_reference:
             continue
         if save.old is not None and save.old.get(name) == value:
             continue
         try:
-            save.changes[name] = (_resolve_user(ctx, save.conn, value) if fdef.type == "user"
+            save.changes[name] = (_resolve_user(ctx, save.conn, value)
+                                  if fdef.kind.refers == "user"
                                   else _resolve_lookup(ctx, save.conn, fdef, value))
         except Invalid as exc:
             save.error(name, exc.code, exc.message, **exc.params)
@@ -372,7 +373,7 @@ def check_values(save: Save) -> None:
             save.error(name, "too_small", f"must be at least {fdef.min}", min=fdef.min)
         if fdef.max is not None and _less(fdef.max, value, fdef):
             save.error(name, "too_large", f"must be at most {fdef.max}", max=fdef.max)
-        if fdef.type in ("picklist", "multipicklist") and name in save.changes:
+        if fdef.kind.has_options and name in save.changes:
             old = save.old.get(name) if save.old else None
             chosen = value if isinstance(value, list) else [value]
             before = old if isinstance(old, list) else [old]
@@ -384,7 +385,7 @@ def check_values(save: Save) -> None:
 
 
 def _less(a: Any, b: Any, fdef: FieldDef) -> bool:
-    if fdef.value_type in ("date", "datetime"):
+    if fdef.kind.is_date:
         a = parse_date(a) if not isinstance(a, date) else a
         b = parse_date(b) if not isinstance(b, date) else b
         if isinstance(a, datetime):

@@ -171,7 +171,7 @@ def report(ctx: Context, object_name: str) -> Report:
 
 
 def _may_be_blank(fdef: FieldDef) -> bool:
-    return not (fdef.system or fdef.required or fdef.computed or fdef.type == "checkbox")
+    return not (fdef.system or fdef.required or fdef.computed or fdef.kind.unset is not None)
 
 
 def _says(fdef: FieldDef, words: tuple[str, ...], *, with_help: bool = False) -> bool:
@@ -182,12 +182,12 @@ def _says(fdef: FieldDef, words: tuple[str, ...], *, with_help: bool = False) ->
 
 
 def _is_name(fdef: FieldDef, obj: ObjectDef) -> bool:
-    return fdef.type == "text" and ("name" in fdef.name or fdef.name in obj.title_fields)
+    return fdef.kind.free_text and ("name" in fdef.name or fdef.name in obj.title_fields)
 
 
 def _picklist_like(fdef: FieldDef) -> bool:
     """Text fields whose values may repeat (a city), not emails, phones or names in text."""
-    return (fdef.type == "text" and not fdef.system and not _says(fdef, EMAIL_WORDS)
+    return (fdef.kind.free_text and not fdef.system and not _says(fdef, EMAIL_WORDS)
             and not _says(fdef, PHONE_WORDS))
 
 
@@ -236,12 +236,12 @@ def _checks(obj: ObjectDef, visible: list[FieldDef], table: Any
             continue
         column = table.c[fdef.name]
         filled = _filled(column)
-        text = fdef.type == "text"
-        says_email = fdef.type == "email" or (text and _says(fdef, EMAIL_WORDS))
-        says_phone = fdef.type == "phone" or (text and _says(fdef, PHONE_WORDS))
+        text = fdef.kind.free_text
+        says_email = fdef.kind.looks == "email" or (text and _says(fdef, EMAIL_WORDS))
+        says_phone = fdef.kind.looks == "phone" or (text and _says(fdef, PHONE_WORDS))
         if says_email:
             out[(fdef.name, "invalid_email")] = and_(filled, not_(_email_like(column)))
-        if fdef.type == "phone":
+        if fdef.kind.looks == "phone":
             out[(fdef.name, "invalid_phone")] = and_(filled, not_(_e164(column)))
         elif says_phone and not says_email:
             out[(fdef.name, "invalid_phone")] = and_(

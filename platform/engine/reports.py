@@ -144,7 +144,7 @@ def bucket_sql(ctx: Context, column: Any, fdef: FieldDef, bucket: str) -> Any:
     (week), 2026-11 (month), 2026-Q4 (quarter), 2026 (year). Datetimes are bucketed in the
     app's time zone."""
     sqlite = ctx.db.is_sqlite
-    if fdef.value_type == "datetime":
+    if fdef.kind.value == "datetime":
         if sqlite:
             offset = ctx.now().astimezone(ctx.tz).utcoffset() or timedelta()
             hours = int(offset.total_seconds() // 3600)
@@ -225,7 +225,7 @@ def _filters(ctx: Context, report: Report, keys: tuple[Any, ...],
                 params[f"{path}__ge"] = str(grouping.bands[index - 1])
             if index is not None and index < len(grouping.bands):
                 params[f"{path}__lt"] = str(grouping.bands[index])
-        elif fdef.value_type == "checkbox":
+        elif fdef.kind.value == "checkbox":
             params[path] = "true" if key else "false"
         else:
             params[path] = str(key.isoformat() if isinstance(key, (date, datetime)) else key)
@@ -273,14 +273,14 @@ def labelled(ctx: Context, result: Result) -> tuple[list[str], list[list[Any]]]:
         headers.append(f"{words[1] if lang == 'vi' else words[0]} {label.lower()}")
     names: dict[int, dict[int, str]] = {}
     named = [(i, fdef) for i, fdef in enumerate(result.group_fields)
-             if fdef.type == "lookup" or fdef.value_type == "user"]
+             if fdef.kind.refers in ("record", "user")]
     if named and result.rows:
         with ctx.db.read() as conn:  # one connection for every record title and user name
             for i, fdef in named:
                 ids = {r.keys[i] for r in result.rows if isinstance(r.keys[i], int)}
                 if ids:
                     names[i] = titles(ctx, fdef.to or "", ids, conn=conn) \
-                        if fdef.type == "lookup" else names_of(ctx.runtime, conn, ids)
+                        if fdef.kind.refers == "record" else names_of(ctx.runtime, conn, ids)
     rows = []
     for row in result.rows:
         cells: list[Any] = []
@@ -289,7 +289,7 @@ def labelled(ctx: Context, result: Result) -> tuple[list[str], list[list[Any]]]:
                 cells.append("—")
             elif i in names:
                 cells.append(names[i].get(key, f"#{key}"))
-            elif fdef.value_type == "picklist" and not result.groups[i].bands:
+            elif fdef.kind.has_options and not fdef.kind.many and not result.groups[i].bands:
                 option = fdef.option(key)
                 cells.append(option.label.get(lang) if option else key)
             else:

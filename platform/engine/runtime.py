@@ -420,10 +420,10 @@ class Relations:
             order[name] = done
         checked = {name: [f for f in obj.fields.values() if not f.system and not f.computed
                           and (f.required or f.max_length or f.min is not None
-                               or f.max is not None or f.type in ("picklist", "multipicklist"))]
+                               or f.max is not None or f.kind.has_options)]
                    for name, obj in model.objects.items()}
         defaulted = {name: [f for f in obj.fields.values() if f.writable and not f.system
-                            and (f.default is not None or f.type == "checkbox")]
+                            and (f.default is not None or f.kind.unset is not None)]
                      for name, obj in model.objects.items()}
         anniversaries = {name: anniversary_columns(model, name) for name in model.objects}
         return cls(dict(references), dict(rollups), order, checked, defaulted, anniversaries)

@@ -71,7 +71,7 @@ def due_ids(ctx: Context, conn: Connection, workflow: Workflow, day: date) -> li
     if schedule.every == "year":
         column = table.c[ANNIVERSARY + schedule.date_field]
         condition = column.in_(month_days(target))
-    elif obj.fields[schedule.date_field].value_type == "datetime":
+    elif obj.fields[schedule.date_field].kind.value == "datetime":
         start = datetime.combine(target, time.min, ctx.tz)
         column = table.c[schedule.date_field]
         condition = (column >= start) & (column < start + timedelta(days=1))

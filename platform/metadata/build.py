@@ -217,7 +217,7 @@ def _layout(doc: Document, obj: ObjectDef, objects: Mapping[str, ObjectDef],
     if "kanban" in data:
         group = data["kanban"]["group_by"]
         gdef = obj.fields.get(group)
-        if gdef is None or gdef.type != "picklist":
+        if gdef is None or not gdef.kind.has_options or gdef.kind.many:
             problems.append(src.problem(
                 f"kanban groups by a picklist field; '{group}' is "
                 + ("not a field of " + obj.name + did_you_mean(group, obj.fields) if gdef is None
@@ -369,11 +369,10 @@ def _reports(layers: list, objects: Mapping[str, ObjectDef],
                 problems.append(src.problem(message, "group_by", i))
                 continue
             fdef = _resolve(objects, obj.name, path)
-            if "bucket" in spec and fdef.value_type not in ("date", "datetime"):
+            if "bucket" in spec and not fdef.kind.is_date:
                 problems.append(src.problem(f"a date bucket needs a date field; "
                                             f"'{spec['field']}' is {fdef.type}", "group_by", i))
-            if "bands" in spec and fdef.value_type not in ("integer", "number", "currency",
-                                                           "percent"):
+            if "bands" in spec and not fdef.kind.is_number:
                 problems.append(src.problem(f"bands need a number field; '{spec['field']}' "
                                             f"is {fdef.type}", "group_by", i))
             groups.append(Grouping(spec["field"], spec.get("bucket"),
@@ -388,8 +387,7 @@ def _reports(layers: list, objects: Mapping[str, ObjectDef],
                     problems.append(src.problem(message, "measures", i))
                     continue
                 fdef = _resolve(objects, obj.name, tuple(fname.split(".")))
-                if func in ("sum", "avg") and fdef.value_type not in (
-                        "integer", "number", "currency", "percent"):
+                if func in ("sum", "avg") and not fdef.kind.is_number:
                     problems.append(src.problem(f"{func}() needs a number field; '{fname}' is "
                                                 f"{fdef.type}", "measures", i))
             measures.append(Measure(func, fname))

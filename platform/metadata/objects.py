@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import expressions
-from .fieldtypes import NUMBER_TYPES, TYPES
+from .fieldtypes import TYPES
 from .model import (
     SYSTEM_FIELDS,
     DuplicateMatch,
@@ -170,12 +170,12 @@ def build_field(name: str, data: Mapping[str, Any], src: Src,
             problems.append(src.problem(f"'{key}' does not apply to {article(ftype)} field",
                                         key))
             ok = False
-        if key in NOT_FOR_COMPUTED and ftype in ("formula", "rollup", "autonumber"):
+        if key in NOT_FOR_COMPUTED and TYPES[ftype].computed:
             if not (key == "unique" and ftype == "autonumber"):
                 problems.append(src.problem(
                     f"{article(ftype)} field is computed, so '{key}' does not apply to it", key))
                 ok = False
-    if data.get("unique") and ftype in ("checkbox", "multipicklist", "textarea", "file"):
+    if data.get("unique") and not TYPES[ftype].may_be_unique:
         problems.append(src.problem(f"{article(ftype)} field cannot be unique", "unique"))
         ok = False
     options = _options(data.get("options", []), src, problems)
@@ -197,7 +197,7 @@ def build_field(name: str, data: Mapping[str, Any], src: Src,
     if isinstance(default, str) and default.startswith("="):
         if parse_expression(default[1:], src, ("default",), problems) is None:
             ok = False
-    elif default is not None and options and ftype == "picklist":
+    elif default is not None and options and not TYPES[ftype].many:
         if str(default) not in {o.value for o in options}:
             problems.append(src.problem(
                 f"default '{default}' is not one of the options"
@@ -206,16 +206,14 @@ def build_field(name: str, data: Mapping[str, Any], src: Src,
     if not ok:
         return None
     scale = data.get("scale")
-    if scale is None and ftype in ("number", "currency", "percent", "rollup"):
-        scale = 2
-    if scale is None and ftype == "formula" and data["returns"] in ("number", "currency",
-                                                                     "percent"):
+    result = TYPES.get(data.get("returns") or ftype)  # a formula's, or the type's own
+    if scale is None and result is not None and result.value == "decimal":
         scale = 2
     return FieldDef(
         name=name, type=ftype, label=Label.of(data.get("label"), humanize(name)),
         help=Label.of(data["help"]) if "help" in data else None,
         required=bool(data.get("required")), unique=bool(data.get("unique")),
-        default=str(default) if ftype == "picklist" and default is not None else default,
+        default=str(default) if options and default is not None else default,
         index=bool(data.get("index")), read_only=bool(data.get("read_only")),
         max_length=data.get("max_length"), min=data.get("min"), max=data.get("max"),
         scale=scale, options=options, to=data.get("to"),
@@ -357,7 +355,7 @@ def _type_rollups(fields_by_object: dict[str, dict[str, FieldDef]]) -> None:
             if rollup is None or rollup.measure not in ("min", "max"):
                 continue
             measured = fields_by_object.get(rollup.source, {}).get(rollup.measure_field or "")
-            if measured is not None and measured.value_type in ("date", "datetime"):
+            if measured is not None and measured.kind.is_date:
                 fields[fname] = replace(fdef, returns=measured.value_type, scale=None)
 
 
@@ -397,7 +395,7 @@ def _check_rollup(fdef: FieldDef, scope: ObjectScope,
             problems.append(src.problem(f"unknown field '{rollup.measure_field}' on "
                                         f"{rollup.source}" + did_you_mean(
                                             rollup.measure_field, child), "measure"))
-        elif rollup.measure in ("sum", "avg") and measured.value_type not in NUMBER_TYPES:
+        elif rollup.measure in ("sum", "avg") and not measured.kind.is_number:
             problems.append(src.problem(f"{rollup.measure}() needs a number field; "
                                         f"'{rollup.measure_field}' is {measured.type}", "measure"))
     if rollup.filter is not None:
@@ -474,7 +472,7 @@ def _object(draft: ObjectDraft, fields: dict[str, FieldDef], scope: ObjectScope,
             if fdef is None:
                 problems.append(dsrc.problem(f"unknown field '{fname}'"
                                              + did_you_mean(fname, fields), "match", i))
-            elif fuzzy is not None and fdef.type not in ("text", "textarea"):
+            elif fuzzy is not None and not fdef.kind.fuzzy:
                 problems.append(dsrc.problem(f"fuzzy matching needs a text field; '{fname}' is "
                                              f"{fdef.type}", "match", i))
             else:

@@ -100,7 +100,7 @@ def build_workflow(doc: Document, objects: Mapping[str, ObjectDef],
                                         "record) or holiday, not both", "when", "schedule"))
         elif "date_field" in sched:
             date_field = obj.fields.get(sched["date_field"])
-            if date_field is None or date_field.value_type not in ("date", "datetime"):
+            if date_field is None or not date_field.kind.is_date:
                 problems.append(src.problem(
                     f"'{sched['date_field']}' must be a date field of {obj_name}"
                     + did_you_mean(sched["date_field"], obj.fields), "when", "schedule",

@@ -50,7 +50,7 @@ def merge_page(request: Request) -> Response:
     keep = records.get(ctx, obj.name, keep_id)
     other = records.get(ctx, obj.name, merge_id)
     fields = [f for f in obj.fields.values() if f.writable and not f.system
-              and f.type != "file" and f.name in keep]
+              and f.kind.importable and f.name in keep]
     errors: list[str] = []
     status = 200
     if request.method == "POST":

@@ -68,6 +68,10 @@ class References:
             self.files.update(file_names(self.ctx, file_ids))
         return self
 
+    def shown(self, fmt: Formats | None, language: str) -> Shown:
+        """What the field types need to show this page's values."""
+        return Shown(fmt, language, self.titles, self.users, self.files)
+
 
 def related_values(ctx: Context, obj: ObjectDef, records: Sequence[dict[str, Any]],
                    paths: Iterable[str]) -> None:
@@ -101,9 +105,7 @@ def renderer(fdef: FieldDef, fmt: Formats, refs: References | None = None,
              language: str = "en") -> Callable[[Any], str]:
     """A function that turns one field's values into HTML (escaped): the type is looked at
     once per column, not once per cell."""
-    shown = Shown(fmt, language, refs.titles, refs.users, refs.files) if refs else \
-        Shown(fmt, language)
-    return fdef.kind.cell(fdef, shown)
+    return fdef.kind.cell(fdef, refs.shown(fmt, language) if refs else Shown(fmt, language))
 
 
 def display(fdef: FieldDef, value: Any, fmt: Formats, refs: References | None = None,

@@ -4,7 +4,7 @@ type-ahead that forms use."""
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -18,7 +18,6 @@ from ..engine import query, records, sheets
 from ..engine.errors import BadRequest, CrmError, ValidationFailed
 from ..engine.runtime import Context
 from ..engine.text import is_digits
-from ..metadata.fieldtypes import option_label
 from ..metadata.model import ObjectDef
 from . import auth
 from .display import References, display, related_values
@@ -193,25 +192,23 @@ def _export_pages(ctx: Context, obj: ObjectDef, state: ListState, columns: list[
             break
         related_values(ctx, obj, result.items, columns)
         refs = References(ctx).load(obj, result.items, [c for c in columns if "." not in c])
-        yield [[_cell(f, record.get(c), refs, ctx.locale, typed=typed)
-                for c, f in zip(columns, fields, strict=True)] for record in result.items]
+        shown = refs.shown(None, ctx.locale)
+        names = [f.kind.named(f, shown) if f.kind.named else None for f in fields]
+        yield [[_cell(name, record.get(c), typed=typed)
+                for c, name in zip(columns, names, strict=True)] for record in result.items]
         sent += len(result.items)
         if len(result.items) < page_size:
             break
         page += 1
 
 
-def _cell(fdef, value, refs: References, language: str, *, typed: bool = False) -> Any:
+def _cell(name: Callable[[Any], str] | None, value: Any, *, typed: bool = False) -> Any:
+    """An export's cell: the words the value stands for (`name`, its type's), else the
+    value, typed for a workbook or as text."""
     if value is None or value == []:
         return None if typed else ""
-    if fdef.type == "lookup":
-        return refs.titles.get(fdef.to, {}).get(value, "")
-    if fdef.value_type == "user":
-        return refs.users.get(value, "")
-    if fdef.value_type == "picklist":
-        return option_label(fdef, value, language)
-    if fdef.value_type == "multipicklist":
-        return "; ".join(option_label(fdef, v, language) for v in value)
+    if name is not None:
+        return name(value)
     if typed and isinstance(value, (int, float, Decimal, bool)):
         return value
     if typed and isinstance(value, datetime):

@@ -209,7 +209,7 @@ def _paths(view: View, obj: ObjectDef) -> dict[str, Any]:
         *({"name": fname, "in": "query", "required": False, "schema": _param_schema(f),
            "description": f"filter on {fname}; also {fname}{operators} (in: values "
                           "comma-separated; is_blank: true or false)"}
-          for fname, f in view.fields(obj).items() if f.type not in ("multipicklist",)),
+          for fname, f in view.fields(obj).items() if not f.kind.many),
     ]
     page = {"type": "object", "properties": {
         "items": {"type": "array", "items": _ref(_name(obj, ""))},

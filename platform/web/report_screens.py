@@ -37,7 +37,7 @@ def _formatter(ctx: Context, report: Report, index: int, fmt: Formats) -> Any:
     if measure.func == "count":
         return fmt.number
     fdef = ctx.model.resolve_path(report.object, tuple(measure.field.split(".")))  # type: ignore[union-attr]
-    if fdef is not None and fdef.value_type == "currency":
+    if fdef is not None and fdef.kind.written == "money":
         return fmt.money
     if measure.func == "avg":
         return lambda v: fmt.number(v, 2) if v is not None else ""
@@ -55,7 +55,7 @@ def _key_text(value: Any, fmt: Formats) -> str:
 def _funnel_order(ctx: Context, result: reports.Result) -> list[int]:
     """Row positions in the picklist's order (a funnel reads top to bottom)."""
     fdef = result.group_fields[0] if result.group_fields else None
-    if fdef is None or fdef.value_type != "picklist":
+    if fdef is None or not fdef.kind.has_options or fdef.kind.many:
         return list(range(len(result.rows)))
     order = {o.value: i for i, o in enumerate(fdef.options)}
     return sorted(range(len(result.rows)),

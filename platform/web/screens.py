@@ -212,11 +212,11 @@ def _filter_widgets(ctx: Context, obj: ObjectDef, chosen: dict[str, str] | None 
         fdef = obj.fields[name]
         item: dict[str, Any] = {"name": name, "label": fdef.label.get(ctx.locale),
                                 "type": fdef.value_type}
-        if fdef.value_type in ("picklist", "multipicklist"):
+        if fdef.kind.has_options:
             item["options"] = [(o.value, o.label.get(ctx.locale)) for o in fdef.options]
-        elif fdef.value_type == "user":
+        elif fdef.kind.refers == "user":
             item["options"] = [(str(i), n) for i, n in user_choices(ctx)]
-        elif fdef.value_type == "checkbox":
+        elif fdef.kind.value == "checkbox":
             item["options"] = [("true", "✓"), ("false", "✗")]
         value = chosen.get(name)
         if item.get("options"):
@@ -233,8 +233,7 @@ def _filter_widgets(ctx: Context, obj: ObjectDef, chosen: dict[str, str] | None 
 
 def _bulk_fields(ctx: Context, obj: ObjectDef) -> list[tuple[str, str]]:
     return [(n, f.label.get(ctx.locale)) for n, f in obj.fields.items()
-            if f.type in ("picklist", "user", "checkbox", "date", "text")
-            and ctx.can_edit(obj, n)]
+            if f.kind.bulk and ctx.can_edit(obj, n)]
 
 
 def save_view(request: Request) -> Response:
@@ -346,7 +345,7 @@ def _uploads(ctx: Context, obj: ObjectDef, form: FormData, names: list[str],
     for name in names:
         fdef = obj.fields[name]
         upload = form.get(name)
-        if fdef.type != "file" or upload is None or isinstance(upload, str) or \
+        if fdef.kind.widget != "file" or upload is None or isinstance(upload, str) or \
                 not upload.filename or not ctx.can_edit(obj, name):
             continue
         data = upload.file.read(attachments.MAX_FILE_SIZE + 1)

@@ -35,7 +35,7 @@ from ..engine.users import SYSTEM_ROLE, user_names
 from ..metadata import MetadataError
 from ..metadata.documents import differences, dump, merged
 from ..metadata.edits import Draft, EditError
-from ..metadata.fieldtypes import FORMULA_RETURNS, SETUP_TYPES
+from ..metadata.fieldtypes import FORMULA_RETURNS, SETUP_TYPES, TYPES
 from ..metadata.model import AppModel, FieldDef, humanize
 from ..metadata.objects import RESERVED_NAMES
 from . import auth
@@ -380,7 +380,8 @@ def field_definition(form: FormData, ftype: str) -> dict[str, Any]:
     if get("help_en") or get("help_vi"):
         data["help"] = {"en": get("help_en") or get("help_vi"),
                         "vi": get("help_vi") or get("help_en")}
-    computed = ftype in ("formula", "autonumber")
+    kind = TYPES[ftype]
+    computed = kind.computed
     for key in ("required", "unique"):
         if form.get(key) and not computed:
             data[key] = True
@@ -389,13 +390,13 @@ def field_definition(form: FormData, ftype: str) -> dict[str, Any]:
             data[key] = True
     if get("default") and not computed:
         data["default"] = get("default")
-    if ftype in ("text", "textarea", "email", "phone", "url") and get("max_length"):
+    if "max_length" in kind.keys and get("max_length"):
         data["max_length"] = _number(get("max_length"), "max_length", whole=True)
-    if ftype in ("integer", "number", "currency", "percent"):
+    if kind.is_number:
         for key in ("min", "max"):
             if get(key):
-                data[key] = _number(get(key), key, whole=ftype == "integer")
-    if ftype in ("picklist", "multipicklist"):
+                data[key] = _number(get(key), key, whole=kind.value == "integer")
+    if kind.has_options:
         options = parse_options(str(form.get("options") or ""))
         if not options:
             raise EditError("a picklist needs at least one option", "options")

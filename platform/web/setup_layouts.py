@@ -230,7 +230,8 @@ def _editor(request: Request, rt: Runtime, obj: ObjectDef, values: dict[str, str
     return render(request, "setup_layout.html", {
         "obj": obj, "values": values, "errors": errors, "base": base, "sections": sections,
         "labels": labels, "palette": [f for f in placeable if f.name not in placed],
-        "picklists": [f for f in obj.fields.values() if f.type == "picklist"],
+        "picklists": [f for f in obj.fields.values()
+                      if f.kind.has_options and not f.kind.many],
         "children": children}, status=status)
 
 

@@ -40,7 +40,6 @@ OPERATORS = {  # key -> label shown in the builder
 _COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 _NO_VALUE = ("blank", "not_blank", "changed")
 ACTIONS = ("set", "create", "notify", "email", "webhook")
-NUMERIC = ("integer", "number", "currency", "percent")
 _DAYS = re.compile(r"^[+-]?\d+$")
 _TODAY_PLUS = re.compile(r"^=\s*today\(\)\s*\+\s*(\d+)\s*$")
 
@@ -56,16 +55,17 @@ def quote(text: str) -> str:
 def literal(obj: ObjectDef, fname: str, text: str, input_name: str) -> str:
     """The value of a condition row as the expression language writes it for that field:
     numbers bare, checkboxes true/false, everything else (text, picklists, dates) quoted."""
-    kind = obj.fields[fname].value_type
+    fdef = obj.fields[fname]
+    kind = fdef.value_type
     text = text.strip()
-    if kind in NUMERIC or obj.fields[fname].type in ("lookup", "user"):
+    if fdef.kind.is_number or fdef.kind.is_reference:
         try:
             float(text)
         except ValueError:
             raise EditError(f"'{fname}' is a {kind} field: '{text}' is not a number",
                             input_name) from None
         return text
-    if kind == "checkbox":
+    if fdef.kind.value == "checkbox":
         if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
             raise EditError(f"'{fname}' is a checkbox: write true or false", input_name)
         return "true" if text.lower() in ("true", "1", "yes") else "false"
@@ -126,13 +126,13 @@ def _value(obj: ObjectDef, fname: str, text: str) -> Any:
     fdef = obj.fields.get(fname)
     if fdef is None or text.startswith("=") or "{" in text:
         return text
-    if fdef.value_type in NUMERIC:
+    if fdef.kind.is_number:
         try:
             number = float(text)
         except ValueError:
             return text
-        return int(number) if number.is_integer() and fdef.value_type == "integer" else number
-    if fdef.value_type == "checkbox" and text.lower() in ("true", "false"):
+        return int(number) if number.is_integer() and fdef.kind.value == "integer" else number
+    if fdef.kind.value == "checkbox" and text.lower() in ("true", "false"):
         return text.lower() == "true"
     return text
 

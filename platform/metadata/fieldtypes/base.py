@@ -58,7 +58,7 @@ class Shown:
     """What a page knows when it shows values: the reader's formats and language, and the
     titles, user names and file names it loaded for the records on it."""
 
-    fmt: Formatter
+    fmt: Formatter | None = None  # None where nothing is formatted (an export's names)
     language: str = "en"
     titles: Mapping[str, Mapping[int, str]] = field(default_factory=dict)  # object -> id ->
     users: Mapping[int, str] = field(default_factory=dict)
@@ -173,6 +173,13 @@ class FieldType:
     formula_result: bool = False  # may be a formula's `returns`
     in_setup: bool = True  # offered by Setup's new-field form
     importable: bool = True  # an import may fill it from a sheet's column
+    may_be_unique: bool = True  # its definition may say `unique: true`
+    free_text: bool = False  # one line typed freely (a name, a city): data quality reads it
+    fuzzy: bool = False  # a duplicate rule may compare it by likeness
+    bulk: bool = False  # a list's bulk change may set it
+    looks: str | None = None  # what its values look like to data quality: "email", "phone"
+    written: str | None = None  # the Formatter method that writes it: "money", "date", ...
+    unset: Any = None  # what a new record holds when nothing is given and no default
     # what a value names, which a page loads for all its rows at once: "record" (a title of
     # the field's `to`), "user" (a name), "file" (a file name) or None
     refers: str | None = None
@@ -185,6 +192,9 @@ class FieldType:
     # a computed value (formula, rollup) brought to this type; raises Invalid
     result: Callable[[FieldDef, Any], Any] = as_text
     cell: Callable[[FieldDef, Shown], Cell] = text_cell  # a list or detail page's cell
+    # the words a value stands for in an export (a lookup's title, an option's label); None
+    # when the value is its own text
+    named: Callable[[FieldDef, Shown], Callable[[Any], str]] | None = None
     widget: str = "text"  # the form's macro for it (layouts/form.html)
     input: Callable[[FieldDef, Any, Formatter], Any] = text_input  # the input's text
     read: Callable[[FieldDef, Submitted, Formatter],
@@ -206,6 +216,15 @@ class FieldType:
         """Short text compared whole (a name, an email, a code): not long text, a file or
         an option."""
         return self.is_text and self.sortable and "options" not in self.keys
+
+    @property
+    def has_options(self) -> bool:
+        return "options" in self.keys
+
+    @property
+    def is_date(self) -> bool:
+        """A calendar date or a moment."""
+        return self.value in ("date", "datetime")
 
     @property
     def is_number(self) -> bool:

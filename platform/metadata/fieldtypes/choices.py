@@ -4,6 +4,7 @@ joined by ';'). Options are named by their value or by their label in any langua
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -78,7 +79,8 @@ def _sheet_yes_no(fdef: FieldDef, raw: Any, resolve: Resolve) -> Any:
 
 
 CHECKBOX = define(
-    "checkbox", "checkbox", formula_result=True, parse=_checkbox,
+    "checkbox", "checkbox", formula_result=True, may_be_unique=False, bulk=True, unset=False,
+    parse=_checkbox,
     result=lambda fdef, value: bool(value), cell=_checkbox_cell, widget="checkbox",
     input=_checkbox_input, read=_read_ticked, sheet=_sheet_yes_no,
     schema=scalar({"type": "boolean"}),
@@ -139,9 +141,19 @@ def _picklist_schema(fdef: FieldDef, write: bool) -> dict[str, Any]:
             "enum": options + [None] if not (write and fdef.required) else options}
 
 
+def _option_names(fdef: FieldDef, shown: Shown) -> Callable[[Any], str]:
+    labels = {o.value: o.label.get(shown.language) for o in fdef.options}
+    return lambda value: labels.get(value, value)
+
+
+def _options_names(fdef: FieldDef, shown: Shown) -> Callable[[Any], str]:
+    labels = {o.value: o.label.get(shown.language) for o in fdef.options}
+    return lambda values: "; ".join(labels.get(v, v) for v in values)
+
+
 PICKLIST = define(
-    "picklist", "text", "options", searchable=True, parse=_picklist, filter=TEXT.filter,
-    cell=_picklist_cell, widget="select", schema=_picklist_schema,
+    "picklist", "text", "options", searchable=True, bulk=True, parse=_picklist, filter=TEXT.filter,
+    cell=_picklist_cell, named=_option_names, widget="select", schema=_picklist_schema,
     sheet=lambda fdef, raw, resolve: resolve.option(fdef, raw))
 
 # --- several options ---------------------------------------------------------------------------
@@ -187,7 +199,9 @@ def _sheet_options(fdef: FieldDef, raw: Any, resolve: Resolve) -> list[Any]:
 
 MULTIPICKLIST = define(
     "multipicklist", "text", "options", sortable=False, many=True, compound=True,
-    parse=_multipicklist, filter=TEXT.filter, cell=_multipicklist_cell, widget="multiselect",
+    may_be_unique=False,
+    parse=_multipicklist, filter=TEXT.filter, cell=_multipicklist_cell, named=_options_names,
+    widget="multiselect",
     input=_chosen_input, read=_read_chosen, schema=_multipicklist_schema,
     sheet=_sheet_options)
 

@@ -8,7 +8,8 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from .base import Cell, FieldType, Formatter, Invalid, Shown, blank_or, define, esc, scalar
+from .base import FieldType, Formatter, Invalid, define, scalar
+from .numbers import written_cell
 
 if TYPE_CHECKING:
     from ..model import FieldDef
@@ -70,16 +71,6 @@ def _datetime_result(fdef: FieldDef, value: Any) -> datetime:
     return datetime.combine(parse_date(value), datetime.min.time(), UTC)
 
 
-def _date_cell(fdef: FieldDef, shown: Shown) -> Cell:
-    write = shown.fmt.date
-    return blank_or(lambda v: esc(write(v)))
-
-
-def _datetime_cell(fdef: FieldDef, shown: Shown) -> Cell:
-    write = shown.fmt.datetime
-    return blank_or(lambda v: esc(write(v)))
-
-
 def _date_input(fdef: FieldDef, value: Any, fmt: Formatter) -> Any:
     if value is None:
         return ""
@@ -102,12 +93,12 @@ DATETIME = "^(?!0000|0001-01-01|9999-12-31)[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[
 
 DATE_TYPE = define(
     "date", "date", "min max", formula_result=True, parse=_date, result=_date_result,
-    cell=_date_cell, widget="date", input=_date_input,
+    bulk=True, written="date", cell=written_cell, widget="date", input=_date_input,
     schema=scalar({"type": "string", "format": "date"}, lambda fdef: {"pattern": DATE}),
     filter_schema=lambda fdef: {"type": "string", "format": "date", "pattern": DATE})
 DATETIME_TYPE = define(
     "datetime", "datetime", formula_result=True, parse=_datetime, result=_datetime_result,
-    cell=_datetime_cell, widget="datetime", input=_datetime_input,
+    written="datetime", cell=written_cell, widget="datetime", input=_datetime_input,
     schema=scalar({"type": "string", "format": "date-time"},
                   lambda fdef: {"pattern": DATETIME}),
     filter_schema=lambda fdef: {"type": "string", "format": "date-time",

@@ -119,17 +119,17 @@ def _sheet_number(fdef: FieldDef, raw: Any, resolve: Resolve) -> Any:
     return number_text(raw) if isinstance(raw, str) else raw
 
 
-def _shown_with(method: str) -> Any:
-    def make(fdef: FieldDef, shown: Shown) -> Cell:
-        write = getattr(shown.fmt, method)
-        return blank_or(lambda v: esc(write(v)))
-    return make
+def written_cell(fdef: FieldDef, shown: Shown) -> Cell:
+    """A cell of a value the reader's Formatter writes (its type's `written` method)."""
+    write = getattr(shown.fmt, fdef.kind.written or "number")
+    return blank_or(lambda v: esc(write(v)))
 
 
-def _decimal_type(name: str, cell: str) -> FieldType:
+def _decimal_type(name: str, written: str) -> FieldType:
     return define(
         name, "decimal", "min max scale", formula_result=True, parse=_decimal,
-        result=_decimal_result, cell=_shown_with(cell), widget="number", input=_number_input,
+        result=_decimal_result, written=written, cell=written_cell, widget="number",
+        input=_number_input,
         read=_read_number, sheet=_sheet_number,
         schema=scalar({"type": "number"}, lambda fdef: {"exclusiveMinimum": -NUMBER_LIMIT,
                                                         "exclusiveMaximum": NUMBER_LIMIT}),
@@ -139,7 +139,8 @@ def _decimal_type(name: str, cell: str) -> FieldType:
 
 INTEGER = define(
     "integer", "integer", "min max", formula_result=True, parse=parse_integer,
-    result=_integer_result, cell=_shown_with("number"), widget="number", input=_number_input,
+    result=_integer_result, written="number", cell=written_cell, widget="number",
+    input=_number_input,
     read=_read_number, sheet=_sheet_number,
     schema=scalar({"type": "integer"}, lambda fdef: {"minimum": -INTEGER_LIMIT,
                                                      "maximum": INTEGER_LIMIT}),

@@ -107,12 +107,15 @@ def _read_lookup(fdef: FieldDef, form: Submitted, fmt: Formatter
 
 LOOKUP = define(
     "lookup", "reference", "to on_delete", compound=True, parse=parse_reference,
-    filter=record_id, refers="record", cell=_lookup_cell, widget="lookup", read=_read_lookup,
+    filter=record_id, refers="record", cell=_lookup_cell,
+    named=lambda fdef, shown: lambda v: shown.titles.get(fdef.to or "", {}).get(v, ""),
+    widget="lookup", read=_read_lookup,
     schema=_reference_schema({"x-lookup": "{to}"}, "the id of a record of {to}"),
     filter_schema=id_filter_schema, sheet=lambda fdef, raw, resolve: resolve.record(fdef, raw))
 USER = define(
-    "user", "reference", compound=True, parse=parse_reference, filter=record_id, refers="user",
-    cell=_user_cell, widget="user",
+    "user", "reference", compound=True, bulk=True, parse=parse_reference, filter=record_id,
+    refers="user",
+    cell=_user_cell, named=lambda fdef, shown: lambda v: shown.users.get(v, ""), widget="user",
     schema=_reference_schema({"x-user": True},
                              "the id of an active user (never the system user)"),
     filter_schema=id_filter_schema, sheet=lambda fdef, raw, resolve: resolve.user(raw))

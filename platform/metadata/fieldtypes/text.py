@@ -69,9 +69,11 @@ def _whole_as_text(fdef: FieldDef, raw: Any, resolve: Resolve) -> Any:
 
 
 TEXT = define("text", "text", "max_length", searchable=True, formula_result=True,
+              free_text=True, fuzzy=True, bulk=True,
               parse=parse_text, filter=_stripped, schema=TEXT_SCHEMA,
               sheet=_whole_as_text)
 TEXTAREA = define("textarea", "text", "max_length", sortable=False, searchable=True,
+                  may_be_unique=False, fuzzy=True,
                   parse=parse_text, filter=_textarea_filter, widget="textarea",
                   schema=TEXT_SCHEMA)
 
@@ -114,7 +116,8 @@ def _email_cell(fdef: FieldDef, shown: Shown) -> Cell:
 
 
 EMAIL_TYPE = define(
-    "email", "text", "max_length", searchable=True, parse=_email, filter=_email_filter,
+    "email", "text", "max_length", searchable=True, looks="email", parse=_email,
+    filter=_email_filter,
     cell=_email_cell, widget="email",
     schema=scalar({"type": "string", "format": "email", "maxLength": 254},
                   lambda fdef: {"pattern": EMAIL}))
@@ -167,7 +170,8 @@ def _phone_cell(fdef: FieldDef, shown: Shown) -> Cell:
 PHONE = "^(\\+84|0)(9[0-8]|3[2-9]|8[1-8]|7[06-9]|5[689])[0-9]{7}$"
 
 PHONE_TYPE = define(
-    "phone", "text", "max_length", searchable=True, parse=_phone, filter=_phone_filter,
+    "phone", "text", "max_length", searchable=True, looks="phone", parse=_phone,
+    filter=_phone_filter,
     cell=_phone_cell, widget="tel", sheet=_whole_as_text, spoken=national_phone,
     schema=scalar({"type": "string", "description": "a phone number; sent in any usual form "
                                                     "(0912 345 678), read back as E.164"},
@@ -229,6 +233,7 @@ def _read_upload(fdef: FieldDef, form: Submitted, fmt: Formatter
 
 
 FILE = define("file", "text", "accept max_size", sortable=False, importable=False,
+              may_be_unique=False,
               parse=parse_text, filter=_stripped, cell=_file_cell, widget="file", refers="file",
               read=_read_upload, schema=TEXT_SCHEMA)
 
