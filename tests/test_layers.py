@@ -12,14 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "platform"
-LAYERS = {"metadata": 0, "engine": 1, "web": 2, "cli": 2}  # an import points to a lower one
+# an import points to a lower layer; the field types sit below all (they know values only)
+LAYERS = {"fieldtypes": -1, "metadata": 0, "engine": 1, "web": 2, "cli": 2}
 # the core of the engine; it may not import a feature (they plug in through the hooks)
 CORE = {"access", "coerce", "db", "errors", "pipeline", "query", "records", "rollups", "rows",
         "runtime", "schema", "search", "sqlexpr", "sync", "systables", "text", "types", "users",
         "versions"}
 # where an import inside a function is a mistake: the engine and the metadata language (the
 # command line imports its commands' modules when they run, to start fast)
-TOP_ONLY = ("engine", "metadata")
+TOP_ONLY = ("engine", "metadata", "fieldtypes")
 
 
 @dataclass(frozen=True)
@@ -198,3 +199,67 @@ def test_the_web_never_builds_sql():
               and node.value.attr == "system"]  # schema.system["mc_..."]
     assert tables == [], "the web reads MetaCRM's own tables: ask an engine function"
 
+
+
+# --- field types (fieldtypes): what a type does is asked of the type -----------------
+
+# the types whose definitions mean more than their values: a lookup is a relation (its `to`),
+# a formula, a rollup and an autonumber are worked out by the engine from their definitions
+DEFINED_BY_KEYS = {"lookup", "formula", "rollup", "autonumber"}
+TYPE_ATTRIBUTES = {"type", "value_type"}
+TYPE_VARIABLES = {"ftype", "vtype", "type_name"}
+
+
+def _names_a_type(node: ast.expr) -> bool:
+    return isinstance(node, ast.Attribute) and node.attr in TYPE_ATTRIBUTES or \
+        isinstance(node, ast.Name) and node.id in TYPE_VARIABLES
+
+
+def _type_names(node: ast.expr) -> set[str]:
+    from metacrm.fieldtypes import FIELD_TYPES
+
+    items = node.elts if isinstance(node, (ast.Tuple, ast.List, ast.Set)) else [node]
+    return {i.value for i in items if isinstance(i, ast.Constant) and i.value in FIELD_TYPES}
+
+
+def type_branches(tree: ast.AST) -> list[tuple[int, set[str]]]:
+    """(line, type names) of each comparison of a field's type with type names, and of each
+    lookup of a field's type in a table keyed by type names."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            sides = [node.left, *node.comparators]
+            if any(_names_a_type(s) for s in sides):
+                names = set().union(*(_type_names(s) for s in sides))
+                if names:
+                    found.append((node.lineno, names))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+                node.func.attr == "get" and node.args and _names_a_type(node.args[0]) and \
+                isinstance(node.func.value, ast.Dict):
+            names = set().union(*(_type_names(k) for k in node.func.value.keys if k))
+            if names:
+                found.append((node.lineno, names))
+    return found
+
+
+def test_no_module_branches_on_a_field_types_name():
+    """Adding a field type is one definition in its family's module (plus its form macro):
+    no other module keeps a list of type names, so none can miss the new one."""
+    wrong = []
+    for name, path in modules().items():
+        if name.startswith("fieldtypes"):
+            continue
+        for line, names in type_branches(ast.parse(path.read_text(encoding="utf-8"))):
+            if names - DEFINED_BY_KEYS:
+                wrong.append(f"{name}:{line} branches on {sorted(names - DEFINED_BY_KEYS)}")
+    assert wrong == [], "ask the field's kind (FieldDef.kind) a fact or a behaviour instead"
+
+
+def test_the_type_branch_finder_finds_them():
+    code = ("if f.type == 'picklist': pass\n"
+            "if f.value_type in ('date', 'datetime'): pass\n"
+            "x = {'text': 1, 'email': 2}.get(fdef.type, 0)\n"
+            "if ftype != 'lookup': pass\n"
+            "if kind == 'date': pass\n")
+    assert type_branches(ast.parse(code)) == [
+        (1, {"picklist"}), (2, {"date", "datetime"}), (3, {"text", "email"}), (4, {"lookup"})]

@@ -2,7 +2,7 @@
 
 `coerce(field, raw, tz)` returns the value to store or raises :class:`Invalid` with a code
 and a plain message. Lookups and users are resolved later, against the database. Each
-type's own rules live with the type (metadata/fieldtypes); this is where the engine asks them.
+type's own rules live with the type (fieldtypes); this is where the engine asks them.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ..metadata.fieldtypes import (
+from ..fieldtypes import (
     INTEGER_LIMIT,
     NUMBER_LIMIT,
     TYPES,

@@ -14,8 +14,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, and_, func, or_, select
 
+from ..fieldtypes import sortable
 from ..metadata import expressions as ex
-from ..metadata.fieldtypes import sortable
 from ..metadata.model import ObjectDef
 from ..metadata.objects import ObjectScope
 from .access import readable, require, scope_condition

@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeEngine
 
-from ..metadata.fieldtypes import TYPES, sortable
+from ..fieldtypes import TYPES, sortable
 from ..metadata.model import AppModel, FieldDef, Layout, ObjectDef
 from .systables import system_tables
 from .types import ID, Money, UtcDateTime

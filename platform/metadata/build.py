@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .fieldtypes import sortable
+from ..fieldtypes import sortable
 from .model import (
     AppModel,
     Dashboard,

@@ -13,8 +13,8 @@ from functools import cached_property
 from types import MappingProxyType
 from typing import Any
 
+from ..fieldtypes import TYPES, FieldType
 from .expressions import Expression
-from .fieldtypes import TYPES, FieldType
 
 SYSTEM_FIELDS = ("id", "owner", "created_at", "created_by", "updated_at", "updated_by",
                  "version")

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ..fieldtypes import TYPES
 from . import expressions
-from .fieldtypes import TYPES
 from .model import (
     SYSTEM_FIELDS,
     DuplicateMatch,

@@ -15,7 +15,7 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from .fieldtypes import FIELD_TYPES, FORMULA_RETURNS
+from ..fieldtypes import FIELD_TYPES, FORMULA_RETURNS
 from .problems import Problem, did_you_mean, known
 from .source import Document
 

@@ -15,7 +15,7 @@ from ..engine.attachments import file_names
 from ..engine.rows import fetch
 from ..engine.runtime import Context
 from ..engine.users import known_names, user_names
-from ..metadata.fieldtypes import Shown, file_id
+from ..fieldtypes import Shown, file_id
 from ..metadata.model import FieldDef, ObjectDef
 from .i18n import Formats
 

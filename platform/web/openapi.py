@@ -20,9 +20,9 @@ from typing import Any
 from ..engine.access import owner_choices
 from ..engine.query import OPERATORS
 from ..engine.runtime import Context
-from ..metadata.fieldtypes import FieldType, sortable
-from ..metadata.fieldtypes.base import NO_NUL
-from ..metadata.fieldtypes.references import id_filter_schema
+from ..fieldtypes import FieldType, sortable
+from ..fieldtypes.base import NO_NUL
+from ..fieldtypes.references import id_filter_schema
 from ..metadata.model import AppModel, FieldDef, ObjectDef
 
 INT64 = 2**63 - 1

@@ -32,10 +32,10 @@ from ..engine.access import newly_hidden
 from ..engine.errors import BadRequest, Conflict, NotFound, PermissionDenied, SchemaChangeRefused
 from ..engine.runtime import Context, Runtime
 from ..engine.users import SYSTEM_ROLE, user_names
+from ..fieldtypes import FORMULA_RETURNS, SETUP_TYPES, TYPES
 from ..metadata import MetadataError
 from ..metadata.documents import differences, dump, merged
 from ..metadata.edits import Draft, EditError
-from ..metadata.fieldtypes import FORMULA_RETURNS, SETUP_TYPES, TYPES
 from ..metadata.model import AppModel, FieldDef, humanize
 from ..metadata.objects import RESERVED_NAMES
 from . import auth

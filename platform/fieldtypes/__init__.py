@@ -15,7 +15,7 @@ in `layouts/form.html` when it draws a widget of its own.
     lookup, user                                                                   reference
     formula                                        its `returns` (one of `formula_result`)
 
-What a type does with a value is asked of the field's `kind` (`FieldDef.kind`: the type of
+What a type does with a value is asked of the field's `kind` (`Field.kind`: the type of
 the stored value, so a formula returning a date is shown and filtered as a date); what its
 definition means, of `TYPES[field.type]`.
 """

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from .base import (
     Cell,
+    Field,
     FieldType,
     Formatter,
     Invalid,
@@ -24,9 +25,6 @@ from .base import (
     submitted_text,
 )
 
-if TYPE_CHECKING:
-    from ..model import FieldDef
-
 NUMBER_LIMIT = 10**18  # a stored number's magnitude stays below this (columns hold 10^20)
 # whole numbers stay exact in JSON and JavaScript (2^53 - 1), and a sum of a thousand of them
 # still fits the 64-bit columns and SQLite's integer SUM
@@ -34,7 +32,7 @@ INTEGER_LIMIT = 2**53 - 1
 _INT = re.compile(r"^[+-]?\d+$")
 
 
-def parse_integer(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> int:
+def parse_integer(fdef: Field, raw: Any, tz: ZoneInfo) -> int:
     if isinstance(raw, bool):
         raise Invalid("invalid_number", "expected a whole number, not true or false")
     value: int | None = None
@@ -53,12 +51,12 @@ def parse_integer(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> int:
     return value
 
 
-def _quantized(fdef: FieldDef, value: Any) -> Decimal:
+def _quantized(fdef: Field, value: Any) -> Decimal:
     scale = fdef.scale if fdef.scale is not None else 2
     return Decimal(value).quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP)
 
 
-def _decimal(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> Decimal:
+def _decimal(fdef: Field, raw: Any, tz: ZoneInfo) -> Decimal:
     if isinstance(raw, bool):
         raise Invalid("invalid_number", "expected a number, not true or false")
     try:
@@ -73,28 +71,28 @@ def _decimal(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> Decimal:
     return _quantized(fdef, value)
 
 
-def _within(fdef: FieldDef, value: Any, limit: int) -> None:
+def _within(fdef: Field, value: Any, limit: int) -> None:
     if not isinstance(value, bool) and isinstance(value, (int, float, Decimal)) \
             and abs(value) >= limit:
         raise Invalid("out_of_range", f"{fdef.name} would be {value}, beyond the largest "
                                       "number a record holds")
 
 
-def _integer_result(fdef: FieldDef, value: Any) -> int:
+def _integer_result(fdef: Field, value: Any) -> int:
     _within(fdef, value, INTEGER_LIMIT + 1)
     return int(value)
 
 
-def _decimal_result(fdef: FieldDef, value: Any) -> Decimal:
+def _decimal_result(fdef: Field, value: Any) -> Decimal:
     _within(fdef, value, NUMBER_LIMIT)
     return _quantized(fdef, value)
 
 
-def _number_input(fdef: FieldDef, value: Any, fmt: Formatter) -> Any:
+def _number_input(fdef: Field, value: Any, fmt: Formatter) -> Any:
     return "" if value is None else fmt.number_input(value, fdef.scale)
 
 
-def _read_number(fdef: FieldDef, form: Submitted, fmt: Formatter
+def _read_number(fdef: Field, form: Submitted, fmt: Formatter
                  ) -> tuple[Any, dict[str, Any]] | None:
     text = submitted_text(fdef, form)
     if text is None:
@@ -115,11 +113,11 @@ def number_text(text: str) -> str:
     return text
 
 
-def _sheet_number(fdef: FieldDef, raw: Any, resolve: Resolve) -> Any:
+def _sheet_number(fdef: Field, raw: Any, resolve: Resolve) -> Any:
     return number_text(raw) if isinstance(raw, str) else raw
 
 
-def written_cell(fdef: FieldDef, shown: Shown) -> Cell:
+def written_cell(fdef: Field, shown: Shown) -> Cell:
     """A cell of a value the reader's Formatter writes (its type's `written` method)."""
     write = getattr(shown.fmt, fdef.kind.written or "number")
     return blank_or(lambda v: esc(write(v)))

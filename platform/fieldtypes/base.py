@@ -13,14 +13,26 @@ from __future__ import annotations
 import html
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
-
-if TYPE_CHECKING:
-    from ..model import FieldDef
 
 # the families of stored values (each maps to one kind of column)
 VALUES = ("text", "integer", "decimal", "date", "datetime", "checkbox", "reference")
+
+
+class Field(Protocol):
+    """What a type reads of a field's definition (the metadata's `FieldDef`)."""
+
+    name: str
+    type: str
+    required: bool
+    scale: int | None
+    options: Any  # of Option: value, label, active
+    to: str | None
+
+    @property
+    def kind(self) -> FieldType: ...
+    def option(self, value: str) -> Any: ...
 
 
 class Invalid(Exception):
@@ -77,8 +89,8 @@ class Resolve(Protocol):
     """What an import looks up in the database for a cell's text."""
 
     def key(self, text: str) -> str: ...  # its match key (no accents, case or spaces)
-    def option(self, fdef: FieldDef, raw: Any) -> Any: ...
-    def record(self, fdef: FieldDef, raw: Any) -> Any: ...
+    def option(self, fdef: Field, raw: Any) -> Any: ...
+    def record(self, fdef: Field, raw: Any) -> Any: ...
     def user(self, raw: Any) -> Any: ...
 
 
@@ -95,17 +107,17 @@ def blank_or(render: Cell) -> Cell:
     return cell
 
 
-def text_cell(fdef: FieldDef, shown: Shown) -> Cell:
+def text_cell(fdef: Field, shown: Shown) -> Cell:
     def cell(value: Any) -> str:
         return "" if value is None or value == "" or value == [] else esc(str(value))
     return cell
 
 
-def text_input(fdef: FieldDef, value: Any, fmt: Formatter) -> Any:
+def text_input(fdef: Field, value: Any, fmt: Formatter) -> Any:
     return "" if value is None else str(value)
 
 
-def submitted_text(fdef: FieldDef, form: Submitted) -> str | None:
+def submitted_text(fdef: Field, form: Submitted) -> str | None:
     """The text the form sent for a field ('' for an upload), None when it sent none."""
     if fdef.name not in form:
         return None
@@ -113,7 +125,7 @@ def submitted_text(fdef: FieldDef, form: Submitted) -> str | None:
     return raw if isinstance(raw, str) else ""
 
 
-def read_text(fdef: FieldDef, form: Submitted, fmt: Formatter
+def read_text(fdef: Field, form: Submitted, fmt: Formatter
               ) -> tuple[Any, dict[str, Any]] | None:
     """(the value for the record service, what the user typed) of a field's input, or None
     when the form did not carry it."""
@@ -123,26 +135,26 @@ def read_text(fdef: FieldDef, form: Submitted, fmt: Formatter
     return (text if text.strip() else None), {fdef.name: text}
 
 
-def as_given(fdef: FieldDef, raw: Any, resolve: Resolve) -> Any:
+def as_given(fdef: Field, raw: Any, resolve: Resolve) -> Any:
     return raw
 
 
-def as_text(fdef: FieldDef, value: Any) -> Any:
+def as_text(fdef: Field, value: Any) -> Any:
     return str(value)
 
 
-def _no_input(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> Any:
+def _no_input(fdef: Field, raw: Any, tz: ZoneInfo) -> Any:
     raise Invalid("read_only", f"{fdef.name} is computed and cannot be set")
 
 
-Schema = Callable[["FieldDef", bool], dict[str, Any]]
+Schema = Callable[["Field", bool], dict[str, Any]]
 
 
-def scalar(read: dict[str, Any], written: Callable[[FieldDef], dict[str, Any]] | None = None
+def scalar(read: dict[str, Any], written: Callable[[Field], dict[str, Any]] | None = None
            ) -> Schema:
     """The JSON Schema of a single value: `read` as any record holds it, with `written`'s
     constraints added for what the record service accepts."""
-    def schema(fdef: FieldDef, write: bool) -> dict[str, Any]:
+    def schema(fdef: Field, write: bool) -> dict[str, Any]:
         return {**read, **written(fdef)} if write and written else dict(read)
     return schema
 
@@ -150,7 +162,7 @@ def scalar(read: dict[str, Any], written: Callable[[FieldDef], dict[str, Any]] |
 NO_NUL = "^[^\\u0000]*$"
 
 
-def filter_text(fdef: FieldDef) -> dict[str, Any]:
+def filter_text(fdef: Field) -> dict[str, Any]:
     """What a `field=value` filter on a text takes."""
     return {"type": "string", "pattern": NO_NUL}
 
@@ -186,23 +198,23 @@ class FieldType:
     many: bool = False  # holds a list of values (stored joined by ';'); blank is []
     compound: bool = False  # its input may be a list or an object (a key to look up)
     # the stored value of an input (JSON, form text, a sheet's cell); raises Invalid
-    parse: Callable[[FieldDef, Any, ZoneInfo], Any] = _no_input
+    parse: Callable[[Field, Any, ZoneInfo], Any] = _no_input
     # a filter's value (typed like the stored values, without the write rules)
-    filter: Callable[[FieldDef, Any, ZoneInfo], Any] | None = None
+    filter: Callable[[Field, Any, ZoneInfo], Any] | None = None
     # a computed value (formula, rollup) brought to this type; raises Invalid
-    result: Callable[[FieldDef, Any], Any] = as_text
-    cell: Callable[[FieldDef, Shown], Cell] = text_cell  # a list or detail page's cell
+    result: Callable[[Field, Any], Any] = as_text
+    cell: Callable[[Field, Shown], Cell] = text_cell  # a list or detail page's cell
     # the words a value stands for in an export (a lookup's title, an option's label); None
     # when the value is its own text
-    named: Callable[[FieldDef, Shown], Callable[[Any], str]] | None = None
+    named: Callable[[Field, Shown], Callable[[Any], str]] | None = None
     widget: str = "text"  # the form's macro for it (layouts/form.html)
-    input: Callable[[FieldDef, Any, Formatter], Any] = text_input  # the input's text
-    read: Callable[[FieldDef, Submitted, Formatter],
+    input: Callable[[Field, Any, Formatter], Any] = text_input  # the input's text
+    read: Callable[[Field, Submitted, Formatter],
                    tuple[Any, dict[str, Any]] | None] = read_text  # the submitted text
     # the JSON Schema of a value, as read (write=False) or as the record service takes it
     schema: Schema = scalar({"type": "string"})
-    filter_schema: Callable[[FieldDef], dict[str, Any]] = filter_text  # a filter's text
-    sheet: Callable[[FieldDef, Any, Resolve], Any] = as_given  # a sheet's cell, for `parse`
+    filter_schema: Callable[[Field], dict[str, Any]] = filter_text  # a filter's text
+    sheet: Callable[[Field, Any, Resolve], Any] = as_given  # a sheet's cell, for `parse`
     # the value as people also write it, for quick search to find (a phone dialled at home)
     spoken: Callable[[str], str] | None = None
 
@@ -234,7 +246,7 @@ class FieldType:
     def is_reference(self) -> bool:
         return self.value == "reference"
 
-    def typed(self, fdef: FieldDef, raw: Any, tz: ZoneInfo) -> Any:
+    def typed(self, fdef: Field, raw: Any, tz: ZoneInfo) -> Any:
         """A filter's value: this type's own rule, else the stored value's."""
         return (self.filter or self.parse)(fdef, raw, tz)
 

@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from .base import FieldType, Formatter, Invalid, define, scalar
+from .base import Field, FieldType, Formatter, Invalid, define, scalar
 from .numbers import written_cell
-
-if TYPE_CHECKING:
-    from ..model import FieldDef
 
 _DMY = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 
@@ -34,14 +31,14 @@ def parse_date(raw: Any) -> date:
                                       "DD/MM/YYYY)", value=text) from None
 
 
-def _date(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> date:
+def _date(fdef: Field, raw: Any, tz: ZoneInfo) -> date:
     value = parse_date(raw)
     if not 1 <= value.year <= 9999:
         raise Invalid("invalid_date", f"'{raw}' is out of range")
     return value
 
 
-def _datetime(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> datetime:
+def _datetime(fdef: Field, raw: Any, tz: ZoneInfo) -> datetime:
     if isinstance(raw, datetime):
         value = raw
     elif isinstance(raw, date):
@@ -61,23 +58,23 @@ def _datetime(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> datetime:
         raise Invalid("invalid_datetime", f"'{raw}' is out of range") from None
 
 
-def _date_result(fdef: FieldDef, value: Any) -> date:
+def _date_result(fdef: Field, value: Any) -> date:
     return parse_date(value)
 
 
-def _datetime_result(fdef: FieldDef, value: Any) -> datetime:
+def _datetime_result(fdef: Field, value: Any) -> datetime:
     if isinstance(value, datetime):
         return value
     return datetime.combine(parse_date(value), datetime.min.time(), UTC)
 
 
-def _date_input(fdef: FieldDef, value: Any, fmt: Formatter) -> Any:
+def _date_input(fdef: Field, value: Any, fmt: Formatter) -> Any:
     if value is None:
         return ""
     return value.isoformat() if isinstance(value, date) else str(value)
 
 
-def _datetime_input(fdef: FieldDef, value: Any, fmt: Formatter) -> Any:
+def _datetime_input(fdef: Field, value: Any, fmt: Formatter) -> Any:
     if value is None:
         return ""
     if isinstance(value, datetime):

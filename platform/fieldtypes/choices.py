@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from .base import (
     Cell,
+    Field,
     FieldType,
     Formatter,
     Invalid,
@@ -23,9 +24,6 @@ from .base import (
     scalar,
 )
 from .text import TEXT
-
-if TYPE_CHECKING:
-    from ..model import FieldDef
 
 _TRUE = {"true", "1", "yes", "on", "y", "có", "x"}
 _FALSE = {"false", "0", "no", "off", "n", "không", ""}
@@ -47,19 +45,19 @@ def parse_bool(raw: Any) -> bool:
     raise Invalid("invalid_boolean", f"'{raw}' is not true or false")
 
 
-def _checkbox(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> bool:
+def _checkbox(fdef: Field, raw: Any, tz: ZoneInfo) -> bool:
     return parse_bool(raw)
 
 
-def _checkbox_cell(fdef: FieldDef, shown: Shown) -> Cell:
+def _checkbox_cell(fdef: Field, shown: Shown) -> Cell:
     return lambda v: '<span class="check" title="✓">✓</span>' if v else ""
 
 
-def _checkbox_input(fdef: FieldDef, value: Any, fmt: Formatter) -> Any:
+def _checkbox_input(fdef: Field, value: Any, fmt: Formatter) -> Any:
     return "" if value is None else bool(value)
 
 
-def _read_ticked(fdef: FieldDef, form: Submitted, fmt: Formatter
+def _read_ticked(fdef: Field, form: Submitted, fmt: Formatter
                  ) -> tuple[Any, dict[str, Any]] | None:
     """A checkbox sends nothing when unticked: its hidden `__present` says it was there."""
     if f"{fdef.name}__present" not in form:
@@ -68,7 +66,7 @@ def _read_ticked(fdef: FieldDef, form: Submitted, fmt: Formatter
     return ticked, {fdef.name: ticked}
 
 
-def _sheet_yes_no(fdef: FieldDef, raw: Any, resolve: Resolve) -> Any:
+def _sheet_yes_no(fdef: Field, raw: Any, resolve: Resolve) -> Any:
     if isinstance(raw, str):
         folded = resolve.key(raw)
         if folded in _SHEET_TRUE:
@@ -89,7 +87,7 @@ CHECKBOX = define(
 # --- options -----------------------------------------------------------------------------------
 
 
-def match_option(fdef: FieldDef, raw: Any) -> str:
+def match_option(fdef: Field, raw: Any) -> str:
     """The option value that `raw` names, by value or by label in any language."""
     text = str(raw).strip()
     for option in fdef.options:
@@ -105,22 +103,22 @@ def match_option(fdef: FieldDef, raw: Any) -> str:
                   value=text, options=shown)
 
 
-def option_label(fdef: FieldDef, value: str, language: str) -> str:
+def option_label(fdef: Field, value: str, language: str) -> str:
     option = fdef.option(value)
     return option.label.get(language) if option else value
 
 
-def _picklist(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> str:
+def _picklist(fdef: Field, raw: Any, tz: ZoneInfo) -> str:
     if isinstance(raw, bool):
         raise Invalid("invalid_option", "expected an option, not true or false")
     return match_option(fdef, raw)
 
 
-def _labels(fdef: FieldDef, shown: Shown) -> dict[str, str]:
+def _labels(fdef: Field, shown: Shown) -> dict[str, str]:
     return {o.value: esc(o.label.get(shown.language)) for o in fdef.options}
 
 
-def _picklist_cell(fdef: FieldDef, shown: Shown) -> Cell:
+def _picklist_cell(fdef: Field, shown: Shown) -> Cell:
     labels = _labels(fdef, shown)
 
     def option(value: Any) -> str:  # the commonest cells: one call each, not two
@@ -130,23 +128,23 @@ def _picklist_cell(fdef: FieldDef, shown: Shown) -> Cell:
     return option
 
 
-def _options(fdef: FieldDef, write: bool) -> list[Any]:
+def _options(fdef: Field, write: bool) -> list[Any]:
     """The option values a value may be: as read any option, as written an active one."""
     return [o.value for o in fdef.options if o.active or not write]
 
 
-def _picklist_schema(fdef: FieldDef, write: bool) -> dict[str, Any]:
+def _picklist_schema(fdef: Field, write: bool) -> dict[str, Any]:
     options = _options(fdef, write)
     return {"type": "string",
             "enum": options + [None] if not (write and fdef.required) else options}
 
 
-def _option_names(fdef: FieldDef, shown: Shown) -> Callable[[Any], str]:
+def _option_names(fdef: Field, shown: Shown) -> Callable[[Any], str]:
     labels = {o.value: o.label.get(shown.language) for o in fdef.options}
     return lambda value: labels.get(value, value)
 
 
-def _options_names(fdef: FieldDef, shown: Shown) -> Callable[[Any], str]:
+def _options_names(fdef: Field, shown: Shown) -> Callable[[Any], str]:
     labels = {o.value: o.label.get(shown.language) for o in fdef.options}
     return lambda values: "; ".join(labels.get(v, v) for v in values)
 
@@ -159,22 +157,22 @@ PICKLIST = define(
 # --- several options ---------------------------------------------------------------------------
 
 
-def _multipicklist(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> list[str]:
+def _multipicklist(fdef: Field, raw: Any, tz: ZoneInfo) -> list[str]:
     items = raw if isinstance(raw, list) else str(raw).split(";")
     chosen = {match_option(fdef, item) for item in items if not is_empty(item)}
     return [o.value for o in fdef.options if o.value in chosen]
 
 
-def _multipicklist_cell(fdef: FieldDef, shown: Shown) -> Cell:
+def _multipicklist_cell(fdef: Field, shown: Shown) -> Cell:
     labels = _labels(fdef, shown)
     return blank_or(lambda vs: ", ".join(labels.get(v) or esc(str(v)) for v in vs))
 
 
-def _chosen_input(fdef: FieldDef, value: Any, fmt: Formatter) -> Any:
+def _chosen_input(fdef: Field, value: Any, fmt: Formatter) -> Any:
     return [] if value is None else list(value)
 
 
-def _read_chosen(fdef: FieldDef, form: Submitted, fmt: Formatter
+def _read_chosen(fdef: Field, form: Submitted, fmt: Formatter
                  ) -> tuple[Any, dict[str, Any]] | None:
     if f"{fdef.name}__present" not in form:
         return None
@@ -182,7 +180,7 @@ def _read_chosen(fdef: FieldDef, form: Submitted, fmt: Formatter
     return chosen, {fdef.name: chosen}
 
 
-def _multipicklist_schema(fdef: FieldDef, write: bool) -> dict[str, Any]:
+def _multipicklist_schema(fdef: Field, write: bool) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": "array",
                               "items": {"type": "string", "enum": _options(fdef, write)}}
     if write:
@@ -192,7 +190,7 @@ def _multipicklist_schema(fdef: FieldDef, write: bool) -> dict[str, Any]:
     return schema
 
 
-def _sheet_options(fdef: FieldDef, raw: Any, resolve: Resolve) -> list[Any]:
+def _sheet_options(fdef: Field, raw: Any, resolve: Resolve) -> list[Any]:
     parts = raw if isinstance(raw, list) else re.split(r"[;,]", str(raw))
     return [resolve.option(fdef, str(p).strip()) for p in parts if str(p).strip()]
 

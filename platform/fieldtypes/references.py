@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from .base import (
     Cell,
+    Field,
     FieldType,
     Formatter,
     Invalid,
@@ -23,15 +24,12 @@ from .base import (
     submitted_text,
 )
 
-if TYPE_CHECKING:
-    from ..model import FieldDef
-
 MAX_ID = 2**63 - 1
 _INT = re.compile(r"^[+-]?\d+$")
 _IDS = "^[1-9][0-9]{0,17}$"
 
 
-def parse_reference(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> int | Mapping[str, Any] | str:
+def parse_reference(fdef: Field, raw: Any, tz: ZoneInfo) -> int | Mapping[str, Any] | str:
     """An id now, or a key ({field: value} or a user name) to resolve against the database."""
     if isinstance(raw, bool):
         raise Invalid("invalid_reference", "expected a record id, not true or false")
@@ -53,7 +51,7 @@ def parse_reference(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> int | Mapping[str
     return {"_title": text}
 
 
-def record_id(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> int:
+def record_id(fdef: Field, raw: Any, tz: ZoneInfo) -> int:
     """An id as a filter names it: digits only."""
     text = str(raw).strip()
     if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= MAX_ID:
@@ -61,12 +59,12 @@ def record_id(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> int:
     return int(text)
 
 
-def id_filter_schema(fdef: FieldDef) -> dict[str, Any]:
+def id_filter_schema(fdef: Field) -> dict[str, Any]:
     return {"type": "string", "pattern": _IDS}
 
 
 def _reference_schema(extension: Mapping[str, Any], description: str) -> Schema:
-    def schema(fdef: FieldDef, write: bool) -> dict[str, Any]:
+    def schema(fdef: Field, write: bool) -> dict[str, Any]:
         found: dict[str, Any] = {"type": "integer"}
         if write:
             found.update({"minimum": 1, "maximum": MAX_ID,
@@ -76,7 +74,7 @@ def _reference_schema(extension: Mapping[str, Any], description: str) -> Schema:
     return schema
 
 
-def _lookup_cell(fdef: FieldDef, shown: Shown) -> Cell:
+def _lookup_cell(fdef: Field, shown: Shown) -> Cell:
     titles = shown.titles.get(fdef.to or "", {})
     target = esc(fdef.to or "")
 
@@ -88,12 +86,12 @@ def _lookup_cell(fdef: FieldDef, shown: Shown) -> Cell:
     return blank_or(lookup)
 
 
-def _user_cell(fdef: FieldDef, shown: Shown) -> Cell:
+def _user_cell(fdef: Field, shown: Shown) -> Cell:
     users = shown.users
     return blank_or(lambda v: esc(users.get(v) or f"#{v}"))
 
 
-def _read_lookup(fdef: FieldDef, form: Submitted, fmt: Formatter
+def _read_lookup(fdef: Field, form: Submitted, fmt: Formatter
                  ) -> tuple[Any, dict[str, Any]] | None:
     """The id the type-ahead chose (`{name}__id`), else the typed title to look up."""
     text = submitted_text(fdef, form)

@@ -4,7 +4,7 @@ E.164 (+84912345678) and shown as dialled at home (0912345678)."""
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -14,6 +14,7 @@ from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, valida
 from .base import (
     NO_NUL,
     Cell,
+    Field,
     FieldType,
     Formatter,
     Invalid,
@@ -26,13 +27,10 @@ from .base import (
     scalar,
 )
 
-if TYPE_CHECKING:
-    from ..model import FieldDef
-
 DEFAULT_REGION = "VN"  # the home region of phone numbers written without +country
 
 
-def parse_text(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> str:
+def parse_text(fdef: Field, raw: Any, tz: ZoneInfo) -> str:
     if isinstance(raw, bool):
         raise Invalid("invalid", "expected text, not true or false")
     text = str(raw).strip() if fdef.type != "textarea" else str(raw).strip("\n\r ")
@@ -41,11 +39,11 @@ def parse_text(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> str:
     return text
 
 
-def _stripped(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> str:
+def _stripped(fdef: Field, raw: Any, tz: ZoneInfo) -> str:
     return str(raw).strip()
 
 
-def _textarea_filter(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> str:
+def _textarea_filter(fdef: Field, raw: Any, tz: ZoneInfo) -> str:
     return raw if isinstance(raw, str) else str(raw).strip()
 
 
@@ -55,14 +53,14 @@ SPACE = "\\t\\n\\u000b\\u000c\\r\\u001c-\\u001f \\u0085\\u00a0\\u1680\\u2000-\\u
 NOT_BLANK = f"^[^\\u0000]*[^\\u0000{SPACE}][^\\u0000]*$"
 
 
-def _text_constraints(fdef: FieldDef) -> dict[str, Any]:
+def _text_constraints(fdef: Field) -> dict[str, Any]:
     return {"pattern": NOT_BLANK if fdef.required else NO_NUL}
 
 
 TEXT_SCHEMA = scalar({"type": "string"}, _text_constraints)
 
 
-def _whole_as_text(fdef: FieldDef, raw: Any, resolve: Resolve) -> Any:
+def _whole_as_text(fdef: Field, raw: Any, resolve: Resolve) -> Any:
     if isinstance(raw, float) and raw.is_integer():
         return str(int(raw))  # spreadsheets keep phone numbers and codes as numbers
     return raw
@@ -84,7 +82,7 @@ _PLAIN_EMAIL = re.compile(
     r"[a-z]{2,63}$")
 
 
-def _email(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> str:
+def _email(fdef: Field, raw: Any, tz: ZoneInfo) -> str:
     text = parse_text(fdef, raw, tz)
     lowered = text.lower()
     if len(lowered) <= 254 and _PLAIN_EMAIL.match(lowered) and len(lowered.split("@")[0]) <= 64:
@@ -96,7 +94,7 @@ def _email(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> str:
                       value=text) from exc
 
 
-def _email_filter(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> str:
+def _email_filter(fdef: Field, raw: Any, tz: ZoneInfo) -> str:
     return str(raw).strip().lower()
 
 
@@ -111,7 +109,7 @@ EMAIL = ("^(?!.*[@.](" + "|".join(_any_case(d) for d in SPECIAL_USE_DOMAIN_NAMES
          "{0,20}[A-Za-z0-9])?\\.){1,3}[A-Za-z]{2,10}$")
 
 
-def _email_cell(fdef: FieldDef, shown: Shown) -> Cell:
+def _email_cell(fdef: Field, shown: Shown) -> Cell:
     return blank_or(lambda v: f'<a href="mailto:{esc(v)}">{esc(v)}</a>')
 
 
@@ -148,7 +146,7 @@ def national_phone(e164: str, region: str = DEFAULT_REGION) -> str:
     return "".join(c for c in national if c.isdigit())
 
 
-def _phone(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> str:
+def _phone(fdef: Field, raw: Any, tz: ZoneInfo) -> str:
     text = parse_text(fdef, raw, tz)
     normalized = normalize_phone(text)
     if normalized is None:
@@ -156,12 +154,12 @@ def _phone(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> str:
     return normalized
 
 
-def _phone_filter(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> str:
+def _phone_filter(fdef: Field, raw: Any, tz: ZoneInfo) -> str:
     text = str(raw).strip()
     return normalize_phone(text) or text
 
 
-def _phone_cell(fdef: FieldDef, shown: Shown) -> Cell:
+def _phone_cell(fdef: Field, shown: Shown) -> Cell:
     return blank_or(lambda v: f'<a href="tel:{esc(v)}">'
                               f'{esc(national_phone(v) if v.startswith("+84") else v)}</a>')
 
@@ -180,7 +178,7 @@ PHONE_TYPE = define(
 # --- url ---------------------------------------------------------------------------------------
 
 
-def _url(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> str:
+def _url(fdef: Field, raw: Any, tz: ZoneInfo) -> str:
     text = parse_text(fdef, raw, tz)
     candidate = text if "://" in text else f"https://{text}"
     parts = urlsplit(candidate)
@@ -191,7 +189,7 @@ def _url(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> str:
     return candidate
 
 
-def _url_cell(fdef: FieldDef, shown: Shown) -> Cell:
+def _url_cell(fdef: Field, shown: Shown) -> Cell:
     return blank_or(lambda v: f'<a href="{esc(v)}" rel="noopener noreferrer" '
                               f'target="_blank">{esc(v)}</a>')
 
@@ -216,7 +214,7 @@ def file_id(value: Any) -> int | None:
         else None
 
 
-def _file_cell(fdef: FieldDef, shown: Shown) -> Cell:
+def _file_cell(fdef: Field, shown: Shown) -> Cell:
     files = shown.files
 
     def stored_file(value: Any) -> str:
@@ -227,7 +225,7 @@ def _file_cell(fdef: FieldDef, shown: Shown) -> Cell:
     return blank_or(stored_file)
 
 
-def _read_upload(fdef: FieldDef, form: Submitted, fmt: Formatter
+def _read_upload(fdef: Field, form: Submitted, fmt: Formatter
                  ) -> tuple[Any, dict[str, Any]] | None:
     return None  # the upload is stored apart, by the attachments' own route
 
