@@ -12,10 +12,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from starlette.datastructures import FormData
 
+from metacrm.engine.coerce import coerce
 from metacrm.engine.schema import build_schema, column_type
 from metacrm.fieldtypes import FORMULA_RETURNS, SETUP_TYPES, TYPES
 from metacrm.metadata import MetadataError, load
-from metacrm.engine.coerce import coerce
 from metacrm.web.i18n import Formats
 from metacrm.web.openapi import openapi_document
 

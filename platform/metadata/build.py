@@ -96,6 +96,7 @@ def build(layers: list, recipes: list[Document], problems: list[Problem], *,
         dashboards=frozen_map(dashboards), forms=frozen_map(forms),
         extends=tuple(layer.name for layer in reversed(layers[:-1]) if layer.root is not None),
         root=str(root),
+        roots=tuple(str(layer.root) for layer in reversed(layers) if layer.root is not None),
     )
 
 

@@ -369,6 +369,7 @@ class AppModel:
     forms: Mapping[str, WebForm]
     extends: tuple[str, ...] = ()  # the chain of parent apps, nearest first
     root: str = ""
+    roots: tuple[str, ...] = ()  # the folders of the app and of the apps it extends, nearest first
 
     def object(self, name: str) -> ObjectDef:
         return self.objects[name]

@@ -243,5 +243,5 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     )
     app.state.runtime = rt
     app.state.settings = settings
-    app.state.templates = make_environment()
+    app.state.templates = make_environment(rt.model.roots)
     return app

@@ -21,13 +21,13 @@ SHOWN_GROUPS = 200
 
 
 def duplicates_page(request: Request) -> Response:
-    ctx = page_context(request)
+    frame, ctx = page_context(request)
     obj = object_of(ctx, request)
     groups = duplicates.find_groups(ctx, obj.name)
     shown = groups[:SHOWN_GROUPS]
     ids = {i for g in shown for i in g.ids}
     titles = query.titles(ctx, obj.name, ids) if ids else {}
-    return render(request, "duplicates.html", {
+    return render(frame, "duplicates.html", {
         "obj": obj, "groups": shown, "total": len(groups), "titles": titles,
         "records": sum(len(g.ids) for g in groups),
         "labels": {f: obj.fields[f].label.get(ctx.locale) for g in shown for f in g.fields
@@ -44,7 +44,7 @@ def _ids(request: Request) -> tuple[int, int]:
 
 
 def merge_page(request: Request) -> Response:
-    ctx = page_context(request)
+    frame, ctx = page_context(request)
     obj = object_of(ctx, request)
     keep_id, merge_id = _ids(request)
     keep = records.get(ctx, obj.name, keep_id)
@@ -73,14 +73,14 @@ def merge_page(request: Request) -> Response:
             moved = sum(result["moved"].values())
             flash(request, f"Merged: {moved} related items moved")
             return RedirectResponse(f"/o/{obj.name}/{keep_id}", status_code=303)
-    fmt = request.state.page["fmt"]
+    fmt = frame.fmt
     refs = References(ctx).load(obj, [keep, other], [f.name for f in fields])
     rows = [{"field": f, "keep": display(f, keep.get(f.name), fmt, refs),
              "other": display(f, other.get(f.name), fmt, refs),
              "same": keep.get(f.name) == other.get(f.name),
              "default": "other" if keep.get(f.name) in (None, "", []) and other.get(
                  f.name) not in (None, "", []) else "keep"} for f in fields]
-    return render(request, "merge.html", {
+    return render(frame, "merge.html", {
         "obj": obj, "keep": keep, "other": other, "rows": rows, "errors": errors,
         "keep_title": obj.title_of(keep), "other_title": obj.title_of(other),
         "related": [(ctx.model.objects[child].plural.get(ctx.locale), count) for child, count

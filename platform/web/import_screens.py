@@ -115,19 +115,19 @@ def _checked_form(request: Request) -> FormData:
 
 
 def upload_page(request: Request) -> Response:
-    ctx = page_context(request)
+    frame, ctx = page_context(request)
     obj = object_def(ctx, request.path_params["object"])
     require(ctx, obj, "create")
     error = None
     if request.method == "POST":
         form: FormData = _checked_form(request)
         try:
-            job, error = _store_upload(ctx, obj, form, request.state.page["t"])
+            job, error = _store_upload(ctx, obj, form, frame.t)
         finally:
             bodies.close(form)
         if job is not None:
             return RedirectResponse(f"/imports/{job}", status_code=303)
-    return render(request, "import.html", {"obj": obj, "error": error},
+    return render(frame, "import.html", {"obj": obj, "error": error},
                   status=422 if error else 200)
 
 
@@ -171,7 +171,7 @@ def _columns(row: Any) -> list[dict[str, Any]]:
 
 
 def mapping_page(request: Request) -> Response:
-    ctx = page_context(request)
+    frame, ctx = page_context(request)
     row = _job(request, ctx)
     obj = object_def(ctx, row.object)
     if row.status != "pending":
@@ -205,7 +205,7 @@ def mapping_page(request: Request) -> Response:
             runner(request).start(ctx.runtime, row.id, ctx.user.id, ctx.locale)
             return RedirectResponse(f"/imports/{row.id}/progress", status_code=303)
     fields = [(f.name, f.label.get(ctx.locale)) for f in imports.importable(ctx, obj)]
-    return render(request, "import_mapping.html", {
+    return render(frame, "import_mapping.html", {
         "obj": obj, "job": row, "columns": columns, "fields": fields,
         "mapping": settings.mapping, "key": settings.key, "error": error,
         "templates": imports.templates(ctx, obj.name), "template": chosen,
@@ -238,19 +238,19 @@ def _status(request: Request, ctx: Context, row: Any) -> dict[str, Any]:
 
 
 def progress_page(request: Request) -> Response:
-    ctx = page_context(request)
+    frame, ctx = page_context(request)
     row = _job(request, ctx)
-    return render(request, "import_progress.html", _status(request, ctx, row))
+    return render(frame, "import_progress.html", _status(request, ctx, row))
 
 
 def status_fragment(request: Request) -> Response:
-    ctx = page_context(request)
+    frame, ctx = page_context(request)
     row = _job(request, ctx)
-    return render(request, "_import_status.html", _status(request, ctx, row))
+    return render(frame, "_import_status.html", _status(request, ctx, row))
 
 
 def rejected_csv(request: Request) -> Response:
-    ctx = page_context(request)
+    frame, ctx = page_context(request)
     row = _job(request, ctx)
     text = imports.rejected_csv(ctx.runtime, row.id)
     stem = Path(row.filename).stem or "import"
@@ -265,7 +265,7 @@ def _ascii(text: str) -> str:
 
 def again(request: Request) -> Response:
     """After a dry run: import for real (action=import), or change the mapping (edit)."""
-    ctx = page_context(request)
+    frame, ctx = page_context(request)
     row = _job(request, ctx)
     form = _checked_form(request)
     if row.status != "done":
@@ -278,7 +278,7 @@ def again(request: Request) -> Response:
 
 
 def resume(request: Request) -> Response:
-    ctx = page_context(request)
+    frame, ctx = page_context(request)
     row = _job(request, ctx)
     _checked_form(request)
     work = runner(request)

@@ -30,7 +30,7 @@ EXPORT_LIMIT = 100_000
 
 
 def kanban_page(request: Request) -> Response:
-    ctx = page_context(request)
+    frame, ctx = page_context(request)
     obj = object_of(ctx, request)
     layout = ctx.model.layouts[obj.name]
     if layout.kanban is None:
@@ -47,7 +47,7 @@ def kanban_page(request: Request) -> Response:
                         "page": page})
         everything += page.items
     refs = References(ctx).load(obj, everything, card_fields)
-    return render(request, [f"kanban-{obj.name}.html", "kanban.html"], {
+    return render(frame, [f"kanban-{obj.name}.html", "kanban.html"], {
         "obj": obj, "group": group, "columns": columns, "card_fields": card_fields,
         "refs": refs, "display": display, "state": state,
         "can_edit": ctx.scope(obj.name, "edit") != "none"
@@ -57,7 +57,7 @@ def kanban_page(request: Request) -> Response:
 
 def move_card(request: Request) -> Response:
     """A kanban card dropped in another column: one update through the record service."""
-    ctx = page_context(request)
+    frame, ctx = page_context(request)
     obj = object_of(ctx, request)
     form = auth.checked_form(request)
     layout = ctx.model.layouts[obj.name]
@@ -83,7 +83,7 @@ def move_card(request: Request) -> Response:
     card_fields = [f for f in visible_columns(ctx, obj, layout.kanban.card) if "." not in f]
     refs = References(ctx).load(obj, [record], card_fields)
     fdef = obj.fields[group]
-    return render(request, "_card.html", {
+    return render(frame, "_card.html", {
         "obj": obj, "record": record, "card_fields": card_fields, "refs": refs,
         "display": display, "group": fdef, "error": error, "can_edit": True,
         "options": [(o.value, o.label.get(ctx.locale)) for o in fdef.options if o.active]},
@@ -92,17 +92,17 @@ def move_card(request: Request) -> Response:
 
 def bulk_action(request: Request) -> Response:
     """Mass update or delete of the selected records; a delete asks first."""
-    ctx = page_context(request)
+    frame, ctx = page_context(request)
     obj = object_of(ctx, request)
     form = auth.checked_form(request)
     ids = sorted({int(i) for i in form.getlist("ids") if isinstance(i, str) and is_digits(i)})
     action = form.get("action")
-    t = request.state.page["t"]
+    t = frame.t
     if not ids:
         flash(request, t("{count} selected", count=0), "error")
         return RedirectResponse(f"/o/{obj.name}", status_code=303)
     if action == "delete" and form.get("confirmed") != "1":
-        return render(request, "confirm.html", {
+        return render(frame, "confirm.html", {
             "obj": obj, "record": None, "ids": ids,
             "title": t("{total} records", total=len(ids)), "action": f"/o/{obj.name}/bulk",
             "cancel": f"/o/{obj.name}"})

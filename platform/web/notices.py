@@ -13,9 +13,9 @@ from .templating import render
 
 
 def notifications_page(request: Request) -> Response:
-    ctx = page_context(request)
+    frame, ctx = page_context(request)
     if request.method == "POST":
         auth.checked_form(request)
         notices.mark_all_read(ctx)
         return RedirectResponse("/notifications", status_code=303)
-    return render(request, "notifications.html", {"items": notices.latest(ctx)})
+    return render(frame, "notifications.html", {"items": notices.latest(ctx)})

@@ -3,6 +3,8 @@ messages; and the screens that are not about one object: sign-in, home, language
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
@@ -26,8 +28,38 @@ def flash(request: Request, message: str, kind: str = "ok") -> None:
     request.session.setdefault("flash", []).append([kind, message])
 
 
-def setup_page(request: Request, ctx: Context | None) -> Context | None:
-    """Put what the base template needs on `request.state.page`."""
+@dataclass(frozen=True)
+class PageContext:
+    """The frame of one screen: the request, who is signed in (`ctx`, None on the sign-in
+    and error pages), their language and formats, the navigation, the flash messages. Made
+    once per request by `page_context` and handed to `render` and to whatever formats."""
+
+    request: Request
+    ctx: Context | None
+    lang: str
+    t: Callable[..., str]
+    fmt: Formats
+    nav: tuple[tuple[str, str, str], ...]  # (href, label, item)
+    nav_active: str | None  # the menu entry of the page
+    app_label: str
+    csrf: str
+    flashes: tuple[tuple[str, str], ...]
+    unread: int  # the user's unread notifications
+
+    @property
+    def user(self) -> User | None:
+        return self.ctx.user if self.ctx is not None else None
+
+    def template_values(self) -> dict[str, Any]:
+        """What the base template and every screen's template read."""
+        return {"request": self.request, "ctx": self.ctx, "user": self.user,
+                "lang": self.lang, "languages": LANGUAGES, "t": self.t, "fmt": self.fmt,
+                "nav": self.nav, "nav_active": self.nav_active, "app_label": self.app_label,
+                "csrf": self.csrf, "flashes": self.flashes, "unread": self.unread}
+
+
+def frame_of(request: Request, ctx: Context | None) -> PageContext:
+    """The frame of a screen for `ctx`'s user, or for no one (sign-in, errors)."""
     rt: Runtime = request.app.state.runtime
     user = ctx.user if ctx else None
     lang = ctx.locale if ctx else auth.language(request, None)
@@ -46,34 +78,32 @@ def setup_page(request: Request, ctx: Context | None) -> Context | None:
             nav.append((f"/{item}", t(SPECIAL_LABELS[item]), item))
     if user is not None and user.role in ("admin", "system"):
         nav.append(("/setup", t("Setup"), "setup"))
-    request.state.page = {
-        "t": t, "lang": lang, "languages": LANGUAGES, "user": user, "ctx": ctx,
-        "fmt": Formats(lang, rt.model.currency, rt.tz), "nav": nav,
-        "app_label": rt.model.label.get(lang), "csrf": auth.csrf_token(request),
-        "flashes": request.session.pop("flash", []),
-        "unread": notices.unread_count(ctx) if ctx is not None else 0,
-        # the menu entry of the page: the longest link the path starts with (home aside)
-        "nav_active": max((href for href, _, _ in nav if href != "/"
-                           and request.url.path.startswith(href)), key=len, default=None),
-    }
-    return ctx
+    return PageContext(
+        request=request, ctx=ctx, lang=lang, t=t,
+        fmt=Formats(lang, rt.model.currency, rt.tz), nav=tuple(nav),
+        # the longest link the path starts with (home aside)
+        nav_active=max((href for href, _, _ in nav if href != "/"
+                        and request.url.path.startswith(href)), key=len, default=None),
+        app_label=rt.model.label.get(lang), csrf=auth.csrf_token(request),
+        flashes=tuple((kind, message) for kind, message in request.session.pop("flash", [])),
+        unread=notices.unread_count(ctx) if ctx is not None else 0)
 
 
-def page_context(request: Request) -> Context:
-    """The signed-in user's context for a screen (LoginRequired otherwise)."""
-    return setup_page(request, auth.web_context(request))  # type: ignore[return-value]
+def page_context(request: Request) -> tuple[PageContext, Context]:
+    """The frame of a screen and the signed-in user's context (LoginRequired otherwise)."""
+    ctx = auth.web_context(request)
+    return frame_of(request, ctx), ctx
 
 
 def login_page(request: Request) -> Response:
     if request.method == "GET":
         if auth.session_user(request) is not None:
             return RedirectResponse(auth.safe_next(request.query_params.get("next")), 303)
-        setup_page(request, None)
-        return render(request, "login.html", {"next": request.query_params.get("next", "/"),
-                                              "error": None, "username": ""})
+        return render(frame_of(request, None), "login.html", {
+            "next": request.query_params.get("next", "/"), "error": None, "username": ""})
     form = auth.checked_form(request)
-    setup_page(request, None)
-    t = request.state.page["t"]
+    frame = frame_of(request, None)
+    t = frame.t
     username = str(form.get("username") or "").strip()
     password = str(form.get("password") or "")
     result = auth.attempt_login(request, username, password)
@@ -82,8 +112,8 @@ def login_page(request: Request) -> Response:
         error = (t("Too many failed sign-ins. Try again in {minutes} minutes.",
                    minutes=result.locked_minutes) if result.locked_minutes
                  else t("Wrong user name or password."))
-        return render(request, "login.html", {"next": form.get("next", "/"), "error": error,
-                                              "username": username}, status=401)
+        return render(frame, "login.html", {"next": form.get("next", "/"), "error": error,
+                                            "username": username}, status=401)
     auth.sign_in(request, user)
     return RedirectResponse(auth.safe_next(form.get("next")), status_code=303)
 
@@ -97,7 +127,7 @@ def logout(request: Request) -> Response:
 def sessions_page(request: Request) -> Response:
     """The user's signed-in browsers (when, from where, with what), and "sign out
     everywhere", which ends them all, this one included."""
-    ctx = page_context(request)
+    frame, ctx = page_context(request)
     rt: Runtime = request.app.state.runtime
     if request.method == "POST":
         auth.checked_form(request)
@@ -109,8 +139,8 @@ def sessions_page(request: Request) -> Response:
         sessions = active_sessions(conn, rt.schema, ctx.user.id)
     current = request.session.get("sid")
     mine = hash_token(current) if isinstance(current, str) else ""
-    fmt = request.state.page["fmt"]
-    return render(request, "account_sessions.html", {"sessions": [
+    fmt = frame.fmt
+    return render(frame, "account_sessions.html", {"sessions": [
         {"current": s.id == mine, "created": fmt.datetime(s.created_at),
          "seen": fmt.datetime(s.last_seen_at), "address": s.address or "",
          "agent": s.agent or ""} for s in sessions]})
@@ -129,7 +159,7 @@ def set_language(request: Request) -> Response:
 
 
 def home(request: Request) -> Response:
-    ctx = page_context(request)
+    frame, ctx = page_context(request)
     model = ctx.model
     tasks: list[dict[str, Any]] = []
     task_obj = model.objects.get("task")
@@ -143,13 +173,12 @@ def home(request: Request) -> Response:
     recent = activity.recently_changed(ctx)
     if task_obj is not None:
         refs.load(task_obj, tasks, ["related_contact", "related_lead"])
-    return render(request, "home.html", {"tasks": tasks, "task_obj": task_obj,
-                                         "recent": recent[:10], "refs": refs,
-                                         "display": display, "board": _home_board(request,
-                                                                                  ctx)})
+    return render(frame, "home.html", {"tasks": tasks, "task_obj": task_obj,
+                                       "recent": recent[:10], "refs": refs,
+                                       "display": display, "board": _home_board(frame, ctx)})
 
 
-def _home_board(request: Request, ctx: Context) -> dict[str, Any] | None:
+def _home_board(frame: PageContext, ctx: Context) -> dict[str, Any] | None:
     """The KPI tiles of the dashboard of the user's role, this month (its widgets are on
     the dashboard's own page)."""
     from ..engine.dashboards import home_dashboard, preset
@@ -158,9 +187,8 @@ def _home_board(request: Request, ctx: Context) -> dict[str, Any] | None:
     name = home_dashboard(ctx)
     if name is None:
         return None
-    page = request.state.page
     return {"dashboard": ctx.model.dashboards[name],
-            "tiles": kpi_tiles(ctx, name, page["fmt"], page["t"],
+            "tiles": kpi_tiles(ctx, name, frame.fmt, frame.t,
                                period=preset("this_month", ctx.today()), owner=None)}
 
 
@@ -171,9 +199,9 @@ def error_page(request: Request, exc: CrmError) -> Response:
         ctx = auth.web_context(request)
     except CrmError:
         ctx = None
-    setup_page(request, ctx)
-    t = request.state.page["t"]
-    return render(request, "error.html", {
+    frame = frame_of(request, ctx)
+    t = frame.t
+    return render(frame, "error.html", {
         "title": t(titles.get(exc.status, "Something went wrong")),
         "message": t(exc.message)}, status=exc.status)
 

@@ -46,12 +46,11 @@ def _findings(ctx: Context, obj: ObjectDef, t: Any,
 
 
 def quality_page(request: Request) -> Response:
-    ctx = page_context(request)
+    frame, ctx = page_context(request)
     obj_name = request.path_params["object"]
     report = quality.report(ctx, obj_name)
     obj = ctx.model.objects[obj_name]
-    page = request.state.page
-    t, fmt = page["t"], page["fmt"]
+    t, fmt = frame.t, frame.fmt
     blanks = [{"field": b.field, "label": _label(ctx, obj, b.field), "blank": b.blank,
                "share": b.share, "percent": fmt.percent(Decimal(f"{b.share * 100:.1f}")),
                "link": list_link(obj, b.filters)} for b in report.blanks]
@@ -69,7 +68,7 @@ def quality_page(request: Request) -> Response:
         "stale_link": list_link(obj, report.stale_filters) if report.stale_filters else None,
         "stale_before": fmt.date(report.stale_before) if report.stale_before else "",
     }
-    return render(request, [f"quality-{obj.name}.html", "quality.html"], context)
+    return render(frame, [f"quality-{obj.name}.html", "quality.html"], context)
 
 
 routes: list[Any] = [

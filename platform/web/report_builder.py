@@ -40,7 +40,7 @@ from ..metadata.edits import Draft
 from ..metadata.model import humanize
 from . import auth
 from .i18n import translator
-from .pages import flash, page_context
+from .pages import PageContext, flash, page_context
 from .setup import NAME, base_version, draft, runtime
 from .templating import render
 
@@ -294,9 +294,9 @@ def _values(items: Any) -> dict[str, str]:
             if isinstance(v, str) and k != auth.CSRF_FIELD}
 
 
-def _render(request: Request, ctx: Context, values: dict[str, str], errors: dict[str, str], *,
+def _render(frame: PageContext, ctx: Context, values: dict[str, str], errors: dict[str, str], *,
             editing: str | None, base: Any, status: int = 200) -> Response:
-    rt = runtime(request)
+    rt = runtime(frame.request)
     objects = readable_objects(ctx)
     obj_name = values.get("object") or (objects[0][0] if objects else "")
     values = {**values, "object": obj_name}
@@ -308,7 +308,7 @@ def _render(request: Request, ctx: Context, values: dict[str, str], errors: dict
     dashboards = [(n, dash.label.get(lang)) for n, dash in ctx.model.dashboards.items()
                   if editing is None or editing not in dash.widgets] \
         if ctx.can("edit_dashboards") else []
-    return render(request, "report_builder.html", {
+    return render(frame, "report_builder.html", {
         "values": values, "errors": errors, "objects": objects,
         "field_options": [(c.path, c.label) for c in choices],
         "number_options": [(c.path, c.label) for c in choices if c.kind == "number"],
@@ -354,7 +354,7 @@ def edit_report(request: Request) -> Response:
 
 
 def _builder(request: Request, editing: str | None) -> Response:
-    ctx = page_context(request)
+    frame, ctx = page_context(request)
     rt = runtime(request)
     owner: str | None = None
     if editing is not None:
@@ -371,13 +371,13 @@ def _builder(request: Request, editing: str | None) -> Response:
             values = form_values(saved) if editing else {"measure_1": "count", "chart": "bar"}
         if values.get("object") and values["object"] in ctx.model.objects:
             _require_read(ctx, values["object"])
-        return _render(request, ctx, values, {}, editing=editing, base=rt.version)
+        return _render(frame, ctx, values, {}, editing=editing, base=rt.version)
     form = auth.checked_form(request)
     values = _values(form.multi_items())
     base = base_version(form, rt)
 
     def again(errors: dict[str, str]) -> Response:
-        return _render(request, ctx, values, errors, editing=editing, base=base, status=422)
+        return _render(frame, ctx, values, errors, editing=editing, base=base, status=422)
 
     t = translator(ctx.locale)
     name = editing or values.get("name", "")
@@ -416,13 +416,13 @@ def _builder(request: Request, editing: str | None) -> Response:
     except MetadataError as exc:
         return again(problem_errors(exc))
     except Conflict as exc:
-        return _conflict(request, exc, f"/reports/{name}/edit" if editing else "/reports/new")
+        return _conflict(frame, exc, f"/reports/{name}/edit" if editing else "/reports/new")
     flash(request, "Saved: {summary}".replace("{summary}", summary))
     return RedirectResponse(f"/reports/{name}", status_code=303)
 
 
-def _conflict(request: Request, exc: Conflict, reload: str) -> Response:
-    return render(request, "setup_conflict.html", {
+def _conflict(frame: PageContext, exc: Conflict, reload: str) -> Response:
+    return render(frame, "setup_conflict.html", {
         "message": "Someone changed the metadata while you were editing; nothing was saved. "
                    "Reload and make your change again.", "detail": exc.message,
         "reload": reload}, status=409)
@@ -430,7 +430,7 @@ def _conflict(request: Request, exc: Conflict, reload: str) -> Response:
 
 def preview_fragment(request: Request) -> Response:
     """The live preview (htmx): the table of the report being built, or what is wrong."""
-    ctx = page_context(request)
+    frame, ctx = page_context(request)
     rt = runtime(request)
     form = auth.checked_form(request)
     values = _values(form.multi_items())
@@ -441,12 +441,12 @@ def preview_fragment(request: Request) -> Response:
     if obj_name in ctx.model.objects:
         _require_read(ctx, obj_name)
     shown = preview(ctx, rt, values, _usable_name(rt, values.get("name", ""), editing))
-    return render(request, "report_builder_preview.html", {"preview": shown})
+    return render(frame, "report_builder_preview.html", {"preview": shown})
 
 
 def add_to_dashboard(request: Request) -> Response:
     """Append a report to a dashboard's widgets, as a new metadata version."""
-    ctx = page_context(request)
+    frame, ctx = page_context(request)
     rt = runtime(request)
     form = auth.checked_form(request)
     dashboard = request.path_params["name"]
@@ -468,7 +468,7 @@ def add_to_dashboard(request: Request) -> Response:
         overlays.save(rt, d.overlays, base=base, user_id=ctx.user.id,
                       summary=summary)
     except Conflict as exc:
-        return _conflict(request, exc, f"/reports/{name}")
+        return _conflict(frame, exc, f"/reports/{name}")
     flash(request, "Saved: {summary}".replace("{summary}", summary))
     return RedirectResponse(f"/dashboards/{dashboard}", status_code=303)
 

@@ -135,7 +135,7 @@ def _filter_form(ctx: Context, period: dashboards.Period | None,
 
 
 def reports_index(request: Request) -> Response:
-    ctx = page_context(request)
+    frame, ctx = page_context(request)
     by_object: dict[str, list[Report]] = {}
     for report in ctx.model.reports.values():
         if report.object in ctx.model.objects and ctx.scope(report.object, "read") != "none" \
@@ -144,7 +144,7 @@ def reports_index(request: Request) -> Response:
     groups = [(ctx.model.objects[name], sorted(items, key=lambda r: r.label.get(ctx.locale)))
               for name, items in by_object.items()]
     groups.sort(key=lambda g: g[0].plural.get(ctx.locale))
-    return render(request, "reports.html", {"groups": groups})
+    return render(frame, "reports.html", {"groups": groups})
 
 
 def _report(ctx: Context, request: Request, period: dashboards.Period | None,
@@ -177,16 +177,15 @@ def _segments(ctx: Context, object_name: str) -> list[Any]:
 
 
 def report_page(request: Request) -> Response:
-    ctx = page_context(request)
+    frame, ctx = page_context(request)
     period, owner = _filters(ctx, request)
     report, filters, segment = _report(ctx, request, period, owner)
     form = _filter_form(ctx, period, owner)
     if segment is not None:
         form["segment"] = segment
     form["segments"] = _segments(ctx, report.object)
-    page = request.state.page
-    view = report_view(ctx, report, page["fmt"], page["t"], filters=filters)
-    return render(request, [f"report-{report.name}.html", "report.html"], {
+    view = report_view(ctx, report, frame.fmt, frame.t, filters=filters)
+    return render(frame, [f"report-{report.name}.html", "report.html"], {
         **view, "view": view, "obj": ctx.model.objects[report.object], "query": request.url.query,
         "date_field": ctx.model.resolve_path(report.object, (
             dashboards.date_field(report),)), "form": form})
@@ -247,9 +246,9 @@ def _sheet_title(label: str) -> str:
 
 
 def dashboards_index(request: Request) -> Response:
-    ctx = page_context(request)
+    frame, ctx = page_context(request)
     items = [d for d in ctx.model.dashboards.values() if _widgets(ctx, d.widgets)]
-    return render(request, "dashboard_index.html", {
+    return render(frame, "dashboard_index.html", {
         "dashboards": items, "home": dashboards.home_dashboard(ctx)})
 
 
@@ -303,16 +302,15 @@ def kpi_tiles(ctx: Context, name: str, fmt: Formats, t: Any, *,
 
 
 def dashboard_page(request: Request) -> Response:
-    ctx = page_context(request)
+    frame, ctx = page_context(request)
     period, owner = _filters(ctx, request)
     period = period or dashboards.preset("this_year", ctx.today())
-    page = request.state.page
-    view = dashboard_view(ctx, request.path_params["name"], page["fmt"], page["t"],
+    view = dashboard_view(ctx, request.path_params["name"], frame.fmt, frame.t,
                           period=period, owner=owner)
     context = {**view, "form": _filter_form(ctx, period, owner), "period": period}
     if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "grid":
-        return render(request, "dashboard_grid.html", context)
-    return render(request, [f"dashboard-{view['dashboard'].name}.html", "dashboard.html"],
+        return render(frame, "dashboard_grid.html", context)
+    return render(frame, [f"dashboard-{view['dashboard'].name}.html", "dashboard.html"],
                   context)
 
 

@@ -7,6 +7,7 @@ call the engine, and render a template from `layouts/`, most specific first
 from __future__ import annotations
 
 import html
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_plus, urlencode
@@ -23,13 +24,13 @@ from ..engine.runtime import Context
 from ..engine.segments import SEGMENT_OBJECTS
 from ..engine.text import is_digits
 from ..engine.users import user_choices
-from ..metadata.model import ObjectDef
+from ..metadata.model import FieldDef, ObjectDef
 from . import auth, bodies
 from .display import References, display, related_values, renderer
 from .forms import Widget, form_fields, input_text, parse_form, widget_kind
 from .i18n import error_text, translator
-from .pages import flash, page_context
-from .templating import render
+from .pages import PageContext, flash, page_context
+from .templating import cell_macros, render
 
 RESERVED = ("search", "sort", "page", "page_size", "view")
 
@@ -103,11 +104,26 @@ def column_field(ctx: Context, obj: ObjectDef, column: str):
     return ctx.model.resolve_path(obj.name, tuple(column.split(".")))
 
 
+def _drawn_by(macros: Mapping[str, Callable[..., str]], column: str, fdef: FieldDef,
+              render: Callable[[Any], str]) -> Callable[[dict[str, Any]], str]:
+    """The cell of `column` for a record: the app's macro for the column or for its type,
+    called with the value, the record and the standard cell (`default`); else `render`."""
+    macro = macros.get("field_" + column.replace(".", "__")) or \
+        macros.get(f"type_{fdef.kind.name}")
+    if macro is None:
+        return lambda record: render(record.get(column))
+    return lambda record: str(macro(record.get(column), record,
+                                    Markup(render(record.get(column)))))
+
+
 def table_rows(ctx: Context, obj: ObjectDef, columns: list[str], items: list[dict[str, Any]],
-               refs: References, fmt, *, select: bool = False
+               refs: References, fmt, *, select: bool = False,
+               macros: Mapping[str, Callable[..., str]] | None = None
                ) -> tuple[list[tuple[str, str]], list[Markup]]:
     """Headers (column, label) and the table's rows as HTML, built here with one renderer
-    per column (fifty rows of Jinja calls cost more than the queries behind them)."""
+    per column (fifty rows of Jinja calls cost more than the queries behind them). When an
+    app draws some columns itself (`macros`, from templating.cell_macros), every cell is
+    asked of its record, and those columns of their macro."""
     fields = [column_field(ctx, obj, c) for c in columns]
     labels = [f.label.get(ctx.locale) for f in fields]
     headers = list(zip(columns, labels, strict=True))
@@ -119,17 +135,27 @@ def table_rows(ctx: Context, obj: ObjectDef, columns: list[str], items: list[dic
         return (f'<td class="select"><input type="checkbox" name="ids" value="{record_id}" '
                 'aria-label="✓"></td>') if select else ""
 
+    def row(record: dict[str, Any], first: str, cells: str) -> Markup:
+        # the first column links to the record (by its title when the cell is blank)
+        record_id = int(record["id"])
+        content = first or html.escape(obj.title_of(record))
+        return Markup(f'<tr>{check(record_id)}{opens[0]}<a href="/o/{obj.name}/{record_id}">'
+                      f"{content}</a></td>{cells}</tr>")
+
     if not columns:  # the role sees none of the columns: a row per record all the same
         return headers, [Markup(f"<tr>{check(int(r['id']))}</tr>") for r in items]
-    (first, first_cell, first_open), *rest = zip(columns, renders, opens, strict=True)
+    if macros:
+        drawn = [_drawn_by(macros, c, f, r)
+                 for c, f, r in zip(columns, fields, renders, strict=True)]
+        return headers, [row(record, drawn[0](record), "".join(
+            [f"{o}{cell(record)}</td>" for cell, o in zip(drawn[1:], opens[1:], strict=True)]))
+            for record in items]
+    first, first_cell = columns[0], renders[0]
+    rest = list(zip(columns[1:], renders[1:], opens[1:], strict=True))
     for record in items:
-        record_id = int(record["id"])
-        # the first column links to the record (by its title when the cell is blank)
-        content = first_cell(record.get(first)) or html.escape(obj.title_of(record))
         cells = "".join([f"{open_cell}{cell(record.get(column))}</td>"
                          for column, cell, open_cell in rest])
-        rows.append(Markup(f'<tr>{check(record_id)}{first_open}<a href="/o/{obj.name}/{record_id}">'
-                           f"{content}</a></td>{cells}</tr>"))
+        rows.append(row(record, first_cell(record.get(first)), cells))
     return headers, rows
 
 
@@ -166,7 +192,7 @@ def header_cells(obj: ObjectDef, headers: list[tuple[str, str]], state: ListStat
 
 
 def list_page(request: Request) -> Response:
-    ctx = page_context(request)
+    frame, ctx = page_context(request)
     obj = object_of(ctx, request)
     access.require(ctx, obj, "read")
     layout = ctx.model.layouts[obj.name]
@@ -180,8 +206,9 @@ def list_page(request: Request) -> Response:
     saved = views.saved_views(ctx, obj.name)
     can_edit = ctx.scope(obj.name, "edit") != "none"
     can_delete = ctx.scope(obj.name, "delete") != "none"
-    headers, rows = table_rows(ctx, obj, columns, page.items, refs, request.state.page["fmt"],
-                               select=can_edit or can_delete)
+    headers, rows = table_rows(ctx, obj, columns, page.items, refs, frame.fmt,
+                               select=can_edit or can_delete,
+                               macros=cell_macros(frame, obj.name))
     links = ListLinks(state)
     context = {
         "obj": obj, "layout": layout, "page": page, "headers": headers, "rows": rows,
@@ -196,7 +223,7 @@ def list_page(request: Request) -> Response:
         "can_segment": obj.name in SEGMENT_OBJECTS,
     }
     names = ["_list.html"] if _is_fragment(request) else [f"list-{obj.name}.html", "list.html"]
-    return render(request, names, context)
+    return render(frame, names, context)
 
 
 def _filter_widgets(ctx: Context, obj: ObjectDef, chosen: dict[str, str] | None = None
@@ -237,7 +264,7 @@ def _bulk_fields(ctx: Context, obj: ObjectDef) -> list[tuple[str, str]]:
 
 
 def save_view(request: Request) -> Response:
-    ctx = page_context(request)
+    frame, ctx = page_context(request)
     obj = object_of(ctx, request)
     form = auth.checked_form(request)
     params = str(form.get("params") or "")
@@ -251,7 +278,7 @@ def save_view(request: Request) -> Response:
 
 
 def detail_page(request: Request) -> Response:
-    ctx = page_context(request)
+    frame, ctx = page_context(request)
     obj = object_of(ctx, request)
     record_id = request.path_params["id"]
     layout = ctx.model.layouts[obj.name]
@@ -277,13 +304,13 @@ def detail_page(request: Request) -> Response:
     for (item, child), page, refs_ in zip(lists, pages, child_refs, strict=True):
         cols = visible_columns(ctx, child, item.columns)
         related_values(ctx, child, page.items, cols)
-        headers, rows = table_rows(ctx, child, cols, page.items, refs_,
-                                   request.state.page["fmt"])
+        headers, rows = table_rows(ctx, child, cols, page.items, refs_, frame.fmt,
+                                   macros=cell_macros(frame, child.name))
         related.append({"item": item, "obj": child, "page": page, "headers": headers,
                         "rows": rows, "label": (item.label or child.plural).get(ctx.locale),
                         "can_create": ctx.scope(child.name, "create") != "none"})
     names = [f"detail-{obj.name}.html", "detail.html"]
-    return render(request, names, {
+    return render(frame, names, {
         "obj": obj, "record": record, "sections": sections, "refs": refs, "display": display,
         "related": related, "events": events, "title": obj.title_of(record),
         "can_edit": access.may(ctx, obj, record, "edit"),
@@ -337,9 +364,9 @@ def build_widgets(ctx: Context, obj: ObjectDef, values: dict[str, Any], typed: d
 
 
 def _uploads(ctx: Context, obj: ObjectDef, form: FormData, names: list[str],
-             request: Request) -> tuple[dict[str, tuple[str, bytes]], dict[str, str]]:
+             frame: PageContext) -> tuple[dict[str, tuple[str, bytes]], dict[str, str]]:
     """Files chosen for file fields, checked (size, kind) before anything is saved."""
-    t = request.state.page["t"]
+    t = frame.t
     found: dict[str, tuple[str, bytes]] = {}
     errors: dict[str, str] = {}
     for name in names:
@@ -377,10 +404,10 @@ def _errors(ctx: Context, obj: ObjectDef, t, exc: ValidationFailed
 
 
 def form_page(request: Request) -> Response:
-    ctx = page_context(request)
+    frame, ctx = page_context(request)
     obj = object_of(ctx, request)
     record_id = request.path_params.get("id")
-    fmt = request.state.page["fmt"]
+    fmt = frame.fmt
     names = [n for _, ns in form_fields(ctx, obj, ctx.model.layouts[obj.name]) for n in ns]
     if record_id is None:
         access.require(ctx, obj, "create")
@@ -405,7 +432,7 @@ def form_page(request: Request) -> Response:
     if request.method == "POST":
         form = auth.checked_form(request)
         values, typed = parse_form(ctx, obj, form, fmt, names)
-        uploads, upload_errors = _uploads(ctx, obj, form, names, request)
+        uploads, upload_errors = _uploads(ctx, obj, form, names, frame)
         try:
             if upload_errors:
                 raise ValidationFailed({k: [FieldError("file", v)] for k, v in
@@ -425,7 +452,7 @@ def form_page(request: Request) -> Response:
                 records.update(ctx, obj.name, saved["id"], attached)
             return RedirectResponse(f"/o/{obj.name}/{saved['id']}", status_code=303)
         except ValidationFailed as exc:
-            field_errors, general = _errors(ctx, obj, request.state.page["t"], exc)
+            field_errors, general = _errors(ctx, obj, frame.t, exc)
             status = 422
         except PossibleDuplicates as exc:
             possible = exc.matches  # those the user may not read come without id or title
@@ -435,7 +462,7 @@ def form_page(request: Request) -> Response:
             status = 409
     refs = References(ctx).load(obj, [current], names)
     sections = build_widgets(ctx, obj, current, typed, field_errors, refs, fmt)
-    return render(request, [f"form-{obj.name}.html", "form.html"], {
+    return render(frame, [f"form-{obj.name}.html", "form.html"], {
         "obj": obj, "record": current if record_id is not None else None,
         "sections": sections, "general_errors": general, "has_errors": bool(
             field_errors or general), "conflict": conflict,
@@ -448,7 +475,7 @@ def form_page(request: Request) -> Response:
 
 
 def delete_page(request: Request) -> Response:
-    ctx = page_context(request)
+    frame, ctx = page_context(request)
     obj = object_of(ctx, request)
     record_id = request.path_params["id"]
     record = records.get(ctx, obj.name, record_id)
@@ -458,13 +485,13 @@ def delete_page(request: Request) -> Response:
         records.delete(ctx, obj.name, record_id, version=records.row_version(version))
         flash(request, "Deleted.")
         return RedirectResponse(f"/o/{obj.name}", status_code=303)
-    return render(request, "confirm.html", {
+    return render(frame, "confirm.html", {
         "obj": obj, "record": record, "title": obj.title_of(record),
         "action": f"/o/{obj.name}/{record_id}/delete", "cancel": f"/o/{obj.name}/{record_id}"})
 
 
 def add_note(request: Request) -> Response:
-    ctx = page_context(request)
+    frame, ctx = page_context(request)
     obj = object_of(ctx, request)
     form = auth.checked_form(request)
     try:
@@ -480,11 +507,11 @@ def add_note(request: Request) -> Response:
 
 
 def add_file(request: Request) -> Response:
-    ctx = page_context(request)
+    frame, ctx = page_context(request)
     obj = object_of(ctx, request)
     form: FormData = auth.checked_form(request)
     upload = form.get("file")
-    t = request.state.page["t"]
+    t = frame.t
     if upload is None or isinstance(upload, str) or not upload.filename:
         bodies.close(form)
         flash(request, t("Choose a file first."), "error")

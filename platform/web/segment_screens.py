@@ -17,9 +17,9 @@ from ..engine.segments import Segment
 from ..engine.users import user_choices
 from . import auth
 from .display import References, related_values
-from .pages import flash, page_context
+from .pages import PageContext, flash, page_context
 from .screens import table_rows, visible_columns
-from .templating import render
+from .templating import cell_macros, render
 
 PAGE_SIZE = 25
 CAMPAIGN_CHOICES = 200
@@ -36,29 +36,29 @@ def _segment(ctx: Context, request: Request) -> Segment:
     return segments.get(ctx, request.path_params["id"])
 
 
-def _members(request: Request, ctx: Context, seg: Segment, page_no: int) -> dict[str, Any]:
+def _members(frame: PageContext, ctx: Context, seg: Segment, page_no: int) -> dict[str, Any]:
     """The members table of a segment: one page, with links, and its live total."""
     obj = ctx.model.objects[seg.object]
     columns = visible_columns(ctx, obj, ctx.model.layouts[obj.name].list.columns)
     page = segments.members(ctx, seg, page_no, PAGE_SIZE)
     refs = References(ctx).load(obj, page.items, [c for c in columns if "." not in c])
     related_values(ctx, obj, page.items, columns)
-    headers, rows = table_rows(ctx, obj, columns, page.items, refs,
-                               request.state.page["fmt"])
+    headers, rows = table_rows(ctx, obj, columns, page.items, refs, frame.fmt,
+                               macros=cell_macros(frame, obj.name))
     return {"obj": obj, "page": page, "headers": headers, "rows": rows}
 
 
 def segments_page(request: Request) -> Response:
-    ctx = page_context(request)
+    frame, ctx = page_context(request)
     owners = dict(user_choices(ctx))
     items = [{"segment": s, "obj": ctx.model.objects[s.object],
               "owner": owners.get(s.user_id, f"#{s.user_id}"),
               "count": segments.count(ctx, s)} for s in segments.list_for(ctx)]
-    return render(request, "segments.html", {"items": items})
+    return render(frame, "segments.html", {"items": items})
 
 
 def save_segment(request: Request) -> Response:
-    ctx = page_context(request)
+    frame, ctx = page_context(request)
     form = auth.checked_form(request)
     seg = segments.create(ctx, request.path_params["object"], str(form.get("name") or ""),
                           str(form.get("params") or ""), shared="shared" in form)
@@ -67,7 +67,7 @@ def save_segment(request: Request) -> Response:
 
 
 def segment_page(request: Request) -> Response:
-    ctx = page_context(request)
+    frame, ctx = page_context(request)
     seg = _segment(ctx, request)
     if request.method == "POST":
         form = auth.checked_form(request)
@@ -78,7 +78,7 @@ def segment_page(request: Request) -> Response:
         if not seg.shared and seg.user_id != ctx.user.id:  # an admin unshared it: gone
             return RedirectResponse("/segments", status_code=303)
         return RedirectResponse(f"/segments/{seg.id}", status_code=303)
-    members = _members(request, ctx, seg, _page_number(request))
+    members = _members(frame, ctx, seg, _page_number(request))
     campaigns: list[tuple[int, str]] = []
     if seg.object in segments.TARGET_OBJECTS and "campaign" in ctx.model.objects \
             and ctx.scope("campaign", "edit") != "none":
@@ -87,14 +87,14 @@ def segment_page(request: Request) -> Response:
                          sort=("-created_at",), page_size=CAMPAIGN_CHOICES,
                          with_total=False)).items]
     owners = dict(user_choices(ctx))
-    return render(request, "segment.html", {
+    return render(frame, "segment.html", {
         "segment": seg, **members, "owner": owners.get(seg.user_id, f"#{seg.user_id}"),
         "targeted_by": segments.campaigns_of(ctx, seg), "campaign_choices": campaigns,
         "may_change": segments.may_change(ctx, seg)})
 
 
 def delete_segment(request: Request) -> Response:
-    ctx = page_context(request)
+    frame, ctx = page_context(request)
     seg = _segment(ctx, request)
     if request.method == "POST":
         form = auth.checked_form(request)
@@ -103,13 +103,13 @@ def delete_segment(request: Request) -> Response:
             flash(request, "Segment deleted. No record was deleted.")
             return RedirectResponse("/segments", status_code=303)
     segments.require_change(ctx, seg)
-    return render(request, "segment_delete.html", {
+    return render(frame, "segment_delete.html", {
         "segment": seg, "uses": segments.campaign_uses(ctx, seg),
         "count": segments.count(ctx, seg)})
 
 
 def campaign_segment_page(request: Request) -> Response:
-    ctx = page_context(request)
+    frame, ctx = page_context(request)
     campaign_id = request.path_params["id"]
     if request.method == "POST":
         form = auth.checked_form(request)
@@ -125,14 +125,14 @@ def campaign_segment_page(request: Request) -> Response:
     choices = [s for name in segments.TARGET_OBJECTS if name in ctx.model.objects
                and ctx.scope(name, "read") != "none" for s in segments.list_for(ctx, name)]
     current = segments.target_segment(ctx, campaign_id)
-    return render(request, "segment_campaign.html", {
+    return render(frame, "segment_campaign.html", {
         "campaign": campaign, "title": ctx.model.objects["campaign"].title_of(campaign),
         "choices": [(s, ctx.model.objects[s.object]) for s in choices], "current": current})
 
 
 def target_from_segment(request: Request) -> Response:
     """The segment screen's form: make this segment a campaign's target list."""
-    ctx = page_context(request)
+    frame, ctx = page_context(request)
     seg = _segment(ctx, request)
     form = auth.checked_form(request)
     try:
@@ -145,7 +145,7 @@ def target_from_segment(request: Request) -> Response:
 
 
 def campaign_targets_page(request: Request) -> Response:
-    ctx = page_context(request)
+    frame, ctx = page_context(request)
     campaign_id = request.path_params["id"]
     campaign = records.get(ctx, "campaign", campaign_id)
     seg = segments.target_segment(ctx, campaign_id)
@@ -154,8 +154,8 @@ def campaign_targets_page(request: Request) -> Response:
         "segment": seg, "page": None,
         "may_target": ctx.scope("campaign", "edit") != "none"}
     if seg is not None and ctx.scope(seg.object, "read") != "none":
-        context.update(_members(request, ctx, seg, _page_number(request)))
-    return render(request, "segment_targets.html", context)
+        context.update(_members(frame, ctx, seg, _page_number(request)))
+    return render(frame, "segment_targets.html", context)
 
 
 routes = [

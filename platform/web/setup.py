@@ -39,19 +39,20 @@ from ..metadata.edits import Draft, EditError
 from ..metadata.model import AppModel, FieldDef, humanize
 from ..metadata.objects import RESERVED_NAMES
 from . import auth
-from .pages import flash, page_context
+from .pages import PageContext, flash, page_context
 from .templating import render
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 ON_DELETE = ("set_null", "restrict", "cascade")
 
 
-def admin_context(request: Request) -> Context:
-    """The signed-in admin's context; anyone else is refused."""
-    ctx = page_context(request)
+def admin_context(request: Request) -> tuple[PageContext, Context]:
+    """The frame of a Setup screen and the signed-in admin's context; anyone else is
+    refused."""
+    frame, ctx = page_context(request)
     if ctx.user.role not in ("admin", SYSTEM_ROLE):
         raise PermissionDenied("Setup is for administrators")
-    return ctx
+    return frame, ctx
 
 
 def form_values(form: FormData, *, without: tuple[str, ...] = ()) -> dict[str, str]:
@@ -109,7 +110,7 @@ Edit = Callable[[Draft], str]
 """Makes one change in a draft and returns its summary ('add field zalo to contact')."""
 
 
-def apply_change(request: Request, ctx: Context, form: FormData, edit: Edit, *,
+def apply_change(frame: PageContext, ctx: Context, form: FormData, edit: Edit, *,
                  again: Callable[[dict[str, str]], Response], done: str,
                  inputs: dict[str, str] | None = None) -> Response:
     """Review, then save, one Setup change.
@@ -119,7 +120,7 @@ def apply_change(request: Request, ctx: Context, form: FormData, edit: Edit, *,
     diff) unless the form says `confirm=1`; the review page posts the same inputs back with
     `confirm=1` and the version the admin started from (`base`).
     """
-    rt = runtime(request)
+    rt = runtime(frame.request)
     d = draft(rt)
     try:
         summary = edit(d)
@@ -135,23 +136,23 @@ def apply_change(request: Request, ctx: Context, form: FormData, edit: Edit, *,
     if form.get("confirm") != "1":
         hidden = [(k, v) for k, v in form.multi_items()
                   if k not in (auth.CSRF_FIELD, "confirm", "base") and isinstance(v, str)]
-        return render(request, "setup_review.html", {
+        return render(frame, "setup_review.html", {
             "summary": summary, "plan": preview.plan, "diff": preview.diff, "hidden": hidden,
             "hides": _hides(rt, preview.model, ctx.locale),
             "steps": [(STEP_LABELS.get(step.action, step.action), step.description)
                       for step in preview.plan.steps],
-            "base": base, "action": request.url.path, "cancel": done})
+            "base": base, "action": frame.request.url.path, "cancel": done})
     try:  # a migration of a big table must not stop this process's other requests
         overlays.save(rt, d.overlays, base=base, user_id=ctx.user.id,
                       summary=summary, model=preview.model)
     except Conflict as exc:
-        return render(request, "setup_conflict.html", {"message": exc.message,
-                                                       "reload": done}, status=409)
+        return render(frame, "setup_conflict.html", {"message": exc.message,
+                                                     "reload": done}, status=409)
     except SchemaChangeRefused as exc:
         return again({"_": exc.message})
     except MetadataError as exc:
         return again(problem_errors(exc, inputs or {}))
-    flash(request, "Saved: {summary}".replace("{summary}", summary))
+    flash(frame.request, "Saved: {summary}".replace("{summary}", summary))
     return RedirectResponse(done, status_code=303)
 
 
@@ -172,7 +173,7 @@ def _hides(rt: Runtime, model: AppModel, locale: str) -> list[dict[str, str]]:
 
 
 def home(request: Request) -> Response:
-    ctx = admin_context(request)
+    frame, ctx = admin_context(request)
     rt = runtime(request)
     lang = ctx.locale
     d = draft(rt)
@@ -180,7 +181,7 @@ def home(request: Request) -> Response:
     for name, obj in rt.model.objects.items():
         objects.append({"name": name, "label": obj.label.get(lang), "fields": len(
             [f for f in obj.fields.values() if not f.system]), "custom": d.custom(name)})
-    return render(request, "setup.html", {
+    return render(frame, "setup.html", {
         "objects": objects, "archived": sync.archived(rt.db, rt.model),
         "version": rt.version, "layouts": sorted(rt.model.layouts)})
 
@@ -195,17 +196,17 @@ def _label(form: FormData, prefix: str, fallback: str) -> dict[str, str]:
 
 
 def new_object(request: Request) -> Response:
-    ctx = admin_context(request)
+    frame, ctx = admin_context(request)
     rt = runtime(request)
     if request.method == "GET":
-        return render(request, "setup_object_new.html", {"values": {}, "errors": {},
+        return render(frame, "setup_object_new.html", {"values": {}, "errors": {},
                                                         "base": rt.version})
     form = auth.checked_form(request)
     values = form_values(form)
     name = values.get("name", "").strip()
 
     def again(errors: dict[str, str]) -> Response:
-        return render(request, "setup_object_new.html", {
+        return render(frame, "setup_object_new.html", {
             "values": values, "errors": errors, "base": form.get("base") or rt.version},
             status=422)
 
@@ -234,12 +235,12 @@ def new_object(request: Request) -> Response:
             "list": {"columns": [title_field], "sort": [title_field]}})
         return f"add object {name}"
 
-    return apply_change(request, ctx, form, edit, again=again,
+    return apply_change(frame, ctx, form, edit, again=again,
                         done=f"/setup/objects/{name}", inputs={"object": "name"})
 
 
 def object_page(request: Request) -> Response:
-    admin_context(request)
+    frame, _ = admin_context(request)
     rt = runtime(request)
     name = request.path_params["object"]
     obj = rt.model.objects.get(name)
@@ -247,7 +248,7 @@ def object_page(request: Request) -> Response:
         raise NotFound(f"there is no object '{name}'")
     referenced = {o.name for o in rt.model.objects.values() for f in o.fields.values()
                   if f.type == "lookup" and f.to == name and o.name != name}
-    return render(request, "setup_object.html", {
+    return render(frame, "setup_object.html", {
         "obj": obj, "fields": [f for f in obj.fields.values() if not f.system],
         "custom": draft(rt).custom(name), "base": rt.version, "referenced": sorted(referenced),
         "archived": [a for a in sync.archived(rt.db, rt.model) if a.object == name]})
@@ -255,7 +256,7 @@ def object_page(request: Request) -> Response:
 
 def edit_object(request: Request) -> Response:
     """Labels, title and quick-search fields of an object; or its removal."""
-    ctx = admin_context(request)
+    frame, ctx = admin_context(request)
     rt = runtime(request)
     name = request.path_params["object"]
     if name not in rt.model.objects:
@@ -264,7 +265,7 @@ def edit_object(request: Request) -> Response:
 
     def again(errors: dict[str, str]) -> Response:
         obj = rt.model.objects[name]
-        return render(request, "setup_object.html", {
+        return render(frame, "setup_object.html", {
             "obj": obj, "fields": [f for f in obj.fields.values() if not f.system],
             "custom": draft(rt).custom(name), "base": form.get("base") or rt.version,
             "errors": errors, "referenced": [], "archived": [],
@@ -275,7 +276,7 @@ def edit_object(request: Request) -> Response:
             d.remove_object(name)
             return f"remove object {name} (its records are kept, archived)"
 
-        return apply_change(request, ctx, form, remove, again=again, done="/setup")
+        return apply_change(frame, ctx, form, remove, again=again, done="/setup")
 
     def edit(d: Draft) -> str:
         search = [s.strip() for s in str(form.get("search") or "").split(",") if s.strip()]
@@ -284,7 +285,7 @@ def edit_object(request: Request) -> Response:
                      title=str(form.get("title") or "").strip() or None, search=search)
         return f"change object {name}"
 
-    return apply_change(request, ctx, form, edit, again=again,
+    return apply_change(frame, ctx, form, edit, again=again,
                         done=f"/setup/objects/{name}",
                         inputs={"title": "title", "search": "search"})
 
@@ -427,9 +428,9 @@ FIELD_INPUTS = {"to": "to", "expression": "expression", "options": "options",
                 "unique": "unique", "on_delete": "on_delete"}
 
 
-def _field_form(request: Request, rt: Runtime, obj_name: str, values: dict[str, str],
+def _field_form(frame: PageContext, rt: Runtime, obj_name: str, values: dict[str, str],
                 errors: dict[str, str], *, new: bool, base: Any, status: int = 200) -> Response:
-    return render(request, "setup_field.html", {
+    return render(frame, "setup_field.html", {
         "obj": rt.model.objects[obj_name], "values": values, "errors": errors, "new": new,
         "types": SETUP_TYPES, "returns": FORMULA_RETURNS, "on_delete": ON_DELETE,
         "objects": sorted(rt.model.objects), "base": base}, status=status)
@@ -437,7 +438,7 @@ def _field_form(request: Request, rt: Runtime, obj_name: str, values: dict[str, 
 
 def field_page(request: Request) -> Response:
     """Add a field (`/setup/objects/{object}/fields/new`) or edit one."""
-    ctx = admin_context(request)
+    frame, ctx = admin_context(request)
     rt = runtime(request)
     obj_name = request.path_params["object"]
     obj = rt.model.objects.get(obj_name)
@@ -450,14 +451,14 @@ def field_page(request: Request) -> Response:
     if request.method == "GET":
         data = None if new else merged(rt.app_dir, rt.overlay.data())[
             f"objects/{obj_name}.yaml"]["fields"].get(fname)
-        return _field_form(request, rt, obj_name, field_values(
+        return _field_form(frame, rt, obj_name, field_values(
             obj.fields.get(fname or ""), data), {}, new=new, base=rt.version)
     form = auth.checked_form(request)
     values = form_values(form)
     name = values.get("name", "").strip() if new else str(fname)
 
     def again(errors: dict[str, str]) -> Response:
-        return _field_form(request, rt, obj_name, values, errors, new=new,
+        return _field_form(frame, rt, obj_name, values, errors, new=new,
                            base=form.get("base") or rt.version, status=422)
 
     if not new and form.get("remove") == "1":
@@ -465,7 +466,7 @@ def field_page(request: Request) -> Response:
             d.remove_field(obj_name, name)
             return f"remove field {obj_name}.{name} (values kept, archived)"
 
-        return apply_change(request, ctx, form, remove, again=again,
+        return apply_change(frame, ctx, form, remove, again=again,
                             done=f"/setup/objects/{obj_name}", inputs=FIELD_INPUTS)
 
     def edit(d: Draft) -> str:
@@ -473,7 +474,7 @@ def field_page(request: Request) -> Response:
             raise EditError(f"'{name}' is not a valid name: use lowercase letters, digits and "
                             "_, starting with a letter (e.g. zalo or tax_code)", "name")
         if name in RESERVED_NAMES:
-            t = request.state.page["t"]
+            t = frame.t
             raise EditError(t("'{name}' cannot name a field: it is a word of the formula "
                               "language or a list parameter of the API. Choose another name.",
                               name=name), "name")
@@ -481,13 +482,13 @@ def field_page(request: Request) -> Response:
         d.set_field(obj_name, name, definition, new=new)
         return f"{'add' if new else 'change'} field {obj_name}.{name}"
 
-    return apply_change(request, ctx, form, edit, again=again,
+    return apply_change(frame, ctx, form, edit, again=again,
                         done=f"/setup/objects/{obj_name}", inputs=FIELD_INPUTS)
 
 
 def check_expression(request: Request) -> Response:
     """The live check of a formula as it is typed (htmx): 'OK' or the loader's message."""
-    admin_context(request)
+    frame, _ = admin_context(request)
     rt = runtime(request)
     form = auth.checked_form(request)
     obj_name = str(form.get("object") or "")
@@ -497,7 +498,7 @@ def check_expression(request: Request) -> Response:
     name = str(form.get("name") or "").strip()
     name = name if NAME.fullmatch(name) and name not in rt.model.objects[obj_name].fields \
         else "formula_check"
-    t = request.state.page["t"]
+    t = frame.t
     try:
         d.set_field(obj_name, name, {"type": "formula", "expression": str(
             form.get("expression") or "").strip() or "''", "returns": str(
@@ -517,7 +518,7 @@ def check_expression(request: Request) -> Response:
 
 def restore_field(request: Request) -> Response:
     """Bring an archived field back with the definition it had (and its values)."""
-    ctx = admin_context(request)
+    frame, ctx = admin_context(request)
     rt = runtime(request)
     obj_name = request.path_params["object"]
     fname = request.path_params.get("field", "")
@@ -525,8 +526,8 @@ def restore_field(request: Request) -> Response:
     definition = _last_definition(rt, obj_name, fname)
 
     def again(errors: dict[str, str]) -> Response:
-        return render(request, "error.html", {"title": "Cannot restore",
-                                              "message": "; ".join(errors.values())}, status=422)
+        return render(frame, "error.html", {"title": "Cannot restore",
+                                            "message": "; ".join(errors.values())}, status=422)
 
     def edit(d: Draft) -> str:
         if obj_name in rt.model.objects:
@@ -543,7 +544,7 @@ def restore_field(request: Request) -> Response:
             d.set_document(f"layouts/{obj_name}.yaml", layout)
         return f"restore object {obj_name}"
 
-    return apply_change(request, ctx, form, edit, again=again,
+    return apply_change(frame, ctx, form, edit, again=again,
                         done=f"/setup/objects/{obj_name}")
 
 
@@ -574,7 +575,7 @@ def _last_definition(rt: Runtime, obj_name: str, fname: str) -> dict[str, Any] |
 
 def purge_page(request: Request) -> Response:
     """Destroy archived data: says how many values go, and asks for that number back."""
-    ctx = admin_context(request)
+    frame, ctx = admin_context(request)
     rt = runtime(request)
     obj_name = request.path_params["object"]
     fname = request.query_params.get("field") or None
@@ -587,11 +588,11 @@ def purge_page(request: Request) -> Response:
     context = {"what": what, "count": count, "field": fname or "", "obj": obj_name,
                "errors": {}}
     if request.method == "GET":
-        return render(request, "setup_purge.html", context)
+        return render(frame, "setup_purge.html", context)
     form = auth.checked_form(request)
     if str(form.get("count") or "").strip() != str(count):
         context["errors"] = {"count": f"type {count} to confirm"}
-        return render(request, "setup_purge.html", context, status=422)
+        return render(frame, "setup_purge.html", context, status=422)
     destroyed = sync.purge(rt.db, rt.model, obj_name, fname, version=rt.version)
     flash(request, f"Purged {what}: {destroyed} values destroyed")
     ctx.runtime.counts.written()
@@ -602,7 +603,7 @@ def purge_page(request: Request) -> Response:
 
 
 def history_page(request: Request) -> Response:
-    admin_context(request)
+    frame, _ = admin_context(request)
     rt = runtime(request)
     versions = overlays.history(rt.db)
     with rt.db.read() as conn:
@@ -612,11 +613,11 @@ def history_page(request: Request) -> Response:
         before = versions[i + 1] if i + 1 < len(versions) else overlays.NO_OVERLAYS
         rows.append({"version": version, "who": names.get(version.user_id, "—"),
                      "diff": differences(before.data(), version.data())})
-    return render(request, "setup_history.html", {"rows": rows, "current": rt.version})
+    return render(frame, "setup_history.html", {"rows": rows, "current": rt.version})
 
 
 def revert(request: Request) -> Response:
-    ctx = admin_context(request)
+    frame, ctx = admin_context(request)
     rt = runtime(request)
     form = auth.checked_form(request)
     try:
@@ -626,19 +627,19 @@ def revert(request: Request) -> Response:
     old = overlays.get(rt.db, number)
 
     def again(errors: dict[str, str]) -> Response:
-        return render(request, "error.html", {"title": "Cannot revert",
-                                              "message": "; ".join(errors.values())}, status=422)
+        return render(frame, "error.html", {"title": "Cannot revert",
+                                            "message": "; ".join(errors.values())}, status=422)
 
     def edit(d: Draft) -> str:
         d.overlays = old.data()
         return f"revert to version {number}"
 
-    return apply_change(request, ctx, form, edit, again=again, done="/setup/history")
+    return apply_change(frame, ctx, form, edit, again=again, done="/setup/history")
 
 
 def export_zip(request: Request) -> Response:
     """The merged metadata (app plus Setup changes) as a zipped YAML app."""
-    admin_context(request)
+    frame, _ = admin_context(request)
     rt = runtime(request)
     documents = merged(rt.app_dir, rt.overlay.data())
     buffer = io.BytesIO()

@@ -25,6 +25,7 @@ from ..metadata.edits import Draft, EditError
 from ..metadata.model import Layout, ObjectDef
 from . import auth
 from .forms import widget_kind
+from .pages import PageContext
 from .setup import admin_context, apply_change, draft, form_values, runtime
 from .templating import render
 
@@ -216,9 +217,9 @@ def _effective(rt: Runtime, d: Draft, obj: str) -> dict[str, Any]:
     return doc if doc is not None else layout_document(rt.model.layouts[obj])
 
 
-def _editor(request: Request, rt: Runtime, obj: ObjectDef, values: dict[str, str],
+def _editor(frame: PageContext, rt: Runtime, obj: ObjectDef, values: dict[str, str],
             errors: dict[str, str], *, base: Any, status: int = 200) -> Response:
-    lang = request.state.page["lang"]
+    lang = frame.lang
     placeable = [f for f in obj.fields.values() if f.name not in NOT_PLACEABLE]
     placed = {name for n in section_numbers(values)
               for name in _names(values.get(f"section_fields_{n}", ""))}
@@ -227,7 +228,7 @@ def _editor(request: Request, rt: Runtime, obj: ObjectDef, values: dict[str, str
                 for n in section_numbers(values)]
     children = sorted({o.name for o in rt.model.objects.values() for f in o.fields.values()
                        if f.type == "lookup" and f.to == obj.name})
-    return render(request, "setup_layout.html", {
+    return render(frame, "setup_layout.html", {
         "obj": obj, "values": values, "errors": errors, "base": base, "sections": sections,
         "labels": labels, "palette": [f for f in placeable if f.name not in placed],
         "picklists": [f for f in obj.fields.values()
@@ -237,24 +238,25 @@ def _editor(request: Request, rt: Runtime, obj: ObjectDef, values: dict[str, str
 
 def layouts_page(request: Request) -> Response:
     """Every object, with a link to its layout editor."""
-    lang = admin_context(request).locale
+    frame, ctx = admin_context(request)
+    lang = ctx.locale
     rt = runtime(request)
     d = draft(rt)
     objects = [{"name": name, "label": obj.label.get(lang),
                 "changed": f"layouts/{name}.yaml" in d.overlays,
                 "sections": len(rt.model.layouts[name].sections)}
                for name, obj in rt.model.objects.items()]
-    return render(request, "setup_layouts.html", {"objects": objects, "version": rt.version})
+    return render(frame, "setup_layouts.html", {"objects": objects, "version": rt.version})
 
 
 def layout_page(request: Request) -> Response:
     """Edit one object's layout (GET), or review then save it (POST)."""
-    ctx = admin_context(request)
+    frame, ctx = admin_context(request)
     rt = runtime(request)
     obj = _object(rt, request.path_params["object"])
     if request.method == "GET":
         values = layout_values(_effective(rt, draft(rt), obj.name))
-        return _editor(request, rt, obj, values, {}, base=rt.version)
+        return _editor(frame, rt, obj, values, {}, base=rt.version)
     form = auth.checked_form(request)
     values = form_values(form)
     base = form.get("base") or rt.version
@@ -263,28 +265,28 @@ def layout_page(request: Request) -> Response:
         n = max(section_numbers(values), default=-1) + 1
         values.update({f"section_fields_{n}": "", f"section_columns_{n}": "1",
                        f"section_label_en_{n}": "", f"section_label_vi_{n}": ""})
-        return _editor(request, rt, obj, values, {}, base=base)
+        return _editor(frame, rt, obj, values, {}, base=base)
     if action.startswith("remove_section_"):
         n = action.removeprefix("remove_section_")
         for key in ("fields", "columns", "label_en", "label_vi"):
             values.pop(f"section_{key}_{n}", None)
-        return _editor(request, rt, obj, values, {}, base=base)
+        return _editor(frame, rt, obj, values, {}, base=base)
 
     def again(errors: dict[str, str]) -> Response:
-        return _editor(request, rt, obj, values, errors, base=base, status=422)
+        return _editor(frame, rt, obj, values, errors, base=base, status=422)
 
     def edit(d: Draft) -> str:
         doc = build_document(obj.name, values, _effective(rt, d, obj.name))
         d.set_document(f"layouts/{obj.name}.yaml", doc)
         return f"change layout of {obj.name}"
 
-    return apply_change(request, ctx, form, edit, again=again,
+    return apply_change(frame, ctx, form, edit, again=again,
                         done=f"/setup/layouts/{obj.name}", inputs=error_inputs(values))
 
 
 def preview(request: Request) -> Response:
     """The form's sections as they would look (htmx fragment): labels and widget kinds."""
-    admin_context(request)
+    frame, _ = admin_context(request)
     rt = runtime(request)
     obj = _object(rt, request.path_params["object"])
     values = form_values(auth.checked_form(request))
@@ -302,7 +304,7 @@ def preview(request: Request) -> Response:
         sections.append({"en": en, "vi": vi, "columns": values.get(f"section_columns_{n}", "1"),
                          "fields": fields, "twice": sorted({x for x in names
                                                            if names.count(x) > 1})})
-    return render(request, "setup_layout_preview.html", {"obj": obj, "sections": sections})
+    return render(frame, "setup_layout_preview.html", {"obj": obj, "sections": sections})
 
 
 routes = [

@@ -27,7 +27,7 @@ from ..engine.runtime import Context, Runtime
 from ..metadata.edits import Draft, EditError
 from ..metadata.model import RIGHTS, FieldDef, ObjectDef, ObjectPermission, Role, humanize
 from . import auth
-from .pages import flash
+from .pages import PageContext, flash
 from .setup import NAME, admin_context, apply_change, form_values, runtime
 from .templating import render
 
@@ -41,13 +41,13 @@ BUILT_IN = ("admin", users.SYSTEM_ROLE)
 
 
 def roles_page(request: Request) -> Response:
-    admin_context(request)
+    frame, _ = admin_context(request)
     rt = runtime(request)
     with rt.db.read() as conn:
         people = users.all_users(conn, rt.schema)
     counts = {name: sum(1 for u in people if u.role == name and u.is_active)
               for name in rt.model.roles}
-    return render(request, "setup_roles.html", {
+    return render(frame, "setup_roles.html", {
         "roles": sorted(rt.model.roles.values(), key=lambda r: (r.name != "admin", r.name)),
         "counts": counts})
 
@@ -82,10 +82,10 @@ def role_values(role: Role | None) -> dict[str, str]:
     return values
 
 
-def _role_form(request: Request, rt: Runtime, role: Role | None, values: dict[str, str],
+def _role_form(frame: PageContext, rt: Runtime, role: Role | None, values: dict[str, str],
                errors: dict[str, str], *, base: Any, status: int = 200) -> Response:
     objects = list(rt.model.objects.values())
-    return render(request, "setup_role.html", {
+    return render(frame, "setup_role.html", {
         "role": role, "new": role is None, "values": values, "errors": errors, "base": base,
         "objects": objects, "fields": {o.name: shown_fields(o) for o in objects},
         "scopes": SCOPES, "access": ACCESS, "actions": ACTIONS, "rights": RIGHT_LABELS,
@@ -98,7 +98,7 @@ def _role_form(request: Request, rt: Runtime, role: Role | None, values: dict[st
 
 def role_page(request: Request) -> Response:
     """One role (`/setup/roles/{role}`) or a new one (`/setup/roles/new`)."""
-    ctx = admin_context(request)
+    frame, ctx = admin_context(request)
     rt = runtime(request)
     name = request.path_params.get("role")
     role = None
@@ -112,7 +112,7 @@ def role_page(request: Request) -> Response:
         if role is None and start in rt.model.roles and start not in BUILT_IN:
             values = {**role_values(rt.model.roles[start]), "name": "", "label_en": "",
                       "label_vi": "", "inherits": start}
-        return _role_form(request, rt, role, values, {}, base=rt.version)
+        return _role_form(frame, rt, role, values, {}, base=rt.version)
     if role is not None and role.name == "admin":
         raise PermissionDenied("the admin role is built in: it may do everything and cannot "
                                "be changed")
@@ -121,7 +121,7 @@ def role_page(request: Request) -> Response:
     new_name = values.get("name", "").strip() if role is None else str(name)
 
     def again(errors: dict[str, str]) -> Response:
-        return _role_form(request, rt, role, values, errors,
+        return _role_form(frame, rt, role, values, errors,
                           base=form.get("base") or rt.version, status=422)
 
     def edit(d: Draft) -> str:
@@ -134,7 +134,7 @@ def role_page(request: Request) -> Response:
         d.set_document("roles.yaml", doc)
         return f"{'add' if role is None else 'change'} role {new_name}"
 
-    return apply_change(request, ctx, form, edit, again=again,
+    return apply_change(frame, ctx, form, edit, again=again,
                         done=f"/setup/roles/{new_name}" if NAME.fullmatch(new_name)
                         else "/setup/roles",
                         inputs={"inherits": "inherits", "label": "label_en",
@@ -236,26 +236,26 @@ def _role_choices(rt: Runtime, lang: str) -> list[tuple[str, str]]:
         rt.model.roles.values(), key=lambda r: (r.name != "admin", r.name))]
 
 
-def _users_page(request: Request, rt: Runtime, lang: str, values: dict[str, str],
+def _users_page(frame: PageContext, rt: Runtime, lang: str, values: dict[str, str],
                 errors: dict[str, str], status: int = 200) -> Response:
     with rt.db.read() as conn:
         people = users.all_users(conn, rt.schema)
         teams = {t.id: t.name for t in users.all_teams(conn, rt.schema)}
-    return render(request, "setup_users.html", {
+    return render(frame, "setup_users.html", {
         "people": people, "teams": teams, "roles": _role_choices(rt, lang),
         "role_labels": dict(_role_choices(rt, lang)), "values": values, "errors": errors,
         "min_password": users.MIN_PASSWORD}, status=status)
 
 
 def users_page(request: Request) -> Response:
-    ctx = admin_context(request)
+    frame, ctx = admin_context(request)
     rt = runtime(request)
     first = next((n for n in sorted(rt.model.roles) if n not in BUILT_IN), "admin")
-    return _users_page(request, rt, ctx.locale, {"role": first}, {})
+    return _users_page(frame, rt, ctx.locale, {"role": first}, {})
 
 
 def new_user(request: Request) -> Response:
-    ctx = admin_context(request)
+    frame, ctx = admin_context(request)
     rt = runtime(request)
     form = auth.checked_form(request)
     values = form_values(form, without=("password",))
@@ -282,7 +282,7 @@ def new_user(request: Request) -> Response:
         except CrmError as exc:
             errors["_"] = exc.message
     if errors:
-        return _users_page(request, rt, ctx.locale, values, errors, status=422)
+        return _users_page(frame, rt, ctx.locale, values, errors, status=422)
     flash(request, f"Saved: user {username}")
     return RedirectResponse("/setup/users", status_code=303)
 
@@ -294,13 +294,13 @@ def _role_error(rt: Runtime, role: str) -> dict[str, str]:
     return {"role": f"unknown role '{role}' (roles: {known})"}
 
 
-def _user_page(request: Request, rt: Runtime, lang: str, user: users.User,
+def _user_page(frame: PageContext, rt: Runtime, lang: str, user: users.User,
                values: dict[str, str], errors: dict[str, str], status: int = 200) -> Response:
     with rt.db.read() as conn:
         teams = users.all_teams(conn, rt.schema)
         others = [u for u in users.all_users(conn, rt.schema) if u.is_active
                   and u.id != user.id]
-    return render(request, "setup_user.html", {
+    return render(frame, "setup_user.html", {
         "person": user, "teams": teams, "roles": _role_choices(rt, lang), "others": others,
         "values": values, "errors": errors, "min_password": users.MIN_PASSWORD},
         status=status)
@@ -313,7 +313,7 @@ def _user_values(user: users.User) -> dict[str, Any]:
 
 def user_page(request: Request) -> Response:
     """A user's role, teams, name and password; their deactivation (POST `action`)."""
-    ctx = admin_context(request)
+    frame, ctx = admin_context(request)
     rt = runtime(request)
     uid = request.path_params["id"]
     with rt.db.read() as conn:
@@ -321,11 +321,11 @@ def user_page(request: Request) -> Response:
     if user.role == users.SYSTEM_ROLE:
         raise NotFound(f"no user with id {uid}")
     if request.method == "GET":
-        return _user_page(request, rt, ctx.locale, user, _user_values(user), {})
+        return _user_page(frame, rt, ctx.locale, user, _user_values(user), {})
     form = auth.checked_form(request)
     action = str(form.get("action") or "save")
     if action == "deactivate":
-        return _deactivate(request, rt, ctx, user, form)
+        return _deactivate(frame, rt, ctx, user, form)
     if action == "sign_out":
         auth.sign_out_everywhere(rt, user.id)
         flash(request, "Signed out everywhere: every session of this user has ended.")
@@ -354,7 +354,7 @@ def user_page(request: Request) -> Response:
     if team_ids - known:
         errors["teams"] = "unknown team"
     if errors:
-        return _user_page(request, rt, ctx.locale, user, values, errors, status=422)
+        return _user_page(frame, rt, ctx.locale, user, values, errors, status=422)
     with rt.db.write() as conn:
         users.set_role(conn, rt.schema, user.id, values["role"])
         users.set_display_name(conn, rt.schema, user.id, values["display_name"] or user.username)
@@ -366,7 +366,7 @@ def user_page(request: Request) -> Response:
     return RedirectResponse("/setup/users", status_code=303)
 
 
-def _deactivate(request: Request, rt: Runtime, ctx: Context, user: users.User,
+def _deactivate(frame: PageContext, rt: Runtime, ctx: Context, user: users.User,
                 form: FormData) -> Response:
     """Move the user's records to another active user, then deactivate them: a confirmation
     page first (how many records of each object move), then, with confirm=1, the move."""
@@ -388,11 +388,11 @@ def _deactivate(request: Request, rt: Runtime, ctx: Context, user: users.User,
         errors["_"] = f"{user.name} is already inactive"
     values = {**_user_values(user), "reassign_to": str(form.get("reassign_to") or "")}
     if errors:
-        return _user_page(request, rt, ctx.locale, user, values, errors, status=422)
+        return _user_page(frame, rt, ctx.locale, user, values, errors, status=422)
     assert target is not None
     if form.get("confirm") != "1":
         moves = [(rt.model.objects[name], len(ids)) for name, ids in owned.items()]
-        return render(request, "setup_user_deactivate.html", {
+        return render(frame, "setup_user_deactivate.html", {
             "person": user, "target": target, "moves": moves})
     try:
         with rt.db.write() as conn:
@@ -401,11 +401,11 @@ def _deactivate(request: Request, rt: Runtime, ctx: Context, user: users.User,
                     records.update(ctx, name, record_id, {"owner": target.id}, conn=conn)
             users.set_active(conn, rt.schema, user.id, False)
     except CrmError as exc:
-        return _user_page(request, rt, ctx.locale, user, values,
+        return _user_page(frame, rt, ctx.locale, user, values,
                           {"_": f"nothing was changed: {exc.message}"}, status=422)
     rt.recent.clear()
     moved = sum(len(ids) for ids in owned.values())
-    flash(request, f"Saved: {user.username} deactivated, {moved} records moved to "
+    flash(frame.request, f"Saved: {user.username} deactivated, {moved} records moved to "
                    f"{target.username}")
     return RedirectResponse("/setup/users", status_code=303)
 
@@ -413,12 +413,12 @@ def _deactivate(request: Request, rt: Runtime, ctx: Context, user: users.User,
 # --- teams ----------------------------------------------------------------------------------
 
 
-def _teams_page(request: Request, rt: Runtime, values: dict[str, str],
+def _teams_page(frame: PageContext, rt: Runtime, values: dict[str, str],
                 errors: dict[str, str], status: int = 200) -> Response:
     with rt.db.read() as conn:
         teams = users.all_teams(conn, rt.schema)
         people = users.all_users(conn, rt.schema)
-    return render(request, "setup_user_teams.html", {
+    return render(frame, "setup_user_teams.html", {
         "teams": teams, "people": people, "names": {u.id: u.name for u in people},
         "active": [u for u in people if u.is_active], "values": values, "errors": errors},
         status=status)
@@ -426,10 +426,10 @@ def _teams_page(request: Request, rt: Runtime, values: dict[str, str],
 
 def teams_page(request: Request) -> Response:
     """Teams: create one with a manager (`action=create`), add or remove a member."""
-    admin_context(request)
+    frame, _ = admin_context(request)
     rt = runtime(request)
     if request.method == "GET":
-        return _teams_page(request, rt, {}, {})
+        return _teams_page(frame, rt, {}, {})
     form = auth.checked_form(request)
     values = form_values(form)
     action = values.get("action", "")
@@ -462,7 +462,7 @@ def teams_page(request: Request) -> Response:
     else:
         errors["_"] = f"unknown action '{action}'"
     if errors:
-        return _teams_page(request, rt, values, errors, status=422)
+        return _teams_page(frame, rt, values, errors, status=422)
     with rt.db.write() as conn:
         if action == "create":
             created = users.create_team(conn, rt.schema, name, manager_id=person)

@@ -28,7 +28,7 @@ from ..metadata.documents import dump
 from ..metadata.edits import Draft, EditError
 from ..metadata.model import ObjectDef, Workflow
 from . import auth
-from .pages import flash
+from .pages import PageContext, flash
 from .setup import NAME, admin_context, apply_change, draft, form_values, runtime
 from .templating import render
 
@@ -284,7 +284,7 @@ def trigger_text(workflow: Workflow) -> str:
 
 
 def rules_page(request: Request) -> Response:
-    ctx = admin_context(request)
+    frame, ctx = admin_context(request)
     rt = runtime(request)
     d = draft(rt)
     rules = []
@@ -297,11 +297,11 @@ def rules_page(request: Request) -> Response:
     objects = [{"name": name, "label": obj.label.get(ctx.locale),
                 "validations": len(obj.validations)}
                for name, obj in sorted(rt.model.objects.items())]
-    return render(request, "setup_rules.html", {"rules": rules, "objects": objects})
+    return render(frame, "setup_rules.html", {"rules": rules, "objects": objects})
 
 
 def switch_rule(request: Request) -> Response:
-    ctx = admin_context(request)
+    frame, ctx = admin_context(request)
     rt = runtime(request)
     name = request.path_params["name"]
     if name not in rt.model.workflows:
@@ -314,14 +314,14 @@ def switch_rule(request: Request) -> Response:
 
 
 def test_rule(request: Request) -> Response:
-    admin_context(request)
+    frame, _ = admin_context(request)
     rt = runtime(request)
     name = request.path_params["name"]
     try:
         result = simulate(rt, name)
     except CrmError as exc:
         raise NotFound(str(exc)) from None
-    return render(request, "setup_rule_test.html", {"result": result, "name": name})
+    return render(frame, "setup_rule_test.html", {"result": result, "name": name})
 
 
 # --- the rule builder -----------------------------------------------------------------------
@@ -343,12 +343,12 @@ def rule_values(doc: dict[str, Any]) -> dict[str, str] | None:
     return values
 
 
-def _rule_form(request: Request, values: dict[str, str], errors: dict[str, str], *,
+def _rule_form(frame: PageContext, values: dict[str, str], errors: dict[str, str], *,
                new: bool, base: Any, produced: str | None = None, yaml_text: str = "",
                status: int = 200) -> Response:
-    rt = runtime(request)
+    rt = runtime(frame.request)
     obj = rt.model.objects.get(values.get("object", ""))
-    return render(request, "setup_rule.html", {
+    return render(frame, "setup_rule.html", {
         "values": values, "errors": errors, "new": new, "base": base, "produced": produced,
         "objects": sorted(rt.model.objects), "obj": obj, "triggers": TRIGGERS,
         "operators": OPERATORS, "actions": ACTIONS, "yaml_text": yaml_text,
@@ -359,7 +359,7 @@ def _rule_form(request: Request, values: dict[str, str], errors: dict[str, str],
 
 def rule_page(request: Request) -> Response:
     """Build a new record-triggered rule (`/setup/rules/new`) or change one."""
-    ctx = admin_context(request)
+    frame, ctx = admin_context(request)
     rt = runtime(request)
     current = request.path_params.get("name")
     new = current is None
@@ -371,10 +371,10 @@ def rule_page(request: Request) -> Response:
         if new:
             first = request.query_params.get("object") or next(iter(sorted(
                 rt.model.objects)), "")
-            return _rule_form(request, {"object": first, "when": "saved"}, {}, new=True,
+            return _rule_form(frame, {"object": first, "when": "saved"}, {}, new=True,
                               base=rt.version)
         values = rule_values(existing)
-        return _rule_form(request, values or {"name": current}, {}, new=False,
+        return _rule_form(frame, values or {"name": current}, {}, new=False,
                           base=rt.version, yaml_text="" if values else dump(existing))
     form = auth.checked_form(request)
     values = form_values(form)
@@ -386,7 +386,7 @@ def rule_page(request: Request) -> Response:
               "label": "label_en"}  # edit() adds its actions' inputs before the check
 
     def again(errors: dict[str, str]) -> Response:
-        return _rule_form(request, values, errors, new=new, base=base, status=422)
+        return _rule_form(frame, values, errors, new=new, base=base, status=422)
 
     obj = rt.model.objects.get(values.get("object", ""))
     if form.get("preview") == "1":  # show the expression the rows make, change nothing
@@ -396,7 +396,7 @@ def rule_page(request: Request) -> Response:
             return again({exc.field or "_": str(exc)})
         if values.get("mode") != "raw":
             values["expression"] = produced
-        return _rule_form(request, values, {}, new=new, base=base, produced=produced)
+        return _rule_form(frame, values, {}, new=new, base=base, produced=produced)
 
     if not new and form.get("remove") == "1":
         def remove(d: Draft) -> str:
@@ -405,7 +405,7 @@ def rule_page(request: Request) -> Response:
             d.set_document(path, None)
             return f"remove rule {name}"
 
-        return apply_change(request, ctx, form, remove, again=again,
+        return apply_change(frame, ctx, form, remove, again=again,
                             done="/setup/rules")
 
     def edit(d: Draft) -> str:
@@ -436,7 +436,7 @@ def rule_page(request: Request) -> Response:
         d.set_document(path, doc)
         return f"{'add' if new else 'change'} rule {name}"
 
-    return apply_change(request, ctx, form, edit, again=again, done="/setup/rules",
+    return apply_change(frame, ctx, form, edit, again=again, done="/setup/rules",
                         inputs=inputs)
 
 
@@ -444,7 +444,7 @@ def rule_page(request: Request) -> Response:
 
 
 def validations_page(request: Request) -> Response:
-    ctx = admin_context(request)
+    frame, ctx = admin_context(request)
     rt = runtime(request)
     obj_name = request.path_params["object"]
     obj = rt.model.objects.get(obj_name)
@@ -455,7 +455,7 @@ def validations_page(request: Request) -> Response:
     def show(values: dict[str, str], errors: dict[str, str], *, base: Any,
              produced: str | None = None, status: int = 200) -> Response:
         rules = d.validations(obj_name)
-        return render(request, "setup_rule_validations.html", {
+        return render(frame, "setup_rule_validations.html", {
             "obj": obj, "rules": rules, "values": values, "errors": errors, "base": base,
             "produced": produced, "operators": OPERATORS, "fields": sorted(obj.fields),
             "cond_rows": row_indexes(values, "field_")}, status=status)
@@ -487,7 +487,7 @@ def validations_page(request: Request) -> Response:
             d.remove_validation(obj_name, index)
             return f"remove validation rule {index + 1} of {obj_name}"
 
-        return apply_change(request, ctx, form, remove, again=again,
+        return apply_change(frame, ctx, form, remove, again=again,
                             done=f"/setup/rules/validations/{obj_name}")
 
     def edit(d: Draft) -> str:
@@ -501,7 +501,7 @@ def validations_page(request: Request) -> Response:
         d.add_validation(obj_name, expression, {"en": en or vi, "vi": vi or en})
         return f"add validation rule to {obj_name}: {expression}"
 
-    return apply_change(request, ctx, form, edit, again=again,
+    return apply_change(frame, ctx, form, edit, again=again,
                         done=f"/setup/rules/validations/{obj_name}",
                         inputs={"when": "expression", "message": "message_en"})
 
