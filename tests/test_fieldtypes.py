@@ -144,3 +144,12 @@ def test_a_value_survives_the_form_in_every_type(make_app_dir, language):
         assert coerce(fdef, read[0], TZ) == stored, (name, shown, read)
         tried.add(fdef.type)
     assert tried == {t.name for t in TYPES.values() if not t.computed and t.widget != "file"}
+
+
+def test_a_list_default_of_several_options_stays_a_list(make_app_dir):
+    model = load(make_app_dir(thing("  tags: {type: multipicklist, options: [a, b, c], "
+                                    "default: [c, a]}\n  size: {type: picklist, "
+                                    "options: ['1', '2'], default: 2}\n")))
+    tags, size = model.objects["thing"].fields["tags"], model.objects["thing"].fields["size"]
+    assert tags.default == ["c", "a"] and coerce(tags, tags.default, TZ) == ["a", "c"]
+    assert size.default == "2"  # a picklist's default names its option as text

@@ -180,6 +180,21 @@ def apply_defaults(save: Save, *, computed: bool = False) -> None:
         save.changes["owner"] = save.ctx.user.id
 
 
+def initial_values(ctx: Context, obj: ObjectDef, given: Mapping[str, Any]) -> dict[str, Any]:
+    """What a new record's form shows before anything is typed: `given` (a prefill such
+    as ?related_lead=3; what does not fit its field is left out), then the defaults,
+    literal and computed (`=today() + 7`), typed as the record will hold them."""
+    with ctx.db.read() as conn:
+        save = Save(ctx, conn, obj, None)
+        take_input(save, {k: v for k, v in given.items() if k in obj.fields})
+        for name in save.errors:
+            save.changes.pop(name, None)
+        save.errors.clear()
+        apply_defaults(save)
+        apply_defaults(save, computed=True)
+        return {k: v for k, v in save.changes.items() if k not in save.errors}
+
+
 def apply_values(save: Save, values: Mapping[str, Any]) -> None:
     """Values set by automation (a workflow's `set`): coerced and resolved like input, but
     without the user's field access (automation acts for the business, not the user)."""
@@ -187,7 +202,7 @@ def apply_values(save: Save, values: Mapping[str, Any]) -> None:
     resolved: dict[str, Any] = {}
     for name, raw in values.items():
         fdef = save.obj.fields.get(name)
-        if fdef is None or not fdef.writable:
+        if fdef is None or fdef.maintained:  # read-only binds people, not rules
             save.error(name, "read_only", f"automation cannot set {save.obj.name}.{name}")
             continue
         try:
@@ -369,10 +384,11 @@ def check_values(save: Save) -> None:
         if fdef.max_length and isinstance(value, str) and len(value) > fdef.max_length:
             save.error(name, "too_long", f"at most {fdef.max_length} characters "
                                          f"({len(value)} given)", max=fdef.max_length)
-        if fdef.min is not None and _less(value, fdef.min, fdef):
-            save.error(name, "too_small", f"must be at least {fdef.min}", min=fdef.min)
-        if fdef.max is not None and _less(fdef.max, value, fdef):
-            save.error(name, "too_large", f"must be at most {fdef.max}", max=fdef.max)
+        low, high = _bound(save, fdef, fdef.min), _bound(save, fdef, fdef.max)
+        if low is not None and _less(value, low, fdef):
+            save.error(name, "too_small", f"must be at least {low}", min=low)
+        if high is not None and _less(high, value, fdef):
+            save.error(name, "too_large", f"must be at most {high}", max=high)
         if fdef.kind.has_options and name in save.changes:
             old = save.old.get(name) if save.old else None
             chosen = value if isinstance(value, list) else [value]
@@ -382,6 +398,21 @@ def check_values(save: Save) -> None:
                 if option is not None and not option.active and item not in before:
                     save.error(name, "inactive_option", f"'{item}' is no longer offered",
                                value=item)
+
+
+def _bound(save: Save, fdef: FieldDef, bound: Any) -> Any:
+    """A `min` or `max` as it stands for this record: an `=expression` worked out on it
+    (None, so no limit, when it cannot be: a blank weight bounds nothing, nor a date a
+    number)."""
+    if not (isinstance(bound, str) and bound.startswith("=")):
+        return bound
+    try:
+        value = evaluate(parse_once(bound[1:]), save.env())
+    except (EvalError, ArithmeticError, TypeError, ValueError):
+        return None
+    usable = isinstance(value, date) if fdef.kind.is_date else \
+        isinstance(value, (int, float, Decimal)) and not isinstance(value, bool)
+    return value if usable else None
 
 
 def _less(a: Any, b: Any, fdef: FieldDef) -> bool:

@@ -181,13 +181,18 @@ def _says(fdef: FieldDef, words: tuple[str, ...], *, with_help: bool = False) ->
     return any(word in match_key(text) for text in texts for word in words)
 
 
+def _typed_text(fdef: FieldDef) -> bool:
+    """One line of text people type (not a formula's text)."""
+    return fdef.kind.free_text and not fdef.computed
+
+
 def _is_name(fdef: FieldDef, obj: ObjectDef) -> bool:
-    return fdef.kind.free_text and ("name" in fdef.name or fdef.name in obj.title_fields)
+    return _typed_text(fdef) and ("name" in fdef.name or fdef.name in obj.title_fields)
 
 
 def _picklist_like(fdef: FieldDef) -> bool:
     """Text fields whose values may repeat (a city), not emails, phones or names in text."""
-    return (fdef.kind.free_text and not fdef.system and not _says(fdef, EMAIL_WORDS)
+    return (_typed_text(fdef) and not fdef.system and not _says(fdef, EMAIL_WORDS)
             and not _says(fdef, PHONE_WORDS))
 
 

@@ -42,7 +42,7 @@ from .pipeline import (
     prepare,
 )
 from .rollups import update_rollups
-from .rows import created_audit, fetch, month_day, search_text, to_row
+from .rows import created_audit, fetch, month_day, search_text, to_row, write_audit
 from .runtime import Change, Context
 from .schema import SEARCH_COLUMN
 from .text import is_digits
@@ -413,16 +413,6 @@ def recompute_formulas(ctx: Context, obj: ObjectDef, *, batch: int = 1000) -> in
         if len(rows) < batch:
             return count
         after = rows[-1]["id"]
-
-
-def write_audit(ctx: Context, conn: Connection, object_name: str, record_id: int,
-                action: str, changes: Mapping[str, Any]) -> None:
-    audit = ctx.schema.system["mc_audit"]
-    data = {k: [jsonable(v) for v in pair] for k, pair in changes.items()}
-    conn.execute(audit.insert().values(
-        object=object_name, record_id=record_id, action=action,
-        changes=json.dumps(data, ensure_ascii=False, default=str), user_id=ctx.user.id,
-        at=ctx.now()))
 
 
 def history(ctx: Context, object_name: str, record_id: int) -> list[dict[str, Any]]:

@@ -4,6 +4,7 @@ steps (pipeline.py) and the record service (records.py) both use these; they che
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -15,6 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from ..metadata.model import ObjectDef
 from .runtime import Context
 from .text import fold
+from .types import jsonable
 
 
 def search_text(obj: ObjectDef, record: Mapping[str, Any]) -> str:
@@ -110,3 +112,13 @@ def next_sequence(ctx: Context, conn: Connection, object_name: str, field_name: 
 
 __all__ = ["MAX_ID", "assign_autonumbers", "created_audit", "fetch", "from_row",
            "month_day", "next_sequence", "search_text", "title_sql", "to_row"]
+
+
+def write_audit(ctx: Context, conn: Connection, object_name: str, record_id: int,
+                action: str, changes: Mapping[str, Any]) -> None:
+    audit = ctx.schema.system["mc_audit"]
+    data = {k: [jsonable(v) for v in pair] for k, pair in changes.items()}
+    conn.execute(audit.insert().values(
+        object=object_name, record_id=record_id, action=action,
+        changes=json.dumps(data, ensure_ascii=False, default=str), user_id=ctx.user.id,
+        at=ctx.now()))

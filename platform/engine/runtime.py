@@ -370,10 +370,15 @@ class Context:
         return self.snap.access.visible_fields(role)
 
     def can_edit(self, obj: Any, field_name: str) -> bool:
-        """May this user set the field (one that is writable, and editable for their role)?"""
+        """May this user set the field (one that is writable, and editable for their role)?
+        Automation (the system's rights) may also set a read-only field: read-only binds
+        people, not the business's rules; a computed field nobody sets."""
         fdef = obj.fields.get(field_name)
-        return fdef is not None and fdef.writable and \
-            self.field_access(obj.name, field_name) == "edit"
+        if fdef is None or fdef.maintained:
+            return False
+        if self.user.role == SYSTEM_ROLE:
+            return True
+        return fdef.writable and self.field_access(obj.name, field_name) == "edit"
 
     def can_see(self, object_name: str, field_name: str) -> bool:
         """May this user read `field_name` of the object (used for filters, sorts, paths)?"""

@@ -31,6 +31,7 @@ from ..metadata.model import Action, AppModel, ObjectDef, Workflow
 from . import notices, records
 from .errors import (
     CrmError,
+    NotFound,
     RunLog,
     ValidationFailed,
     WorkflowError,
@@ -42,7 +43,7 @@ from .rows import fetch, next_sequence
 from .runtime import Change, Context, Hooks, Runtime
 from .text import is_digits
 from .types import jsonable, now_utc
-from .users import find_user
+from .users import User, find_user, get_user
 
 MAX_DEPTH = 8
 BEFORE_WRITE = ("set", "assign")
@@ -244,29 +245,85 @@ def run_action(ctx: Context, conn: Connection, obj: ObjectDef, record: dict[str,
 # --- outbox, notifications, assignment -----------------------------------------------------
 
 
-def _recipients(ctx: Context, conn: Connection, text: str) -> list[str]:
-    """Addresses from a rendered `to`: emails as they are, user names to their email."""
-    out = []
-    for part in re.split(r"[,;]", text or ""):
+def _recipients(ctx: Context, conn: Connection, obj: ObjectDef, env: RecordEnv,
+                spec: Any) -> tuple[list[str], list[str]]:
+    """(addresses, why the others gave none) of an email's `to` or `cc`: comma-separated
+    addresses, user names and team names (their members), and placeholders of the record:
+    `{email}` (its text), `{owner}` (a user field: the user's email), `{account}` (a lookup:
+    that record's email), `{account.owner}` (through lookups)."""
+    out: list[str] = []
+    missing: list[str] = []
+    for part in re.split(r"[,;]", str(spec or "")):
         part = part.strip()
+        whole = _WHOLE.match(part)
         if not part:
             continue
+        if whole is None:
+            found = _addresses(ctx, conn, _text(render(part, env)))
+            out += found
+            if not found:
+                missing.append(f"'{part}' is no address, user or team with an email")
+            continue
+        path = tuple(whole.group(1).split("."))
+        fdef = ctx.model.resolve_path(obj.name, path)
+        value = env.value(path)
+        if fdef is None or value is None or value == "":
+            missing.append(f"{whole.group(1)} is blank")
+            continue
+        if fdef.kind.refers == "user":
+            user = _user_by_id(ctx, conn, value)
+            found = [user.email] if user is not None and user.email else []
+        elif fdef.kind.refers == "record":
+            found = _record_email(ctx, conn, fdef.to or "", value)
+        else:
+            found = _addresses(ctx, conn, _text(value))
+        out += found
+        if not found:
+            missing.append(f"{whole.group(1)} has no email")
+    return sorted(set(out), key=out.index), missing
+
+
+def _addresses(ctx: Context, conn: Connection, text: str) -> list[str]:
+    """Emails as they are; user and team names to their (members') emails."""
+    out = []
+    for part in re.split(r"[,;]", text):
+        part = part.strip()
         if "@" in part:
             out.append(part)
-            continue
-        user = find_user(conn, ctx.schema, part)
-        if user is not None and user.email:
-            out.append(user.email)
+        elif part:
+            for user_id in _user_ids(ctx, conn, part):
+                user = _user_by_id(ctx, conn, user_id)
+                if user is not None and user.email:
+                    out.append(user.email)
     return out
+
+
+def _user_by_id(ctx: Context, conn: Connection, user_id: Any) -> User | None:
+    try:
+        user = get_user(conn, ctx.schema, int(user_id))
+    except (NotFound, TypeError, ValueError):
+        return None
+    return user if user.is_active else None
+
+
+def _record_email(ctx: Context, conn: Connection, object_name: str, record_id: Any
+                  ) -> list[str]:
+    """The first email of a record (its first email field with a value)."""
+    obj = ctx.model.objects.get(object_name)
+    row = fetch(conn, ctx.schema.table(object_name), obj, int(record_id)) if obj else None
+    emails = [row.get(f.name) for f in obj.fields.values() if f.kind.looks == "email"] \
+        if obj and row else []
+    return [e for e in emails if e][:1]
 
 
 def queue_email(ctx: Context, conn: Connection, obj: ObjectDef, record: dict[str, Any],
                 env: RecordEnv, workflow: Workflow, params: Mapping[str, Any]
                 ) -> dict[str, Any]:
-    to = _recipients(ctx, conn, _text(render(params["to"], env)))
+    to, missing = _recipients(ctx, conn, obj, env, params["to"])
     if not to:
-        return {"action": "email", "skipped": "no address to send to"}
-    cc = _recipients(ctx, conn, _text(render(params.get("cc", ""), env)))
+        return {"action": "email", "skipped": "no address to send to: " + "; ".join(
+            missing or ["'to' is empty"])}
+    cc, _ = _recipients(ctx, conn, obj, env, params.get("cc", ""))
     body = params.get("body", "")
     if params.get("template"):
         path = Path(ctx.model.root) / "emails" / f"{params['template']}.txt"

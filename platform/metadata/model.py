@@ -126,6 +126,12 @@ class FieldDef:
         return TYPES[self.type].computed
 
     @property
+    def maintained(self) -> bool:
+        """Kept by MetaCRM, set by nobody: computed, or a system field other than the owner
+        (id, version, created_at, ...). Other read-only fields bind people, not rules."""
+        return self.computed or (self.system and self.read_only)
+
+    @property
     def writable(self) -> bool:
         return not (self.read_only or self.computed)
 

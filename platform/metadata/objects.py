@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..fieldtypes import TYPES
+from ..fieldtypes import TYPES, FieldType, Invalid, parse_date
 from . import expressions
 from .model import (
     SYSTEM_FIELDS,
@@ -203,6 +203,8 @@ def build_field(name: str, data: Mapping[str, Any], src: Src,
                 f"default '{default}' is not one of the options"
                 + did_you_mean(str(default), [o.value for o in options]), "default"))
             ok = False
+    for key in ("min", "max"):
+        ok = _bound(data.get(key), key, TYPES[ftype], src, problems) and ok
     if not ok:
         return None
     scale = data.get("scale")
@@ -213,7 +215,8 @@ def build_field(name: str, data: Mapping[str, Any], src: Src,
         name=name, type=ftype, label=Label.of(data.get("label"), humanize(name)),
         help=Label.of(data["help"]) if "help" in data else None,
         required=bool(data.get("required")), unique=bool(data.get("unique")),
-        default=str(default) if options and default is not None else default,
+        default=str(default) if options and not TYPES[ftype].many and default is not None
+        else default,
         index=bool(data.get("index")), read_only=bool(data.get("read_only")),
         max_length=data.get("max_length"), min=data.get("min"), max=data.get("max"),
         scale=scale, options=options, to=data.get("to"),
@@ -221,6 +224,28 @@ def build_field(name: str, data: Mapping[str, Any], src: Src,
         expression=expression, format=data.get("format", "{0}") if ftype == "autonumber"
         else None, rollup=rollup,
     )
+
+
+def _bound(value: Any, key: str, kind: FieldType, src: Src, problems: list[Problem]) -> bool:
+    """A `min` or `max`: a number for a number, a date (YYYY-MM-DD) for a date, or an
+    `=expression` of the record (`=today()`, `=weight * 2`) for either."""
+    if value is None:
+        return True
+    if isinstance(value, str) and value.startswith("="):
+        return parse_expression(value[1:], src, (key,), problems) is not None
+    if kind.is_date:
+        try:
+            parse_date(value)
+            return True
+        except Invalid:
+            problems.append(src.problem(f"{key} of a date is a date (YYYY-MM-DD) or an "
+                                        f"=expression such as =today(), not '{value}'", key))
+            return False
+    if kind.is_number and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return True
+    problems.append(src.problem(f"{key} of a number is a number or an =expression such as "
+                                f"=weight * 2, not '{value}'", key))
+    return False
 
 
 def article(word: str) -> str:
@@ -367,9 +392,9 @@ def _check_field(fdef: FieldDef, scope: ObjectScope,
                                     + did_you_mean(fdef.to or "", all_fields), "to"))
     if fdef.expression is not None:
         check_expression(fdef.expression, scope, src, ("expression",), problems)
-    if isinstance(fdef.default, str) and fdef.default.startswith("="):
-        expr = expressions.parse(fdef.default[1:])
-        check_expression(expr, scope, src, ("default",), problems)
+    for key, value in (("default", fdef.default), ("min", fdef.min), ("max", fdef.max)):
+        if isinstance(value, str) and value.startswith("="):
+            check_expression(expressions.parse(value[1:]), scope, src, (key,), problems)
     if fdef.rollup is not None:
         _check_rollup(fdef, scope, all_fields, src, problems)
 
@@ -472,7 +497,7 @@ def _object(draft: ObjectDraft, fields: dict[str, FieldDef], scope: ObjectScope,
             if fdef is None:
                 problems.append(dsrc.problem(f"unknown field '{fname}'"
                                              + did_you_mean(fname, fields), "match", i))
-            elif fuzzy is not None and not fdef.kind.fuzzy:
+            elif fuzzy is not None and (fdef.computed or not fdef.kind.fuzzy):
                 problems.append(dsrc.problem(f"fuzzy matching needs a text field; '{fname}' is "
                                              f"{fdef.type}", "match", i))
             else:

@@ -142,9 +142,10 @@ def _check_values(values: Mapping[str, Any], target: ObjectDef, scope: ObjectSco
             problems.append(src.problem(f"unknown field '{fname}' on {target.name}"
                                         + did_you_mean(fname, target.fields), fname))
             continue
-        if not fdef.writable and fname != "owner":
-            problems.append(src.problem(f"'{fname}' of {target.name} is {fdef.type} and "
-                                        "read-only; it cannot be set", fname))
+        if fdef.maintained:  # a read-only field binds people, not rules
+            problems.append(src.problem(f"'{fname}' of {target.name} is kept by MetaCRM "
+                                        f"({fdef.type}, computed or a system field); it "
+                                        "cannot be set", fname))
         check_value(value, scope, src, (fname,), problems)
 
 

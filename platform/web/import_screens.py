@@ -82,11 +82,15 @@ class ImportRunner:
                 self.progress.pop(job, None)
 
 
+_MADE = threading.Lock()  # handlers run in a thread pool: one runner per app, made once
+
+
 def runner(request: Request) -> ImportRunner:
     state = request.app.state
-    if not hasattr(state, "import_runner"):
-        state.import_runner = ImportRunner()
-    return state.import_runner
+    with _MADE:
+        if not hasattr(state, "import_runner"):
+            state.import_runner = ImportRunner()
+        return state.import_runner
 
 
 def _folder(rt: Runtime) -> Path:
@@ -220,6 +224,9 @@ def _status(request: Request, ctx: Context, row: Any) -> dict[str, Any]:
     settings = imports.Settings.of(row.settings)
     work = runner(request)
     alive = work.running(row.id)
+    if not alive and row.status in ("running", "pending"):
+        # read again: the job may have ended since the row was read (then it says so)
+        row = imports.job_row(ctx.runtime, row.id)
     done, total = row.done, row.total
     if alive and row.id in work.progress:
         done, total = max(done, work.progress[row.id][0]), work.progress[row.id][1]

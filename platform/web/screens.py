@@ -19,10 +19,9 @@ from starlette.responses import RedirectResponse, Response
 
 from ..engine import access, attachments, query, records, views
 from ..engine.errors import BadRequest, Conflict, FieldError, PossibleDuplicates, ValidationFailed
-from ..engine.pipeline import formula_problems
+from ..engine.pipeline import formula_problems, initial_values
 from ..engine.runtime import Context
 from ..engine.segments import SEGMENT_OBJECTS
-from ..engine.text import is_digits
 from ..engine.users import user_choices
 from ..metadata.model import FieldDef, ObjectDef
 from . import auth, bodies
@@ -105,15 +104,19 @@ def column_field(ctx: Context, obj: ObjectDef, column: str):
 
 
 def _drawn_by(macros: Mapping[str, Callable[..., str]], column: str, fdef: FieldDef,
-              render: Callable[[Any], str]) -> Callable[[dict[str, Any]], str]:
+              render: Callable[[Any], str], blank: Callable[[dict[str, Any]], str]
+              ) -> Callable[[dict[str, Any]], str]:
     """The cell of `column` for a record: the app's macro for the column or for its type,
-    called with the value, the record and the standard cell (`default`); else `render`."""
+    called with the value, the record and the standard cell (`default`, or `blank(record)`
+    when that is empty); else the standard cell."""
     macro = macros.get("field_" + column.replace(".", "__")) or \
         macros.get(f"type_{fdef.kind.name}")
+
+    def standard(record: dict[str, Any]) -> str:
+        return render(record.get(column)) or blank(record)
     if macro is None:
-        return lambda record: render(record.get(column))
-    return lambda record: str(macro(record.get(column), record,
-                                    Markup(render(record.get(column)))))
+        return standard
+    return lambda record: str(macro(record.get(column), record, Markup(standard(record))))
 
 
 def table_rows(ctx: Context, obj: ObjectDef, columns: list[str], items: list[dict[str, Any]],
@@ -145,8 +148,11 @@ def table_rows(ctx: Context, obj: ObjectDef, columns: list[str], items: list[dic
     if not columns:  # the role sees none of the columns: a row per record all the same
         return headers, [Markup(f"<tr>{check(int(r['id']))}</tr>") for r in items]
     if macros:
-        drawn = [_drawn_by(macros, c, f, r)
-                 for c, f, r in zip(columns, fields, renders, strict=True)]
+        # the first column links to the record, by its title when the cell is blank
+        blanks = [lambda record: html.escape(obj.title_of(record))] + \
+            [lambda record: ""] * (len(columns) - 1)
+        drawn = [_drawn_by(macros, c, f, r, b)
+                 for c, f, r, b in zip(columns, fields, renders, blanks, strict=True)]
         return headers, [row(record, drawn[0](record), "".join(
             [f"{o}{cell(record)}</td>" for cell, o in zip(drawn[1:], opens[1:], strict=True)]))
             for record in items]
@@ -411,14 +417,8 @@ def form_page(request: Request) -> Response:
     names = [n for _, ns in form_fields(ctx, obj, ctx.model.layouts[obj.name]) for n in ns]
     if record_id is None:
         access.require(ctx, obj, "create")
-        current: dict[str, Any] = {"owner": ctx.user.id}
-        for name, fdef in obj.fields.items():
-            if fdef.default is not None and not str(fdef.default).startswith("="):
-                current[name] = fdef.default
-        for key, value in request.query_params.items():  # prefill: /o/task/new?related_lead=3
-            if key in obj.fields and obj.fields[key].writable:
-                current[key] = int(value) if obj.fields[key].type == "lookup" and \
-                    is_digits(value) else value
+        # the defaults, and a prefill: /o/task/new?related_lead=3
+        current = initial_values(ctx, obj, request.query_params)
     else:
         current = records.get(ctx, obj.name, record_id)
         if not access.may(ctx, obj, current, "edit"):

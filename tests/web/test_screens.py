@@ -423,3 +423,17 @@ def test_a_list_whose_columns_are_all_hidden_still_has_a_row_per_record(site):
                                fmt, select=True)
     assert headers == [] and len(rows) == 3
     assert all(f'value="{i}"' in row for i, row in zip(ids, rows, strict=True))
+
+
+def test_a_new_form_shows_the_computed_defaults_and_the_prefill(site):
+    """`default: "=today()"` is on the form before anything is typed (it was only filled in
+    on save), and a prefill from the URL is typed as its field (a lookup by id)."""
+    account = records.create(site.ctx("admin"), "account", {"name": "Hoàng Phát"})
+    rt = site.client.app.state.runtime
+    page = site.get(f"/o/order/new?account={account['id']}&nonsense=1").text
+    today = rt.context(site.ctx("admin").user).today().isoformat()
+    assert re.search(rf'name="order_date" type="date" value="{today}"', page)
+    assert f'name="account__id" value="{account["id"]}"' in page
+    assert 'value="Hoàng Phát"' in page
+    bad = site.get("/o/order/new?order_date=not-a-date").text  # a wrong prefill is left out
+    assert re.search(rf'name="order_date" type="date" value="{today}"', bad)
