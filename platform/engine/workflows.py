@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from ..metadata.expressions import EvalError, evaluate, parse_once, truthy
-from ..metadata.model import Action, AppModel, ObjectDef, Workflow
+from ..metadata.model import Action, AppModel, ObjectDef, Workflow, is_translated
 from . import notices, records
 from .errors import (
     CrmError,
@@ -56,7 +56,10 @@ _PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*)\}")
 
 def render(value: Any, env: RecordEnv) -> Any:
     """A value of an action: a literal, a `{field}` template (a lone placeholder keeps its
-    type: `"{holder}"` is the holder's id), or an `=expression`."""
+    type: `"{holder}"` is the holder's id), an `=expression`, or a text in several languages
+    (`{en: "Call {name}", vi: "Gọi {name}"}`), written in the app's language."""
+    if is_translated(value):
+        value = value.get(env.ctx.model.locale) or value.get("en") or next(iter(value.values()))
     if not isinstance(value, str):
         return value
     if value.startswith("="):
@@ -387,10 +390,7 @@ def notify(ctx: Context, conn: Connection, obj: ObjectDef, record: dict[str, Any
     users = _user_ids(ctx, conn, render(params["to"], env))
     if params.get("manager"):  # escalate: to the managers of those users' teams
         users = sorted({m for u in users if (m := team_manager(ctx, conn, u)) is not None})
-    message = params["message"]
-    if isinstance(message, Mapping):
-        message = message.get(ctx.model.locale) or next(iter(message.values()), "")
-    text = _text(render(str(message), env))
+    text = _text(render(params["message"], env))
     link = f"/o/{obj.name}/{record.get('id')}" if record.get("id") else None
     notices.notify(ctx, conn, users, text, link)
     return {"action": "notify", "users": users}

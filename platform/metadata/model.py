@@ -24,6 +24,13 @@ FIELD_ACCESS = ("edit", "read", "hidden")
 LOCALES = ("en", "vi")
 
 
+def is_translated(value: Any) -> bool:
+    """A text given in several languages: {en: ..., vi: ...} (the keys locale codes)."""
+    return isinstance(value, Mapping) and bool(value) and all(
+        isinstance(k, str) and re.fullmatch(r"[a-z]{2}(_[A-Z]{2})?", k) and isinstance(v, str)
+        for k, v in value.items()) and any(k in LOCALES for k in value)
+
+
 def frozen_map(items: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
     return MappingProxyType(dict(items or {}))
 

@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .model import Action, FieldDef, Label, ObjectDef, Schedule, Workflow, frozen_map
+from .model import Action, FieldDef, Label, ObjectDef, Schedule, Workflow, frozen_map, is_translated
 from .objects import ObjectScope, Src, check_expression, check_placeholders, parse_expression
 from .problems import Problem, did_you_mean
 from .schema import validate
@@ -152,7 +152,10 @@ def _check_values(values: Mapping[str, Any], target: ObjectDef, scope: ObjectSco
 def check_value(value: Any, scope: ObjectScope, src: Src, key: tuple,
                 problems: list[Problem]) -> None:
     """A literal, a `{field}` template or an `=expression`, checked against `scope`."""
-    if isinstance(value, str) and value.startswith("="):
+    if is_translated(value):  # {en: "Call {name}", vi: "Gọi {name}"}
+        for language, text in value.items():
+            check_value(text, scope, src, (*key, language), problems)
+    elif isinstance(value, str) and value.startswith("="):
         expr = parse_expression(value[1:], src, key, problems)
         check_expression(expr, scope, src, key, problems)
     elif isinstance(value, str):
@@ -184,9 +187,9 @@ def _check_action(kind: str, params: Any, obj: ObjectDef, objects: Mapping[str, 
         _check_values(params["values"], objects[lookup.to or ""], scope,
                       Src(doc, (*path, "values")), problems)
     elif kind in ("email", "notify"):
-        for key in ("to", "cc", "subject", "body"):
-            if isinstance(params.get(key), str):
-                check_placeholders(params[key], scope, src, (key,), problems)
+        for key in ("to", "cc", "subject", "body", "message"):
+            if key in params:
+                check_value(params[key], scope, src, (key,), problems)
     elif kind == "webhook":
         for i, fname in enumerate(params.get("payload", [])):
             message = scope.resolve(fname.split("."))

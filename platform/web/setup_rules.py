@@ -26,7 +26,7 @@ from ..engine.scheduler import simulate
 from ..engine.text import is_digits
 from ..metadata.documents import dump
 from ..metadata.edits import Draft, EditError
-from ..metadata.model import ObjectDef, Workflow
+from ..metadata.model import ObjectDef, Workflow, is_translated
 from . import auth
 from .pages import PageContext, flash
 from .setup import NAME, admin_context, apply_change, draft, form_values, runtime
@@ -160,8 +160,10 @@ def build_actions(rt_objects: dict[str, ObjectDef], obj: ObjectDef, values: dict
             target_name = get(f"create_object_{row}") or "task"
             target = rt_objects.get(target_name)
             new: dict[str, Any] = {}
-            if get(f"create_subject_{row}"):
-                new["subject"] = get(f"create_subject_{row}")
+            subject = _in_languages(get(f"create_subject_{row}"),
+                                    get(f"create_subject_vi_{row}"))
+            if subject:
+                new["subject"] = subject
                 inputs[f"{at}.create.values.subject"] = f"create_subject_{row}"
             due = get(f"create_due_{row}")
             if due:
@@ -190,11 +192,13 @@ def build_actions(rt_objects: dict[str, ObjectDef], obj: ObjectDef, values: dict
                            f"{at}.notify.to": f"notify_to_{row}",
                            f"{at}.notify.message": f"notify_message_{row}"})
         elif kind == "email":
-            email = {"to": get(f"email_to_{row}"), "subject": get(f"email_subject_{row}")}
+            email = {"to": get(f"email_to_{row}"), "subject": _in_languages(
+                get(f"email_subject_{row}"), get(f"email_subject_vi_{row}"))}
             if not email["to"]:
                 raise EditError("who receives the email? e.g. {email}", f"email_to_{row}")
-            if get(f"email_body_{row}"):
-                email["body"] = get(f"email_body_{row}")
+            body = _in_languages(get(f"email_body_{row}"), get(f"email_body_vi_{row}"))
+            if body:
+                email["body"] = body
             actions.append({"email": email})
             for key in ("to", "subject", "body"):
                 inputs[f"{at}.email.{key}"] = f"email_{key}_{row}"
@@ -212,6 +216,21 @@ def build_actions(rt_objects: dict[str, ObjectDef], obj: ObjectDef, values: dict
         else:
             raise EditError(f"'{kind}' is not an action the builder knows", f"action_{row}")
     return actions, inputs
+
+
+def _in_languages(en: str, vi: str) -> str | dict[str, str]:
+    """A text of a rule from the builder's English and Vietnamese inputs: one text when
+    they agree (or one is empty), else both (written in the app's language)."""
+    if vi and en and vi != en:
+        return {"en": en, "vi": vi}
+    return en or vi
+
+
+def _languages(value: Any) -> tuple[str, str]:
+    """The builder's (English, Vietnamese) inputs for a rule's text."""
+    if is_translated(value):
+        return value.get("en", ""), value.get("vi", "")
+    return _text(value), ""
 
 
 def _text(value: Any) -> str:
@@ -236,12 +255,15 @@ def action_values(actions: list[dict[str, Any]]) -> dict[str, str] | None:
         if kind == "create":
             new = dict(params.get("values", {}))
             out[f"create_object_{row}"] = params["object"]
-            out[f"create_subject_{row}"] = _text(new.pop("subject", ""))
+            out[f"create_subject_{row}"], out[f"create_subject_vi_{row}"] = _languages(
+                new.pop("subject", ""))
             due = _text(new.pop("due_date", ""))
             days = _TODAY_PLUS.fullmatch(due)
             out[f"create_due_{row}"] = days.group(1) if days else due
             if new.get("owner") == "{owner}":
                 new.pop("owner")
+            if any(is_translated(v) or isinstance(v, (dict, list)) for v in new.values()):
+                return None  # a value the lines "field: value" cannot hold: edited in YAML
             out[f"create_more_{row}"] = "\n".join(f"{k}: {_text(v)}" for k, v in new.items())
         elif kind == "notify":
             if not isinstance(params, dict) or set(params) - {"to", "message"}:
@@ -254,8 +276,10 @@ def action_values(actions: list[dict[str, Any]]) -> dict[str, str] | None:
         elif kind == "email":
             if set(params) - {"to", "subject", "body"}:
                 return None
-            for key in ("to", "subject", "body"):
-                out[f"email_{key}_{row}"] = params.get(key, "")
+            out[f"email_to_{row}"] = params.get("to", "")
+            for key in ("subject", "body"):
+                out[f"email_{key}_{row}"], out[f"email_{key}_vi_{row}"] = _languages(
+                    params.get(key, ""))
         elif kind == "webhook":
             if set(params) - {"url", "payload"}:
                 return None

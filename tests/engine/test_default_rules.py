@@ -28,8 +28,8 @@ def test_contracts_ending_in_thirty_days_get_a_renewal_task(runtime, ctx):
     day = new_runtime(model=runtime.model, db=runtime.db, schema=runtime.schema,
                       clock=lambda: datetime(2027, 3, 8, 3, 0, tzinfo=UTC))  # 30 days before
     assert run_schedules(day)["contract_renewal"] == 1
-    tasks = query.list_records(ctx, "task", query.ListQuery(search="renew")).items
-    assert [t["subject"] for t in tasks] == [f"Renew contract {contract['number']}"]
+    tasks = query.list_records(ctx, "task", query.ListQuery(search="gia han")).items
+    assert [t["subject"] for t in tasks] == [f"Gia hạn hợp đồng {contract['number']}"]
 
 
 def test_an_overdue_case_goes_to_the_owners_team_manager(runtime, ctx):

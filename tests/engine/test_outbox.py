@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from datetime import timedelta
+from email.header import decode_header, make_header
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -108,12 +109,14 @@ def test_a_connected_lead_gets_its_task_and_its_email(crm, smtp):
     found = query.list_records(ctx, "task", query.ListQuery(
         where=query.parse_params(ctx, rt.model.objects["task"],
                                  {"related_lead": str(lead["id"])}))).items
-    assert [t["subject"] for t in found] == ["Call Minh Trần"]
+    # the app's language, and the name as Vietnamese write it (Họ + Tên)
+    assert [t["subject"] for t in found] == ["Gọi điện cho Trần Minh"]
     assert records.get(ctx, "lead", lead["id"])["rating"] == "hot"
     sent = deliver(rt, "w1", Delivery(smtp_port=port, webhook_secret=SECRET))
     assert sent["sent"] == 1
     [(rcpt, message)] = box.messages
-    assert rcpt == ["minh.tran@example.vn"] and message["Subject"] == "Thank you"
+    assert rcpt == ["minh.tran@example.vn"]
+    assert str(make_header(decode_header(message["Subject"]))) == "Cảm ơn anh/chị đã quan tâm"
     assert "Xin chào Minh" in message.get_payload(decode=True).decode()
     assert outbox_rows(rt)[0]["status"] == "sent"
 

@@ -183,3 +183,40 @@ def test_a_bound_that_is_no_value_is_refused_where_it_is_written(make_app_dir, b
         load(app)
     text = str(refused.value)
     assert "purchase.yaml:" in text and message in text
+
+
+WELCOME = """
+workflow: welcome
+object: customer
+when: created
+do:
+  - email: {to: "{email}", subject: {en: "Welcome {name}", vi: "Chào mừng {name}"},
+            body: {en: "Hello {name}", vi: "Xin chào {name}"}}
+  - notify: {to: "{owner}", message: {en: "New customer {name}", vi: "Khách mới {name}"}}
+"""
+
+
+@pytest.mark.parametrize(("locale", "subject", "notice"), [
+    ("vi", "Chào mừng Lan", "Khách mới Lan"), ("en", "Welcome Lan", "New customer Lan")])
+def test_rule_texts_are_written_in_the_apps_language(make_app_dir, make_runtime, locale,
+                                                     subject, notice):
+    app = make_app_dir({"workflows/rules.yaml": WELCOME,
+                        "app.yaml": f"app: shop\nlocale: {locale}\n"
+                                    "navigation: [customer, purchase]\n"}, base=SHOP)
+    rt = make_runtime(app)
+    with rt.db.write() as conn:
+        admin = create_user(conn, rt.schema, "admin", role="admin", email="admin@example.vn")
+    records.create(rt.context(admin), "customer", {"name": "Lan", "email": "lan@example.vn"})
+    [mail] = [json.loads(r["payload"]) for r in rows(rt, "mc_outbox")]
+    assert mail["subject"] == subject and mail["body"].endswith("Lan")
+    assert [n["message"] for n in rows(rt, "mc_notification")] == [notice]
+
+
+def test_a_placeholder_in_a_translated_text_is_checked_where_it_is_written(make_app_dir):
+    app = make_app_dir({"workflows/rules.yaml": WELCOME.replace("Xin chào {name}",
+                                                                "Xin chào {nmae}")},
+                       base=SHOP)
+    with pytest.raises(MetadataError) as refused:
+        load(app)
+    text = str(refused.value)
+    assert "rules.yaml:" in text and "body.vi" in text and "nmae" in text

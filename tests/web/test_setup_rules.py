@@ -160,3 +160,21 @@ def test_bad_validation_input_changes_nothing(site):
         "mode": "raw", "expression": "is_blank(cty)", "message_en": "x"})
     assert broken.status_code == 422 and "cty" in error_of(broken, "expression")
     assert site.rt.version == 0
+
+
+def test_an_emails_texts_in_both_languages_go_through_the_builder(site):
+    """The builder writes a text in both languages when they differ, shows both again, and
+    a rule it saves is written in the app's language."""
+    _, done = site.review_then_apply("/setup/rules/new", {
+        "name": "welcome", "label_en": "Welcome", "object": "customer", "when": "created",
+        "mode": "raw", "expression": "", "action_0": "email", "email_to_0": "{email}",
+        "email_subject_0": "Welcome {name}", "email_subject_vi_0": "Chào mừng {name}",
+        "email_body_0": "Hello", "email_body_vi_0": "Hello"})
+    assert done.status_code == 303
+    [action] = site.rt.model.workflows["welcome"].actions
+    assert dict(action.params) == {"to": "{email}", "body": "Hello", "subject": {
+        "en": "Welcome {name}", "vi": "Chào mừng {name}"}}
+    page = site.get("/setup/rules/welcome").text
+    assert 'name="email_subject_vi_0" id="f-email_subject_vi_0" value="Chào mừng {name}"' \
+        in page
+    assert 'value="Welcome {name}"' in page
