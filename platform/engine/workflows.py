@@ -83,6 +83,14 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def filled_on_create(model: AppModel, object_name: str) -> frozenset[str]:
+    """The fields a `created` or `saved` rule of the object may set: a form need not ask
+    for them (the save still checks that a required one has a value)."""
+    return frozenset(name for w in model.workflows.values()
+                     if w.object == object_name and w.event in ("created", "saved")
+                     for a in w.actions if a.kind == "set" for name in a.params)
+
+
 def render_values(values: Mapping[str, Any], env: RecordEnv) -> dict[str, Any]:
     return {name: render(value, env) for name, value in values.items()}
 

@@ -17,7 +17,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from ..engine import access, attachments, query, records, views
+from ..engine import access, attachments, query, records, views, workflows
 from ..engine.errors import BadRequest, Conflict, FieldError, PossibleDuplicates, ValidationFailed
 from ..engine.pipeline import formula_problems, initial_values
 from ..engine.runtime import Context
@@ -335,6 +335,9 @@ def build_widgets(ctx: Context, obj: ObjectDef, values: dict[str, Any], typed: d
     layout = ctx.model.layouts[obj.name]
     out = []
     users = None
+    # a new record's field that a rule fills on save is not asked for (the save checks it)
+    filled = workflows.filled_on_create(ctx.model, obj.name) if "id" not in values \
+        else frozenset()
     for label, names in form_fields(ctx, obj, layout):
         widgets = []
         for name in names:
@@ -345,7 +348,7 @@ def build_widgets(ctx: Context, obj: ObjectDef, values: dict[str, Any], typed: d
             kind = widget_kind(fdef, level)
             value = typed[name] if name in typed else input_text(fdef, values.get(name), fmt)
             widget = Widget(field=fdef, label=fdef.label.get(ctx.locale), kind=kind,
-                            value=value, required=fdef.required,
+                            value=value, required=fdef.required and name not in filled,
                             help=fdef.help.get(ctx.locale) if fdef.help else None,
                             errors=errors.get(name))
             if kind in ("select", "multiselect"):

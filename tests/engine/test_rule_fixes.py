@@ -5,6 +5,7 @@ set read-only fields, and `min` / `max` may be expressions."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 
 import pytest
@@ -220,3 +221,19 @@ def test_a_placeholder_in_a_translated_text_is_checked_where_it_is_written(make_
         load(app)
     text = str(refused.value)
     assert "rules.yaml:" in text and "body.vi" in text and "nmae" in text
+
+
+def test_a_new_form_does_not_ask_for_what_a_rule_fills(make_app_dir, make_site):
+    app = make_app_dir({"objects/customer.yaml": CUSTOMER, "objects/purchase.yaml": PURCHASE,
+                        "workflows/rules.yaml": RULES}, base=SHOP)
+    site = make_site(app)
+    site.user("admin")
+    site.login("admin")
+    page = site.get("/o/customer/new").text
+    assert re.search(r'<input id="f-name" name="name" value="" type="text"\s+required>', page)
+    assert re.search(r'<input id="f-city" name="city" value="" type="text"\s+>', page)
+    made = site.post("/o/customer/new", {"name": "Lan", "city": ""})
+    assert made.status_code == 303  # the rule gave it Huế
+    edit = site.get(made.headers["location"] + "/edit").text  # an existing record: asked
+    assert re.search(r'<input id="f-city" name="city" value="Huế" type="text"\s+required>',
+                     edit)
