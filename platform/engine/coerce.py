@@ -10,20 +10,13 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ..fieldtypes import (
-    INTEGER_LIMIT,
-    NUMBER_LIMIT,
-    TYPES,
-    Invalid,
-    is_empty,
-    normalize_phone,
-    parse_bool,
-    parse_date,
-)
+from ..fieldtypes import TYPES, Invalid, is_empty
+from ..fieldtypes.numbers import parse_integer
+from ..fieldtypes.references import record_id
 from ..metadata.model import FieldDef
 
-# the fields every record has: their ids and row version are filtered as numbers
-_IDS = ("id", "created_by", "updated_by")
+# the fields of every record that hold a record's or a user's id: filtered as ids
+ID_FIELDS = ("id", "created_by", "updated_by")
 
 
 def coerce(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> Any:
@@ -47,15 +40,12 @@ def coerce_result(fdef: FieldDef, value: Any) -> Any:
 def filter_value(fdef: FieldDef, raw: Any, tz: ZoneInfo) -> Any:
     """A value to compare a field with in a filter: typed like the stored values, without
     the write rules (a computed field can be filtered on; a picklist takes any text)."""
-    if fdef.name in _IDS:
-        return TYPES["lookup"].typed(fdef, raw, tz)
+    if fdef.name in ID_FIELDS:
+        return record_id(fdef, raw, tz)
     if fdef.name == "version":  # a 32-bit column: a larger number is no row version
-        value = TYPES["integer"].parse(fdef, raw, tz)
+        value = parse_integer(fdef, raw, tz)
         if not 0 <= value < 2**31:
             raise Invalid("out_of_range", f"'{raw}' is not a row version", value=raw)
         return value
     return fdef.kind.typed(fdef, raw, tz)
 
-
-__all__ = ["INTEGER_LIMIT", "NUMBER_LIMIT", "Invalid", "coerce", "coerce_result",
-           "filter_value", "is_empty", "normalize_phone", "parse_bool", "parse_date"]

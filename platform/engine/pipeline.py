@@ -20,11 +20,12 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from ..fieldtypes import parse_date
 from ..metadata.expressions import EvalError, evaluate, is_blank, parse_once, truthy
 from ..metadata.model import FieldDef, ObjectDef
 from ..metadata.problems import did_you_mean
 from .access import owner_choices, readable, readable_ids
-from .coerce import Invalid, coerce, coerce_result, parse_date
+from .coerce import Invalid, coerce, coerce_result
 from .errors import FieldError
 from .rows import assign_autonumbers, fetch, month_day, search_text, title_sql, to_row
 from .runtime import Context

@@ -14,12 +14,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, and_, func, or_, select
 
-from ..fieldtypes import sortable
+from ..fieldtypes import parse_bool, sortable
 from ..metadata import expressions as ex
 from ..metadata.model import ObjectDef
 from ..metadata.objects import ObjectScope
 from .access import readable, require, scope_condition
-from .coerce import Invalid, filter_value, parse_bool
+from .coerce import Invalid, filter_value
 from .errors import BadRequest
 from .records import object_def
 from .runtime import Context

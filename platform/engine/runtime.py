@@ -376,9 +376,8 @@ class Context:
         fdef = obj.fields.get(field_name)
         if fdef is None or fdef.maintained:
             return False
-        if self.user.role == SYSTEM_ROLE:
-            return True
-        return fdef.writable and self.field_access(obj.name, field_name) == "edit"
+        return (fdef.writable or self.user.role == SYSTEM_ROLE) and \
+            self.field_access(obj.name, field_name) == "edit"
 
     def can_see(self, object_name: str, field_name: str) -> bool:
         """May this user read `field_name` of the object (used for filters, sorts, paths)?"""

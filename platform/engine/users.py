@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -244,6 +245,18 @@ def user_choices(ctx: Context) -> list[tuple[int, str]]:
 # --- managing users and teams (Setup) --------------------------------------------------------
 
 MIN_PASSWORD = 8
+
+
+def user_emails(conn: Connection, schema: Schema, ids: Iterable[int]) -> dict[int, str]:
+    """The emails of the active users among `ids` who have one (one query)."""
+    table = schema.system["mc_user"]
+    wanted = {i for i in ids if isinstance(i, int)}
+    if not wanted:
+        return {}
+    rows = conn.execute(select(table.c.id, table.c.email).where(
+        table.c.id.in_(wanted), table.c.is_active.is_(True), table.c.email.is_not(None),
+        table.c.email != ""))
+    return {r.id: r.email for r in rows}
 
 
 def all_users(conn: Connection, schema: Schema) -> list[User]:

@@ -31,7 +31,6 @@ from ..metadata.model import Action, AppModel, ObjectDef, Workflow, is_translate
 from . import notices, records
 from .errors import (
     CrmError,
-    NotFound,
     RunLog,
     ValidationFailed,
     WorkflowError,
@@ -43,7 +42,7 @@ from .rows import fetch, next_sequence
 from .runtime import Change, Context, Hooks, Runtime
 from .text import is_digits
 from .types import jsonable, now_utc
-from .users import User, find_user, get_user
+from .users import find_user, user_emails
 
 MAX_DEPTH = 8
 BEFORE_WRITE = ("set", "assign")
@@ -261,8 +260,9 @@ def _recipients(ctx: Context, conn: Connection, obj: ObjectDef, env: RecordEnv,
     """(addresses, why the others gave none) of an email's `to` or `cc`: comma-separated
     addresses, user names and team names (their members), and placeholders of the record:
     `{email}` (its text), `{owner}` (a user field: the user's email), `{account}` (a lookup:
-    that record's email), `{account.owner}` (through lookups)."""
-    out: list[str] = []
+    that record's email), `{account.owner}` (through lookups). Users' emails are read in
+    one query."""
+    found: list[tuple[str, list[str], list[int]]] = []  # (what, addresses, user ids)
     missing: list[str] = []
     for part in re.split(r"[,;]", str(spec or "")):
         part = part.strip()
@@ -270,51 +270,41 @@ def _recipients(ctx: Context, conn: Connection, obj: ObjectDef, env: RecordEnv,
         if not part:
             continue
         if whole is None:
-            found = _addresses(ctx, conn, _text(render(part, env)))
-            out += found
-            if not found:
-                missing.append(f"'{part}' is no address, user or team with an email")
+            found.append((f"'{part}' is no address, user or team with an email",
+                          *_addresses(ctx, conn, _text(render(part, env)))))
             continue
         path = tuple(whole.group(1).split("."))
         fdef = ctx.model.resolve_path(obj.name, path)
         value = env.value(path)
         if fdef is None or value is None or value == "":
             missing.append(f"{whole.group(1)} is blank")
-            continue
-        if fdef.kind.refers == "user":
-            user = _user_by_id(ctx, conn, value)
-            found = [user.email] if user is not None and user.email else []
+        elif fdef.kind.refers == "user":
+            found.append((f"{whole.group(1)} has no email", [], [value]))
         elif fdef.kind.refers == "record":
-            found = _record_email(ctx, conn, fdef.to or "", value)
+            found.append((f"{whole.group(1)} has no email",
+                          _record_email(ctx, conn, fdef.to or "", value), []))
         else:
-            found = _addresses(ctx, conn, _text(value))
-        out += found
-        if not found:
-            missing.append(f"{whole.group(1)} has no email")
-    return sorted(set(out), key=out.index), missing
+            found.append((f"{whole.group(1)} has no email", *_addresses(ctx, conn, _text(value))))
+    emails = user_emails(conn, ctx.schema, (i for _, _, ids in found for i in ids))
+    out: list[str] = []
+    for why, addresses, ids in found:
+        reached = addresses + [emails[i] for i in ids if i in emails]
+        out += reached
+        if not reached:
+            missing.append(why)
+    return list(dict.fromkeys(out)), missing
 
 
-def _addresses(ctx: Context, conn: Connection, text: str) -> list[str]:
-    """Emails as they are; user and team names to their (members') emails."""
-    out = []
+def _addresses(ctx: Context, conn: Connection, text: str) -> tuple[list[str], list[int]]:
+    """(emails as written, the ids of the users and team members named) in `text`."""
+    addresses, ids = [], []
     for part in re.split(r"[,;]", text):
         part = part.strip()
         if "@" in part:
-            out.append(part)
+            addresses.append(part)
         elif part:
-            for user_id in _user_ids(ctx, conn, part):
-                user = _user_by_id(ctx, conn, user_id)
-                if user is not None and user.email:
-                    out.append(user.email)
-    return out
-
-
-def _user_by_id(ctx: Context, conn: Connection, user_id: Any) -> User | None:
-    try:
-        user = get_user(conn, ctx.schema, int(user_id))
-    except (NotFound, TypeError, ValueError):
-        return None
-    return user if user.is_active else None
+            ids += _user_ids(ctx, conn, part)
+    return addresses, ids
 
 
 def _record_email(ctx: Context, conn: Connection, object_name: str, record_id: Any

@@ -113,6 +113,12 @@ def text_cell(fdef: Field, shown: Shown) -> Cell:
     return cell
 
 
+def written_cell(fdef: Field, shown: Shown) -> Cell:
+    """A cell of a value the reader's Formatter writes (its type's `written` method)."""
+    write = getattr(shown.fmt, fdef.kind.written or "number")
+    return blank_or(lambda v: esc(write(v)))
+
+
 def text_input(fdef: Field, value: Any, fmt: Formatter) -> Any:
     return "" if value is None else str(value)
 

@@ -8,8 +8,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .base import Field, FieldType, Formatter, Invalid, define, scalar
-from .numbers import written_cell
+from .base import Field, FieldType, Formatter, Invalid, define, scalar, written_cell
 
 _DMY = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 

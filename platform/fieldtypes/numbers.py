@@ -10,19 +10,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from .base import (
-    Cell,
     Field,
     FieldType,
     Formatter,
     Invalid,
     Resolve,
-    Shown,
     Submitted,
-    blank_or,
     define,
-    esc,
     scalar,
     submitted_text,
+    written_cell,
 )
 
 NUMBER_LIMIT = 10**18  # a stored number's magnitude stays below this (columns hold 10^20)
@@ -115,12 +112,6 @@ def number_text(text: str) -> str:
 
 def _sheet_number(fdef: Field, raw: Any, resolve: Resolve) -> Any:
     return number_text(raw) if isinstance(raw, str) else raw
-
-
-def written_cell(fdef: Field, shown: Shown) -> Cell:
-    """A cell of a value the reader's Formatter writes (its type's `written` method)."""
-    write = getattr(shown.fmt, fdef.kind.written or "number")
-    return blank_or(lambda v: esc(write(v)))
 
 
 def _decimal_type(name: str, written: str) -> FieldType:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..engine.access import owner_choices
+from ..engine.coerce import ID_FIELDS
 from ..engine.query import OPERATORS
 from ..engine.runtime import Context
 from ..fieldtypes import FieldType, sortable
@@ -139,7 +140,7 @@ def _errors(*codes: int) -> dict[str, Any]:
 
 def _param_schema(fdef: FieldDef) -> dict[str, Any]:
     """What a `field=value` filter takes: text as the field's values are written."""
-    if fdef.name in ("id", "created_by", "updated_by"):
+    if fdef.name in ID_FIELDS:
         return id_filter_schema(fdef)
     if fdef.name == "version":
         return {"type": "string", "pattern": "^[0-9]{1,9}$"}
