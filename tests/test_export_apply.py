@@ -33,7 +33,8 @@ def model_facts(model):
                       obj.validations, obj.indexes, obj.duplicates)
                for name, obj in model.objects.items()}
     return (objects, dict(model.layouts), dict(model.roles), dict(model.workflows),
-            dict(model.reports), dict(model.dashboards), dict(model.forms), model.navigation,
+            dict(model.reports), dict(model.dashboards), dict(model.forms),
+            {name: dict(actions) for name, actions in model.actions.items()}, model.navigation,
             model.label, model.locale, model.currency, model.timezone)
 
 

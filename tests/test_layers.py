@@ -15,9 +15,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "platform"
 # an import points to a lower layer; the field types sit below all (they know values only)
 LAYERS = {"fieldtypes": -1, "metadata": 0, "engine": 1, "web": 2, "cli": 2}
 # the core of the engine; it may not import a feature (they plug in through the hooks)
-CORE = {"access", "coerce", "db", "errors", "pipeline", "query", "records", "rollups", "rows",
-        "runtime", "schema", "search", "sqlexpr", "sync", "systables", "text", "types", "users",
-        "versions"}
+CORE = {"access", "coerce", "db", "errors", "formats", "pipeline", "query", "records",
+        "rollups", "rows", "runtime", "schema", "search", "sqlexpr", "sync", "systables", "text",
+        "types", "users", "versions"}
 # where an import inside a function is a mistake: the engine and the metadata language (the
 # command line imports its commands' modules when they run, to start fast)
 TOP_ONLY = ("engine", "metadata", "fieldtypes")

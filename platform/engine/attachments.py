@@ -154,7 +154,7 @@ class Event:
     """One entry of a record's timeline."""
 
     at: datetime
-    kind: str  # create | update | delete | note | file | workflow
+    kind: str  # create | update | delete | note | file | workflow | action | merge
     user: str
     changes: dict[str, list[Any]] | None = None
     body: str | None = None
@@ -186,7 +186,7 @@ def timeline(ctx: Context, object_name: str, record_id: int, *,
     file_rows = conn.execute(select(files).where(files.c.object == object_name,
                                                  files.c.record_id == record_id)).all()
     names = names_of(ctx.runtime, conn, {r.user_id for r in (*changes, *note_rows,
-                                                             *file_rows)})
+                                                             *file_rows, *run_rows)})
     hidden = ctx.hidden(object_name)
     events = []
     for row in changes:
@@ -203,8 +203,14 @@ def timeline(ctx: Context, object_name: str, record_id: int, *,
     events += [Event(r.at, "note", names.get(r.user_id, "?"), body=r.body) for r in note_rows]
     events += [Event(r.at, "file", names.get(r.user_id, "?"), file_id=r.id, file_name=r.name,
                      size=r.size) for r in file_rows]
-    events += [Event(r.at, "workflow", r.workflow, body=r.error if r.status == "failed" else
-                     ", ".join(a.get("action", "?") for a in json.loads(r.actions)),
-                     file_name=r.status) for r in run_rows]
+    for r in run_rows:
+        steps = json.loads(r.actions)
+        if r.trigger == "action":  # a user ran one of the record's actions
+            events.append(Event(r.at, "action", names.get(r.user_id, "?"),
+                                body=steps[0].get("label") if steps else r.workflow))
+            continue
+        events.append(Event(r.at, "workflow", r.workflow, file_name=r.status,
+                            body=r.error if r.status == "failed" else
+                            ", ".join(a.get("action", "?") for a in steps)))
     events.sort(key=lambda e: e.at, reverse=True)
     return events

@@ -25,14 +25,13 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Iterator, Mapping
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 from sqlalchemy import Connection, select
 
-from ..metadata.expressions import EvalError, ExpressionError, evaluate, parse
+from ..metadata.expressions import Clock, EvalError, ExpressionError, evaluate, parse
 from .coerce import Invalid, coerce
 from .errors import BadRequest, CrmError, ValidationFailed
 from .records import create, object_def, update
@@ -58,34 +57,12 @@ def _documents(path: Path) -> Iterator[dict[str, Any]]:
             yield doc
 
 
-class _Clock:
-    """The environment of a data file's `=` expressions: the clock, no fields."""
-
-    def __init__(self, ctx: Context):
-        self.ctx = ctx
-
-    def value(self, path: tuple[str, ...]) -> Any:
-        raise EvalError(f"a data file's expression cannot read the field '{'.'.join(path)}'")
-
-    def today(self) -> date:
-        return self.ctx.today()
-
-    def now(self) -> datetime:
-        return self.ctx.now()
-
-    def changed(self, name: str) -> bool:
-        return False
-
-    def previous(self, name: str) -> Any:
-        return None
-
-
 def _values(ctx: Context, values: Mapping[str, Any]) -> dict[str, Any]:
     out = {}
     for name, value in values.items():
         if isinstance(value, str) and value.startswith("="):
             try:
-                value = evaluate(parse(value[1:]), _Clock(ctx))
+                value = evaluate(parse(value[1:]), Clock(ctx.today(), ctx.now(), ctx.model.locale))
             except (ExpressionError, EvalError) as exc:
                 raise BadRequest(f"{name}: cannot compute '{value}': {exc}") from None
         out[name] = value

@@ -20,19 +20,20 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from ..fieldtypes import parse_date
+from ..fieldtypes import Shown, parse_date, words
 from ..metadata.expressions import EvalError, evaluate, is_blank, parse_once, truthy
 from ..metadata.model import FieldDef, ObjectDef
 from ..metadata.problems import did_you_mean
 from .access import owner_choices, readable, readable_ids
 from .coerce import Invalid, coerce, coerce_result
-from .errors import FieldError
+from .errors import FieldError, NotFound
+from .formats import formats
 from .rows import assign_autonumbers, fetch, month_day, search_text, title_sql, to_row
 from .runtime import Context
 from .schema import SEARCH_COLUMN
 from .sqlexpr import keyed_select
 from .types import jsonable
-from .users import SYSTEM_ROLE
+from .users import SYSTEM_ROLE, get_user
 
 log = logging.getLogger("metacrm")
 
@@ -53,18 +54,61 @@ class RecordEnv:
 
     def value(self, path: tuple[str, ...]) -> Any:
         obj, record = self.obj, self.record
-        for part in path[:-1]:
+        for i, part in enumerate(path[:-1]):
             fdef = obj.fields[part]
             target_id = record.get(part)
             if target_id is None:
                 return None
+            if fdef.kind.refers == "user":  # {owner.name}: a user's name or email ends a path
+                return self._user(target_id).get(path[i + 1])
             obj = self.ctx.model.objects[fdef.to or ""]
             key = (obj.name, target_id)
             if key not in self._related:
                 self._related[key] = fetch(self.conn, self.ctx.schema.table(obj.name), obj,
                                            target_id)
             record = self._related[key] or {}
-        return record.get(path[-1])
+        value = record.get(path[-1])
+        if isinstance(value, datetime):  # a moment as the app's clock reads it: its date is
+            return value.astimezone(self.ctx.tz)  # the local one (days_between, year, ...)
+        return value
+
+    def _user(self, user_id: int) -> dict[str, Any]:
+        key = ("", user_id)
+        if key not in self._related:
+            try:
+                user = get_user(self.conn, self.ctx.schema, user_id)
+            except NotFound:
+                user = None
+            self._related[key] = {} if user is None else {
+                "name": user.name, "email": user.email, "username": user.username}
+        return self._related[key] or {}
+
+    def forget(self) -> None:
+        """Read the related records again: a step has changed them."""
+        self._related.clear()
+
+    def field_at(self, path: tuple[str, ...]) -> FieldDef | None:
+        return self.ctx.model.resolve_path(self.obj.name, path)
+
+    def words(self, path: tuple[str, ...]) -> str:
+        """The value at `path` as a sentence writes it, in the app's language: an option's
+        label, a record's title, a user's name, '1.500.000 ₫', '30/11/2026'."""
+        value = self.value(path)
+        fdef = self.field_at(path)
+        language = self.ctx.model.locale
+        if fdef is None or value is None:  # a user's name or email
+            return "" if value is None else str(value)
+        titles: dict[str, dict[int, str]] = {}
+        users: dict[int, str] = {}
+        if fdef.kind.refers == "record" and fdef.to in self.ctx.model.objects:
+            target = self.ctx.model.objects[fdef.to]
+            row = fetch(self.conn, self.ctx.schema.table(target.name), target, int(value))
+            titles[target.name] = {value: target.title_of(row) if row else f"#{value}"}
+        elif fdef.kind.refers == "user":
+            users[value] = self._user(value).get("name") or f"#{value}"
+        shown = Shown(fmt=formats(language, self.ctx.model.currency, self.ctx.tz),
+                      language=language, titles=titles, users=users)
+        return words(fdef, value, shown)
 
     def today(self) -> date:
         return self.ctx.today()
@@ -79,6 +123,9 @@ class RecordEnv:
 
     def previous(self, name: str) -> Any:
         return None if self.old is None else self.old.get(name)
+
+    def language(self) -> str:
+        return self.ctx.model.locale
 
 
 @dataclass
@@ -495,7 +542,10 @@ def prepare(ctx: Context, conn: Connection, obj: ObjectDef, values: Mapping[str,
     rules) for all its rows at once: `unique=False, validate=False`."""
     save = Save(ctx, conn, obj, old)
     take_input(save, values)
-    if old is None:
+    if old is None:  # a formula such as days_between(created_at, today()) works on create
+        now = ctx.now()
+        save.changes.update(created_at=now, updated_at=now, created_by=ctx.user.id,
+                            updated_by=ctx.user.id)
         apply_defaults(save)
     resolve_references(save)
     check_assignment(save)

@@ -307,6 +307,8 @@ class Context:
     locale: str
     snap: Snapshot  # the metadata the request started with
     depth: int = 0
+    by_action: bool = False  # the steps of a record action: the user's rights, and the
+    #                          read-only fields the metadata's steps set (see can_edit)
 
     @property
     def model(self) -> AppModel:
@@ -371,12 +373,13 @@ class Context:
 
     def can_edit(self, obj: Any, field_name: str) -> bool:
         """May this user set the field (one that is writable, and editable for their role)?
-        Automation (the system's rights) may also set a read-only field: read-only binds
-        people, not the business's rules; a computed field nobody sets."""
+        Automation (the system's rights) and a record action's steps may also set a
+        read-only field: read-only binds people, not the business's rules; a computed field
+        nobody sets."""
         fdef = obj.fields.get(field_name)
         if fdef is None or fdef.maintained:
             return False
-        return (fdef.writable or self.user.role == SYSTEM_ROLE) and \
+        return (fdef.writable or self.user.role == SYSTEM_ROLE or self.by_action) and \
             self.field_access(obj.name, field_name) == "edit"
 
     def can_see(self, object_name: str, field_name: str) -> bool:

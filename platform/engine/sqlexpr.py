@@ -21,6 +21,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    extract,
     false,
     func,
     literal,
@@ -36,12 +37,16 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from ..metadata.expressions import (
     Binary,
     Call,
+    Clock,
+    EvalError,
     Expression,
     ListOf,
     Literal,
     Name,
     Node,
     Unary,
+    evaluate,
+    walk,
 )
 from ..metadata.model import AppModel, FieldDef
 from .coerce import Invalid, filter_value
@@ -249,6 +254,14 @@ class SqlCompiler:
             return case((self._condition(cond), self._value(then)), else_=self._value(other))
         if name in ("is_blank", "contains", "starts_with"):
             return case((self._predicate(node), True), else_=False)
+        if name in ("year", "month", "day"):
+            return extract(name, self._value(node.args[0]))
+        if not any(isinstance(n, Name) for n in walk(node)):  # add_days(today(), 30): a value
+            try:
+                return literal(evaluate(node, Clock(self.today, self.now,
+                                                    self.joins.model.locale)))
+            except EvalError as exc:
+                raise BadRequest(f"{name}(): {exc}") from None
         raise BadRequest(f"{name}() cannot be used in a filter or report condition; use it in "
                          "a formula field and filter on that field")
 

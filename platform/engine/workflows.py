@@ -47,7 +47,7 @@ from .users import find_user, user_emails
 MAX_DEPTH = 8
 BEFORE_WRITE = ("set", "assign")
 _WHOLE = re.compile(r"^\{([a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*)\}$")
-_PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*)\}")
+PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*)\}")
 
 
 # --- values ---------------------------------------------------------------------------------
@@ -55,8 +55,10 @@ _PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*)\}")
 
 def render(value: Any, env: RecordEnv) -> Any:
     """A value of an action: a literal, a `{field}` template (a lone placeholder keeps its
-    type: `"{holder}"` is the holder's id), an `=expression`, or a text in several languages
-    (`{en: "Call {name}", vi: "Gọi {name}"}`), written in the app's language."""
+    type: `"{holder}"` is the holder's id; in a text, values are written as people read
+    them: `{stage}` its label, `{account}` its title, `{owner}` or `{account.owner.name}` a
+    name, amounts and dates the app language's way), an `=expression`, or a text in
+    several languages (`{en: "Call {name}", vi: "Gọi {name}"}`), in the app's language."""
     if is_translated(value):
         value = value.get(env.ctx.model.locale) or value.get("en") or next(iter(value.values()))
     if not isinstance(value, str):
@@ -66,7 +68,7 @@ def render(value: Any, env: RecordEnv) -> Any:
     whole = _WHOLE.match(value)
     if whole:
         return env.value(tuple(whole.group(1).split(".")))
-    return _PLACEHOLDER.sub(lambda m: _text(env.value(tuple(m.group(1).split(".")))), value)
+    return PLACEHOLDER.sub(lambda m: env.words(tuple(m.group(1).split("."))), value)
 
 
 def _text(value: Any) -> str:
@@ -221,14 +223,21 @@ def failed(workflow: Workflow, obj: ObjectDef, record_id: Any, trigger: str,
 
 
 def run_action(ctx: Context, conn: Connection, obj: ObjectDef, record: dict[str, Any],
-               env: RecordEnv, workflow: Workflow, action: Action) -> dict[str, Any]:
-    """One after-write action (or any action of a scheduled rule); what it did, as JSON."""
+               env: RecordEnv, workflow: Workflow, action: Action, *,
+               acting: Context | None = None) -> dict[str, Any]:
+    """One after-write action (or any action of a scheduled rule, or a step of a record
+    action); what it did, as JSON. Records are saved as `acting` (a record action: the
+    user who runs it), by default with the system's rights (automation)."""
     params = action.params
-    deeper = ctx.automation()
+    deeper = acting or ctx.automation()
     if action.kind == "create":
+        if "if" in params and not truthy(evaluate(parse_once(params["if"]), env)):
+            return {"action": "create", "object": params["object"],
+                    "skipped": f"its condition does not hold: {params['if']}"}
         values = render_values(params.get("values", {}), env)
         created = records.create(deeper, params["object"], values, conn=conn)
-        return {"action": "create", "object": params["object"], "id": created["id"]}
+        return {"action": "create", "object": params["object"], "id": created["id"],
+                **({"as": params["as"]} if "as" in params else {})}
     if action.kind == "update":
         lookup = params["record"].strip("{} ")
         target_id = record.get(lookup)

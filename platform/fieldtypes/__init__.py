@@ -25,7 +25,7 @@ from __future__ import annotations
 from types import MappingProxyType
 
 from . import choices, computed, dates, numbers, references, text
-from .base import VALUES, FieldType, Invalid, Shown, is_empty
+from .base import VALUES, FieldType, Invalid, Shown, is_empty, words
 from .choices import match_option, option_label, parse_bool
 from .dates import parse_date
 from .numbers import INTEGER_LIMIT, NUMBER_LIMIT, number_text
@@ -53,4 +53,4 @@ __all__ = ["DEFAULT_REGION", "FIELD_TYPES", "FORMULA_RETURNS", "FieldType", "INT
            "Invalid", "MAX_ID", "NUMBER_LIMIT", "NUMBER_TYPES", "SETUP_TYPES", "Shown",
            "TEXT_TYPES", "TYPES", "VALUES", "file_id", "is_empty", "match_option",
            "national_phone", "normalize_phone", "number_text", "option_label", "parse_bool",
-           "parse_date", "sortable"]
+           "parse_date", "sortable", "words"]

@@ -119,6 +119,27 @@ def written_cell(fdef: Field, shown: Shown) -> Cell:
     return blank_or(lambda v: esc(write(v)))
 
 
+YES_NO = {"vi": ("Có", "Không"), "en": ("Yes", "No")}
+
+
+def words(fdef: Field, value: Any, shown: Shown) -> str:
+    """A value as a sentence writes it (a rule's text, a document): an option's label, a
+    record's title, a user's name (from `shown`), a number, amount or date the reader's
+    way, yes or no."""
+    if value is None or value == "" or value == []:
+        return ""
+    kind = fdef.kind
+    if kind.named is not None:
+        return kind.named(fdef, shown)(value)
+    if isinstance(value, bool):
+        return YES_NO.get(shown.language, YES_NO["en"])[0 if value else 1]
+    if kind.written and shown.fmt is not None:
+        if kind.written == "number":
+            return shown.fmt.number(value, fdef.scale)
+        return str(getattr(shown.fmt, kind.written)(value))
+    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
 def text_input(fdef: Field, value: Any, fmt: Formatter) -> Any:
     return "" if value is None else str(value)
 

@@ -88,6 +88,8 @@ def merged(app_dir: str | os.PathLike[str], overlays: Mapping[str, Any] = ()) ->
             items = [copy.deepcopy(item) for item, _ in draft.lists.get(key, [])]
             if items:
                 doc[key] = items
+        if draft.actions:
+            doc["actions"] = {a: copy.deepcopy(data) for a, (data, _) in draft.actions.items()}
         out[f"objects/{name}.yaml"] = doc
     roles: dict[str, Any] = {}
     for layer in layers:
@@ -204,6 +206,13 @@ def _extend_between(old: dict[str, Any], new: dict[str, Any], missing: list[str]
             [item for item in after if item not in before]
         if extra:
             doc[key] = copy.deepcopy(extra)
+    old_actions, new_actions = old.get("actions", {}), new.get("actions", {})
+    changed = {a: copy.deepcopy(d) for a, d in new_actions.items() if old_actions.get(a) != d}
+    if changed:
+        doc["actions"] = changed
+    dropped = [a for a in old_actions if a not in new_actions]
+    if dropped:
+        doc["remove_actions"] = dropped
     return doc
 
 

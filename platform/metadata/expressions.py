@@ -20,6 +20,7 @@ minus a date is a number of days.
 
 from __future__ import annotations
 
+import calendar
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -382,6 +383,33 @@ class Env(Protocol):
     def now(self) -> datetime: ...
     def changed(self, field: str) -> bool: ...
     def previous(self, field: str) -> Any: ...
+    def language(self) -> str: ...  # the app's language: how format_number writes
+
+
+class Clock:
+    """What a value with no record sees (a data file's `=today()`, a filter's fixed
+    `add_days(today(), 7)`): the clock and the language; a field is an error."""
+
+    def __init__(self, today: date, now: datetime, language: str = "en"):
+        self._today, self._now, self._language = today, now, language
+
+    def value(self, path: tuple[str, ...]) -> Any:
+        raise EvalError(f"'{'.'.join(path)}' cannot be read here: no record")
+
+    def today(self) -> date:
+        return self._today
+
+    def now(self) -> datetime:
+        return self._now
+
+    def changed(self, field: str) -> bool:
+        return False
+
+    def previous(self, field: str) -> Any:
+        return None
+
+    def language(self) -> str:
+        return self._language
 
 
 def is_blank(value: Any) -> bool:
@@ -474,6 +502,80 @@ def _starts_with(s: Any, prefix: Any) -> bool:
     return _text(s).lower().startswith(_text(prefix).lower())
 
 
+def _whole(value: Any, what: str) -> int:
+    number = _number(value)
+    if number != int(number):
+        raise EvalError(f"{what} must be a whole number, not '{value}'")
+    return int(number)
+
+
+def _add_months(value: Any, months: Any) -> date | None:
+    """The same day `months` later; the 31st becomes the month's last day (31/01 + 1 month
+    is 28/02 or 29/02), as people count instalments."""
+    day = _as_date(value)
+    if day is None or months is None:
+        return None
+    index = day.year * 12 + day.month - 1 + _whole(months, "a number of months")
+    year, month = divmod(index, 12)
+    if not 1 <= year <= 9999:
+        raise EvalError(f"{value} plus {months} months is past the calendar")
+    last = calendar.monthrange(year, month + 1)[1]
+    moved = day.replace(year=year, month=month + 1, day=min(day.day, last))
+    return moved if not isinstance(value, datetime) else value.replace(
+        year=moved.year, month=moved.month, day=moved.day)
+
+
+def _add_days(value: Any, days: Any) -> date | None:
+    if value is None or days is None:
+        return None
+    start = value if isinstance(value, date) else _as_date(value)
+    try:
+        return start + timedelta(days=_whole(days, "a number of days"))
+    except OverflowError:
+        raise EvalError(f"{value} plus {days} days is past the calendar") from None
+
+
+def _date_part(part: str) -> Callable[[Any], int | None]:
+    def take(value: Any) -> int | None:
+        day = _as_date(value)
+        if day is None:
+            return None
+        return day.isoweekday() if part == "weekday" else getattr(day, part)
+    return take
+
+
+def _month_edge(end: bool) -> Callable[[Any], date | None]:
+    def edge(value: Any) -> date | None:
+        day = _as_date(value)
+        if day is None:
+            return None
+        return day.replace(day=calendar.monthrange(day.year, day.month)[1] if end else 1)
+    return edge
+
+
+def _left(s: Any, count: Any) -> str | None:
+    return None if s is None else _text(s)[:max(0, _whole(count, "a length"))]
+
+
+def _right(s: Any, count: Any) -> str | None:
+    n = max(0, _whole(0 if count is None else count, "a length"))
+    return None if s is None else (_text(s)[-n:] if n else "")
+
+
+def format_number(value: Any, digits: Any, language: str) -> str | None:
+    """`value` grouped as `language` writes it: 1.234.567,5 in Vietnamese, 1,234,567.5 in
+    English."""
+    if value is None:
+        return None
+    scale = _whole(digits, "a number of decimals")
+    number = Decimal(_number(value)).quantize(Decimal(1).scaleb(-scale),
+                                              rounding="ROUND_HALF_UP")
+    text = f"{number:,.{scale}f}"
+    if language == "vi":
+        text = text.translate(str.maketrans(",.", ".,"))
+    return text
+
+
 @dataclass(frozen=True)
 class Function:
     name: str
@@ -502,6 +604,23 @@ FUNCTIONS: dict[str, Function] = {
         Function("previous", 1, 1, None, "the field's value before this save"),
         Function("contains", 2, 2, _contains, "true when text a contains b (any case)"),
         Function("starts_with", 2, 2, _starts_with, "true when text a starts with b"),
+        Function("add_days", 2, 2, _add_days, "the date n days later (n < 0: earlier)"),
+        Function("add_months", 2, 2, _add_months,
+                 "the same day n months later (31/01 + 1 month: the end of February)"),
+        Function("add_years", 2, 2, lambda d, n: _add_months(
+            d, None if n is None else _whole(n, "a number of years") * 12),
+            "the same day n years later (29/02 + 1 year: 28/02)"),
+        Function("start_of_month", 1, 1, _month_edge(False), "the first day of d's month"),
+        Function("end_of_month", 1, 1, _month_edge(True), "the last day of d's month"),
+        Function("year", 1, 1, _date_part("year"), "the year of a date"),
+        Function("month", 1, 1, _date_part("month"), "the month of a date, 1 to 12"),
+        Function("day", 1, 1, _date_part("day"), "the day of the month, 1 to 31"),
+        Function("weekday", 1, 1, _date_part("weekday"),
+                 "the day of the week: 1 Monday (Thứ Hai) ... 7 Sunday (Chủ Nhật)"),
+        Function("left", 2, 2, _left, "the first n characters of a text"),
+        Function("right", 2, 2, _right, "the last n characters of a text"),
+        Function("format_number", 1, 2, None,
+                 "a number grouped as the app's language writes it, with d decimals"),
     ]
 }
 FIELD_NAME_ARG = {"changed", "previous"}
@@ -550,6 +669,9 @@ def _call(node: Call, env: Env) -> Any:
     if name == "if":
         cond, then, other = node.args
         return _eval(then, env) if truthy(_eval(cond, env)) else _eval(other, env)
+    if name == "format_number":
+        digits = _eval(node.args[1], env) if len(node.args) > 1 else 0
+        return format_number(_eval(node.args[0], env), digits, env.language())
     if name in FIELD_NAME_ARG:
         field = _eval(node.args[0], env)
         return env.changed(field) if name == "changed" else env.previous(field)

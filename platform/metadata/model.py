@@ -320,6 +320,23 @@ class Workflow:
 
 
 @dataclass(frozen=True)
+class RecordAction:
+    """A button on a record (`actions:` of an object): who may run it and when, what it
+    asks, and its steps (the workflow actions, run as the user who clicks)."""
+
+    name: str
+    object: str
+    label: Label
+    steps: tuple[Action, ...]
+    condition: Expression | None = None  # `if`: when the button shows and may run
+    roles: tuple[str, ...] = ()  # empty: every role that may edit the record
+    confirm: Label | None = None  # a question asked before it runs
+    inputs: Mapping[str, FieldDef] = field(default_factory=frozen_map)  # a small form
+    open: str | None = None  # the `as:` of the made record the result opens
+    bulk: bool = True  # offered in the list's bulk menu
+
+
+@dataclass(frozen=True)
 class Grouping:
     field: str  # a path: "stage" or "account.industry"
     bucket: str | None = None  # day | week | month | quarter | year
@@ -380,12 +397,16 @@ class AppModel:
     reports: Mapping[str, Report]
     dashboards: Mapping[str, Dashboard]
     forms: Mapping[str, WebForm]
+    actions: Mapping[str, Mapping[str, RecordAction]] = field(default_factory=frozen_map)
     extends: tuple[str, ...] = ()  # the chain of parent apps, nearest first
     root: str = ""
     roots: tuple[str, ...] = ()  # the folders of the app and of the apps it extends, nearest first
 
     def object(self, name: str) -> ObjectDef:
         return self.objects[name]
+
+    def actions_of(self, object_name: str) -> Mapping[str, RecordAction]:
+        return self.actions.get(object_name, frozen_map())
 
     def resolve_path(self, object_name: str, path: tuple[str, ...]) -> FieldDef | None:
         """The field at the end of `path` from `object_name`, following lookups."""

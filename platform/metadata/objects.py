@@ -55,6 +55,7 @@ class ObjectDraft:
     data: dict[str, Any]
     fields: dict[str, tuple[dict[str, Any], Src]] = field(default_factory=dict)
     lists: dict[str, list[tuple[Any, Src]]] = field(default_factory=dict)
+    actions: dict[str, tuple[dict[str, Any], Src]] = field(default_factory=dict)
 
 
 def merge_objects(layers: list, problems: list[Problem]) -> dict[str, ObjectDraft]:
@@ -80,6 +81,7 @@ def merge_objects(layers: list, problems: list[Problem]) -> dict[str, ObjectDraf
             for key in ("validations", "indexes", "duplicates"):
                 draft.lists[key] = [(item, Src(doc, (key, i)))
                                     for i, item in enumerate(doc.data.get(key, []))]
+            _add_actions(draft, doc)
             drafts[name] = draft
         for doc in layer.of("extend"):
             _extend(drafts, doc, problems)
@@ -136,6 +138,18 @@ def _extend(drafts: dict[str, ObjectDraft], doc: Document, problems: list[Proble
     for key in ("validations", "indexes", "duplicates"):
         draft.lists.setdefault(key, []).extend(
             (item, Src(doc, (key, i))) for i, item in enumerate(doc.data.get(key, [])))
+    _add_actions(draft, doc)
+    for i, action in enumerate(doc.data.get("remove_actions", [])):
+        if draft.actions.pop(action, None) is None:
+            problems.append(doc.problem(("remove_actions", i), (
+                f"cannot remove the action '{action}': '{name}' has no such action"
+                + did_you_mean(action, draft.actions))))
+
+
+def _add_actions(draft: ObjectDraft, doc: Document) -> None:
+    """An object's `actions:`; an extension's action of the same name replaces it whole."""
+    for name, data in doc.data.get("actions", {}).items():
+        draft.actions[name] = (dict(data), Src(doc, ("actions", name)))
 
 
 def _option_value(option: Any) -> str:
@@ -285,6 +299,9 @@ def _expression_message(exc: expressions.ExpressionError, text: str) -> str:
     return f"{exc.message} in expression '{text}' (at character {exc.pos + 1})"
 
 
+USER_ATTRIBUTES = ("name", "email", "username")  # what a template reads of a user
+
+
 class ObjectScope:
     """The names an expression on one object may use (its fields, lookups followed)."""
 
@@ -295,7 +312,9 @@ class ObjectScope:
     def has_field(self, name: str) -> bool:
         return name in self.fields.get(self.name, {})
 
-    def resolve(self, path: tuple[str, ...] | list[str]) -> str | None:
+    def resolve(self, path: tuple[str, ...] | list[str], *, users: bool = False) -> str | None:
+        """Why `path` names no field, or None. With `users` (a text template), a user field
+        may end in one of USER_ATTRIBUTES: `{account.owner.name}`."""
         current = self.name
         for i, part in enumerate(path):
             fields = self.fields.get(current, {})
@@ -303,6 +322,11 @@ class ObjectScope:
             if fld is None:
                 return (f"unknown field '{part}' on {current}"
                         + did_you_mean(part, fields))
+            if users and fld.kind.refers == "user" and i == len(path) - 2:
+                last = path[-1]
+                return None if last in USER_ATTRIBUTES else (
+                    f"a user has no '{last}'" + did_you_mean(last, USER_ATTRIBUTES)
+                    + f" (write {', '.join(USER_ATTRIBUTES)})")
             if i < len(path) - 1:
                 if fld.type != "lookup":
                     return (f"'{part}' is a {fld.type} field, not a lookup, so "
@@ -324,7 +348,7 @@ def check_expression(expr: expressions.Expression | None, scope: ObjectScope, sr
 def check_placeholders(text: str, scope: ObjectScope, src: Src, key: tuple,
                        problems: list[Problem]) -> None:
     for match in _PLACEHOLDER.finditer(text):
-        message = scope.resolve(match.group(1).split("."))
+        message = scope.resolve(match.group(1).split("."), users=True)
         if message:
             problems.append(src.problem(f"{message} in '{text}'", *key))
 

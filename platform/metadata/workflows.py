@@ -7,8 +7,26 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .model import Action, FieldDef, Label, ObjectDef, Schedule, Workflow, frozen_map, is_translated
-from .objects import ObjectScope, Src, check_expression, check_placeholders, parse_expression
+from .model import (
+    Action,
+    FieldDef,
+    Label,
+    ObjectDef,
+    RecordAction,
+    Schedule,
+    Workflow,
+    frozen_map,
+    is_translated,
+)
+from .objects import (
+    ObjectScope,
+    Src,
+    article,
+    build_field,
+    check_expression,
+    check_placeholders,
+    parse_expression,
+)
 from .problems import Problem, did_you_mean
 from .schema import validate
 from .source import Document
@@ -134,6 +152,144 @@ def build_workflow(doc: Document, objects: Mapping[str, ObjectDef],
                     label=Label.of(data["label"]) if "label" in data else None, recipe=recipe)
 
 
+# --- record actions ---------------------------------------------------------------------------
+
+INPUT, NEW = "input", "new"  # an action's names: input.<name>, new.<as>
+
+
+class ActionScope(ObjectScope):
+    """What a record action's values may name: the record's fields, `input.<name>` (what
+    the action asked) and `new.<as>` (a record an earlier step made, and its fields)."""
+
+    def __init__(self, fields: Mapping[str, Mapping[str, FieldDef]], name: str,
+                 inputs: Mapping[str, FieldDef]):
+        super().__init__(fields, name)
+        self.inputs = inputs
+        self.made: dict[str, str] = {}  # as -> object
+
+    def resolve(self, path: tuple[str, ...] | list[str], *, users: bool = False) -> str | None:
+        if path[0] == INPUT:
+            if len(path) == 2 and path[1] in self.inputs:
+                return None
+            asked = path[1] if len(path) > 1 else ""
+            return (f"the action asks no input '{asked}'" + did_you_mean(asked, self.inputs)
+                    + f" (its inputs: {', '.join(self.inputs) or 'none'})")
+        if path[0] == NEW:
+            made = path[1] if len(path) > 1 else ""
+            if made not in self.made:
+                return (f"no earlier step made a record named '{made}' (name one with "
+                        "`as:` on a create step)" + did_you_mean(made, self.made))
+            if len(path) == 2:
+                return None
+            return ObjectScope(self.fields, self.made[made]).resolve(path[2:], users=users)
+        return super().resolve(path, users=users)
+
+
+def build_actions(obj: ObjectDef, drafts: Mapping[str, tuple[dict[str, Any], Src]],
+                  objects: Mapping[str, ObjectDef], fields: Mapping[str, Mapping[str, FieldDef]],
+                  roles: Mapping[str, Any], problems: list[Problem]) -> dict[str, RecordAction]:
+    """The `actions:` of one object, each checked: its inputs are fields, its steps are
+    workflow actions whose values may also name `input.x` and `new.y`."""
+    out = {}
+    for name, (data, src) in drafts.items():
+        before = len(problems)
+        inputs = {}
+        for iname, idata in data.get("inputs", {}).items():
+            isrc = Src(src.doc, src.at("inputs", iname))
+            idata = dict(idata)
+            like = idata.pop("field", None)
+            if like is not None:  # the record's field asked again: its definition, its value
+                base = obj.fields.get(like)
+                if base is None or base.maintained:
+                    problems.append(isrc.problem(
+                        f"'{like}' is not a field of {obj.name} one can set"
+                        + did_you_mean(like, obj.fields), "field"))
+                    continue
+                idata = {**{k: v for k, v in base.to_data().items()
+                            if k not in ("unique", "index", "read_only")},
+                         "default": "=" + like, **idata}
+            elif "type" not in idata:
+                problems.append(isrc.problem("an input needs a type, or the field of "
+                                             f"{obj.name} it asks for (field: name)"))
+                continue
+            fdef = build_field(iname, idata, isrc, problems)
+            if fdef is None:
+                continue
+            if fdef.computed or fdef.kind.refers == "file":
+                problems.append(isrc.problem(f"an action cannot ask for {article(fdef.type)} "
+                                             "field", "type"))
+            elif fdef.to is not None and fdef.to not in objects:
+                problems.append(isrc.problem(f"unknown object '{fdef.to}'"
+                                             + did_you_mean(fdef.to, objects), "to"))
+            elif fdef.default is not None:
+                check_value(fdef.default, ObjectScope(fields, obj.name), isrc, ("default",),
+                            problems)
+            inputs[iname] = fdef
+        scope = ActionScope(fields, obj.name, inputs)
+        condition = None
+        if "if" in data:
+            condition = parse_expression(data["if"], src, ("if",), problems)
+            check_expression(condition, ObjectScope(fields, obj.name), src, ("if",), problems)
+        for i, role in enumerate(data.get("roles", [])):
+            if role not in roles:
+                problems.append(src.problem(f"unknown role '{role}'" + did_you_mean(role, roles),
+                                            "roles", i))
+        steps = []
+        for i, item in enumerate(data["do"]):
+            kind, params = next(iter(item.items()))
+            _check_action(kind, params, obj, objects, fields, scope, src.at("do", i, kind),
+                          src.doc, problems)
+            steps.append(Action(kind, frozen_map(params)))
+        if "open" in data and data["open"] not in scope.made:
+            problems.append(src.problem(
+                f"'open' names no record a step makes: '{data['open']}'"
+                + did_you_mean(data["open"], scope.made)
+                + " (give a create step `as:` and name it here)", "open"))
+        if "confirm" in data:
+            for language, text in Label.of(data["confirm"]).texts.items():
+                check_placeholders(text, ObjectScope(fields, obj.name), src, ("confirm",
+                                                                               language),
+                                   problems)
+        if len(problems) > before:
+            continue
+        out[name] = RecordAction(
+            name=name, object=obj.name, label=Label.of(data["label"]), steps=tuple(steps),
+            condition=condition, roles=tuple(data.get("roles", ())),
+            confirm=Label.of(data["confirm"]) if "confirm" in data else None,
+            inputs=frozen_map(inputs), open=data.get("open"), bulk=bool(data.get("bulk", True)))
+    return out
+
+
+def _check_conversion(as_name: str, spec: Mapping[str, Any], objects: Mapping[str, ObjectDef],
+                      scope: ActionScope, src: Src, problems: list[Problem]) -> None:
+    """One record a conversion finds or makes: its object, its map, its find_by fields."""
+    target = _made_object(spec, objects, scope, src, problems)
+    if target is None:
+        return
+    _check_values(spec["map"], target, scope, Src(src.doc, src.at("map")), problems)
+    for i, alternative in enumerate(spec.get("find_by", [])):
+        for fname in [alternative] if isinstance(alternative, str) else alternative:
+            if fname not in spec["map"]:
+                problems.append(src.problem(
+                    f"find_by '{fname}': the map gives {target.name} no '{fname}' to look "
+                    "for" + did_you_mean(fname, spec["map"]), "find_by", i))
+    scope.made[as_name] = target.name
+
+
+def _made_object(spec: Mapping[str, Any], objects: Mapping[str, ObjectDef], scope: ObjectScope,
+                 src: Src, problems: list[Problem]) -> ObjectDef | None:
+    """The object a create (or a conversion's record) makes, its `if` checked."""
+    target = objects.get(spec["object"])
+    if target is None:
+        problems.append(src.problem(f"unknown object '{spec['object']}'"
+                                    + did_you_mean(spec["object"], objects), "object"))
+        return None
+    if "if" in spec:
+        condition = parse_expression(spec["if"], src, ("if",), problems)
+        check_expression(condition, scope, src, ("if",), problems)
+    return target
+
+
 def _check_values(values: Mapping[str, Any], target: ObjectDef, scope: ObjectScope, src: Src,
                   problems: list[Problem]) -> None:
     for fname, value in values.items():
@@ -169,13 +325,24 @@ def _check_action(kind: str, params: Any, obj: ObjectDef, objects: Mapping[str, 
     if kind == "set":
         _check_values(params, obj, scope, src, problems)
     elif kind == "create":
-        target = objects.get(params["object"])
+        target = _made_object(params, objects, scope, src, problems)
         if target is None:
-            problems.append(src.problem(f"unknown object '{params['object']}'"
-                                        + did_you_mean(params["object"], objects), "object"))
             return
         _check_values(params.get("values", {}), target, scope, Src(doc, (*path, "values")),
                       problems)
+        if "as" in params and isinstance(scope, ActionScope):
+            scope.made[params["as"]] = target.name
+    elif kind == "convert":
+        if not isinstance(scope, ActionScope):
+            problems.append(src.problem("convert belongs in a record action (an object's "
+                                        "actions:), where its records can be opened and "
+                                        "named by later steps"))
+            return
+        for as_name, spec in params["records"].items():
+            _check_conversion(as_name, spec, objects, scope, Src(doc, (*path, "records",
+                                                                       as_name)), problems)
+        if "mark" in params:
+            _check_values(params["mark"], obj, scope, Src(doc, (*path, "mark")), problems)
     elif kind == "update":
         ref = re.fullmatch(r"\{([a-z][a-z0-9_]*)\}", params["record"].strip())
         lookup = obj.fields.get(ref.group(1)) if ref else None

@@ -11,12 +11,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..engine import access, query, records
+from ..engine import access, actions, query, records
 from ..engine.errors import BadRequest, Unauthorized, VersionRequired
 from ..engine.runtime import Context, Runtime
 from ..engine.users import user_for_token
-from . import auth
-from .jsonio import JSON, json_body, record_json
+from . import auth, bodies
+from .jsonio import JSON, json_body, json_value, record_json
 from .openapi import openapi_document
 
 RESERVED_PARAMS = ("search", "sort", "page", "page_size")
@@ -121,6 +121,55 @@ def record_detail(request: Request) -> Response:
     return JSON(record_json(record))
 
 
+def _input_json(fdef: Any, lang: str, value: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": fdef.name, "type": fdef.type, "label": fdef.label.get(lang),
+                           "required": fdef.required, "default": json_value(value)}
+    if fdef.options:
+        out["options"] = [{"value": o.value, "label": o.label.get(lang)}
+                          for o in fdef.options if o.active]
+    if fdef.to:
+        out["to"] = fdef.to
+    return out
+
+
+def action_json(ctx: Context, obj: Any, action: Any, record: dict[str, Any],
+                conn: Any) -> dict[str, Any]:
+    lang = ctx.locale
+    defaults = actions.input_defaults(ctx, conn, obj, action, record)
+    return {"name": action.name, "label": action.label.get(lang),
+            "confirm": actions.question(ctx, conn, obj, action, record) or None,
+            "inputs": [_input_json(f, lang, defaults[n]) for n, f in action.inputs.items()]}
+
+
+def record_actions(request: Request) -> Response:
+    """GET /api/v1/{object}/{id}/actions: what the user may run on the record now."""
+    ctx = api_context(request)
+    obj = records.object_def(ctx, request.path_params["object"])
+    with ctx.db.read() as conn:
+        record = records.load(ctx, conn, obj, request.path_params["id"], "read")
+        may_edit = access.may(ctx, obj, record, "edit")
+        offered = actions.offered(ctx, conn, obj, record, may_edit=may_edit)
+        return JSON({"items": [action_json(ctx, obj, a, record, conn) for a in offered]})
+
+
+def run_record_action(request: Request) -> Response:
+    """POST /api/v1/{object}/{id}/actions/{name} with {"inputs": {...}} (optional)."""
+    ctx = api_context(request)
+    object_name = request.path_params["object"]
+    records.object_def(ctx, object_name)
+    body = json_body(request) if bodies.body(request).strip() else {}
+    unknown = set(body) - {"inputs"}
+    if unknown:
+        raise BadRequest(f"an action's body holds only \"inputs\", not {sorted(unknown)}")
+    outcome = actions.run(ctx, object_name, request.path_params["id"],
+                          request.path_params["name"], body.get("inputs"))
+    opens = outcome.opens
+    return JSON({"action": outcome.action.name, "record": record_json(outcome.record),
+                 "made": {k: {"object": o, "id": i} for k, (o, i) in outcome.made.items()},
+                 "opens": {"object": opens[0], "id": opens[1]}, "changed": outcome.changed,
+                 "done": outcome.done})
+
+
 def openapi(request: Request) -> Response:
     """The whole app's document; with an API token, the document of that user (the objects
     and fields their role lets them read and change)."""
@@ -138,4 +187,6 @@ routes = [
     Route("/api/v1/openapi.json", openapi, methods=["GET"]),
     Route("/api/v1/{object}", list_or_create, methods=["GET", "POST"]),
     Route("/api/v1/{object}/{id:int}", record_detail, methods=["GET", "PATCH", "DELETE"]),
+    Route("/api/v1/{object}/{id:int}/actions", record_actions, methods=["GET"]),
+    Route("/api/v1/{object}/{id:int}/actions/{name}", run_record_action, methods=["POST"]),
 ]

@@ -26,6 +26,7 @@ from ..engine.boot import open_runtime
 from ..engine.errors import CrmError
 from ..engine.runtime import Runtime
 from . import (
+    action_screens,
     api,
     auth,
     dedupe_screens,
@@ -189,6 +190,7 @@ def routes() -> list[Any]:
         Route(record + "/move", lists.move_card, methods=["POST"]),
         Route(record + "/notes", screens.add_note, methods=["POST"]),
         Route(record + "/files", screens.add_file, methods=["POST"]),
+        *action_screens.routes,
         *setup.routes,
         *setup_layouts.routes,
         *setup_roles.routes,

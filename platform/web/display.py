@@ -31,12 +31,18 @@ class References:
 
     def load(self, obj: ObjectDef, records: Iterable[Mapping[str, Any]],
              fields: Iterable[str], *, conn: Any = None) -> References:
+        return self.load_fields(obj.fields, records, fields, conn=conn)
+
+    def load_fields(self, defs: Mapping[str, FieldDef], records: Iterable[Mapping[str, Any]],
+                    fields: Iterable[str], *, conn: Any = None) -> References:
+        """The titles and names `records` name in `fields` (of the definitions `defs`: an
+        object's fields, or the inputs of an action)."""
         wanted: dict[str, set[int]] = defaultdict(set)
         user_ids: set[int] = set()
         file_ids: set[int] = set()
         records = list(records)
         for name in fields:
-            fdef = obj.fields.get(name)
+            fdef = defs.get(name)
             if fdef is None:
                 continue
             for record in records:
@@ -57,7 +63,7 @@ class References:
             return self
         if conn is None:
             with self.ctx.db.read() as own:
-                return self.load(obj, records, fields, conn=own)
+                return self.load_fields(defs, records, fields, conn=own)
         for target, ids in wanted.items():
             self.titles.setdefault(target, {}).update(
                 query.titles(self.ctx, target, ids, conn=conn))

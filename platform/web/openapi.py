@@ -257,6 +257,61 @@ def _paths(view: View, obj: ObjectDef) -> dict[str, Any]:
     }
 
 
+def _action_paths(view: View, obj: ObjectDef, schemas: dict[str, Any]) -> dict[str, Any]:
+    """The object's record actions: what may be run on a record, and running one (its
+    body's schema goes to `schemas`)."""
+    name = obj.name
+    declared = view.model.actions_of(name)
+    if not declared:
+        return {}
+    id_param = {"name": "id", "in": "path", "required": True,
+                "schema": {"type": "integer", "minimum": 1, "maximum": INT64}}
+    listed = {"type": "object", "properties": {"items": {"type": "array", "items": {
+        "type": "object", "required": ["name", "label", "inputs"], "properties": {
+            "name": {"type": "string"}, "label": {"type": "string"},
+            "confirm": {"type": ["string", "null"]},
+            "inputs": {"type": "array", "items": {"type": "object"}}}}}}}
+    ran = {"type": "object", "required": ["action", "record", "made", "opens", "changed"],
+           "properties": {
+               "action": {"type": "string"}, "record": _ref(_name(obj, "")),
+               "made": {"type": "object", "description": "the records its steps made, by "
+                                                          "their `as:` name"},
+               "opens": {"type": "object", "properties": {"object": {"type": "string"},
+                                                           "id": {"type": "integer"}}},
+               "changed": {"type": "array", "items": {"type": "string"}},
+               "done": {"type": "array", "items": {"type": "object"}}}}
+    paths: dict[str, Any] = {f"/api/v1/{name}/{{id}}/actions": {
+        "parameters": [id_param],
+        "get": {"operationId": f"actions_of_{name}", "tags": [name],
+                "summary": f"The actions you may run on a {name} now",
+                "responses": {"200": {"description": "The actions, with their inputs",
+                                      "content": {"application/json": {"schema": listed}}},
+                              **_errors(401, 403, 404)}}}}
+    for action in declared.values():
+        inputs = {n: field_schema(f, write=True) for n, f in action.inputs.items()}
+        required = [n for n, f in action.inputs.items() if f.required]
+        body: dict[str, Any] = {"type": "object", "additionalProperties": False,
+                                "properties": {"inputs": {
+                                    "type": "object", "additionalProperties": False,
+                                    "properties": inputs, "required": required}},
+                                "required": ["inputs"] if required else []}
+        body_name = _name(obj, "") + "".join(p.capitalize() for p in action.name.split("_"))
+        schemas[body_name + "Action"] = body
+        who = f" (roles: {', '.join(action.roles)})" if action.roles else ""
+        condition = f"; only while {action.condition.source}" if action.condition else ""
+        paths[f"/api/v1/{name}/{{id}}/actions/{action.name}"] = {
+            "parameters": [id_param],
+            "post": {"operationId": f"{name}_{action.name}", "tags": [name],
+                     "summary": f"{action.label.get('en')}{who}{condition}",
+                     "requestBody": {"required": bool(required), "content": {
+                         "application/json": {"schema": _ref(body_name + "Action")}}},
+                     "responses": {"200": {"description": "Done: the record after it, and "
+                                           "what it made", "content": {
+                                               "application/json": {"schema": ran}}},
+                                   **_errors(400, 401, 403, 404, 413, 422)}}}
+    return paths
+
+
 def openapi_document(model: AppModel, ctx: Context | None = None) -> dict[str, Any]:
     """The document of the whole model, or (with `ctx`) of what that user may see."""
     view = View(model, ctx)
@@ -274,6 +329,7 @@ def openapi_document(model: AppModel, ctx: Context | None = None) -> dict[str, A
     for obj in view.objects():
         schemas.update(_schemas(view, obj))
         paths.update(_paths(view, obj))
+        paths.update(_action_paths(view, obj, schemas))
     who = f", as {ctx.user.username} ({ctx.user.role}) may use it" if ctx else ""
     return {
         "openapi": "3.1.0",

@@ -17,7 +17,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from ..engine import access, attachments, query, records, views, workflows
+from ..engine import access, actions, attachments, query, records, views, workflows
 from ..engine.errors import BadRequest, Conflict, FieldError, PossibleDuplicates, ValidationFailed
 from ..engine.pipeline import formula_problems, initial_values
 from ..engine.runtime import Context
@@ -212,8 +212,11 @@ def list_page(request: Request) -> Response:
     saved = views.saved_views(ctx, obj.name)
     can_edit = ctx.scope(obj.name, "edit") != "none"
     can_delete = ctx.scope(obj.name, "delete") != "none"
+    bulk_actions = [(a.name, a.label.get(ctx.locale))
+                    for a in ctx.model.actions_of(obj.name).values()
+                    if a.bulk and actions.role_may(ctx, a) and (a.roles or can_edit)]
     headers, rows = table_rows(ctx, obj, columns, page.items, refs, frame.fmt,
-                               select=can_edit or can_delete,
+                               select=can_edit or can_delete or bool(bulk_actions),
                                macros=cell_macros(frame, obj.name))
     links = ListLinks(state)
     context = {
@@ -225,7 +228,7 @@ def list_page(request: Request) -> Response:
         "filters": _filter_widgets(ctx, obj, state.filters),
         "can_create": ctx.scope(obj.name, "create") != "none",
         "can_edit": can_edit, "can_delete": can_delete,
-        "bulk_fields": _bulk_fields(ctx, obj), "views": saved,
+        "bulk_fields": _bulk_fields(ctx, obj), "views": saved, "bulk_actions": bulk_actions,
         "can_segment": obj.name in SEGMENT_OBJECTS,
     }
     names = ["_list.html"] if _is_fragment(request) else [f"list-{obj.name}.html", "list.html"]
@@ -293,6 +296,8 @@ def detail_page(request: Request) -> Response:
     related = []
     with ctx.db.read() as conn:  # one connection for the record, its lists, its timeline
         record = records.get(ctx, obj.name, record_id, conn=conn)
+        can_edit = access.may(ctx, obj, record, "edit")
+        buttons = actions.offered(ctx, conn, obj, record, may_edit=can_edit)
         refs = References(ctx).load(obj, [record], [*shown, "owner", "created_by",
                                                     "updated_by"], conn=conn)
         lists = [(item, ctx.model.objects[item.object]) for item in layout.related
@@ -319,8 +324,8 @@ def detail_page(request: Request) -> Response:
     return render(frame, names, {
         "obj": obj, "record": record, "sections": sections, "refs": refs, "display": display,
         "related": related, "events": events, "title": obj.title_of(record),
-        "can_edit": access.may(ctx, obj, record, "edit"),
-        "can_delete": access.may(ctx, obj, record, "delete"),
+        "can_edit": can_edit, "can_delete": access.may(ctx, obj, record, "delete"),
+        "record_actions": buttons,
         "timeline_field": lambda name: obj.fields.get(name),
         "failed": failed,
     })
@@ -334,42 +339,49 @@ def build_widgets(ctx: Context, obj: ObjectDef, values: dict[str, Any], typed: d
                       tuple[str, list[Widget]]]:
     layout = ctx.model.layouts[obj.name]
     out = []
-    users = None
     # a new record's field that a rule fills on save is not asked for (the save checks it)
     filled = workflows.filled_on_create(ctx.model, obj.name) if "id" not in values \
         else frozenset()
     for label, names in form_fields(ctx, obj, layout):
         widgets = []
         for name in names:
-            fdef = obj.fields[name]
             level = ctx.field_access(obj.name, name)
             if name == "owner" and access.owner_choices(ctx, values.get("owner")) is not None:
                 level = "read"  # giving records to others needs the assign right
-            kind = widget_kind(fdef, level)
-            value = typed[name] if name in typed else input_text(fdef, values.get(name), fmt)
-            widget = Widget(field=fdef, label=fdef.label.get(ctx.locale), kind=kind,
-                            value=value, required=fdef.required and name not in filled,
-                            help=fdef.help.get(ctx.locale) if fdef.help else None,
-                            errors=errors.get(name))
-            if kind in ("select", "multiselect"):
-                widget.options = [(o.value, o.label.get(ctx.locale)) for o in fdef.options
-                                  if o.active or o.value == values.get(name)
-                                  or o.value in (values.get(name) or [])]
-            elif kind == "user":
-                users = users if users is not None else user_choices(ctx)
-                widget.options = [(str(i), n) for i, n in users]
-                widget.value = str(value) if value not in (None, "") else ""
-            elif kind == "lookup":
-                chosen = typed.get(f"{name}__id") or values.get(name)
-                widget.shown = (refs.titles.get(fdef.to or "", {}).get(values.get(name))
-                                if refs and name not in typed else None) or (
-                    typed.get(name, "") if name in typed else "")
-                widget.value = str(chosen) if chosen not in (None, "") else ""
-            elif kind in ("readonly", "file"):
-                widget.shown = display(fdef, values.get(name), fmt, refs, ctx.locale)
-            widgets.append(widget)
+            widgets.append(make_widget(ctx, obj.fields[name], level, values, typed, errors,
+                                       refs, fmt, required=name not in filled))
         out.append((label, widgets))
     return out
+
+
+def make_widget(ctx: Context, fdef: FieldDef, level: str, values: dict[str, Any],
+                typed: dict[str, Any], errors: dict[str, list[str]], refs: References | None,
+                fmt, *, required: bool = True) -> Widget:
+    """One field's widget (a record's field, or an input an action asks for) with what it
+    holds: `values` stored, `typed` as the user typed it."""
+    name = fdef.name
+    kind = widget_kind(fdef, level)
+    value = typed[name] if name in typed else input_text(fdef, values.get(name), fmt)
+    widget = Widget(field=fdef, label=fdef.label.get(ctx.locale), kind=kind,
+                    value=value, required=fdef.required and required,
+                    help=fdef.help.get(ctx.locale) if fdef.help else None,
+                    errors=errors.get(name))
+    if kind in ("select", "multiselect"):
+        widget.options = [(o.value, o.label.get(ctx.locale)) for o in fdef.options
+                          if o.active or o.value == values.get(name)
+                          or o.value in (values.get(name) or [])]
+    elif kind == "user":
+        widget.options = [(str(i), n) for i, n in user_choices(ctx)]
+        widget.value = str(value) if value not in (None, "") else ""
+    elif kind == "lookup":
+        chosen = typed.get(f"{name}__id") or values.get(name)
+        widget.shown = (refs.titles.get(fdef.to or "", {}).get(values.get(name))
+                        if refs and name not in typed else None) or (
+            typed.get(name, "") if name in typed else "")
+        widget.value = str(chosen) if chosen not in (None, "") else ""
+    elif kind in ("readonly", "file"):
+        widget.shown = display(fdef, values.get(name), fmt, refs, ctx.locale)
+    return widget
 
 
 def _uploads(ctx: Context, obj: ObjectDef, form: FormData, names: list[str],

@@ -73,7 +73,7 @@ def test_existing_fields_and_options_are_kept(model):
     for obj, fields in KEPT_FIELDS.items():
         for name in fields:
             assert name in model.objects[obj].fields, f"{obj}.{name}"
-    assert options(model, "lead", "status") == LEAD_STATUSES
+    assert options(model, "lead", "status") == [*LEAD_STATUSES, "converted"]  # Convert's
     assert "website" in options(model, "lead", "source")
     assert options(model, "opportunity", "stage") == STAGES
     assert "paid" in options(model, "order", "status")

@@ -127,6 +127,29 @@ def test_shipped_apps_load(app):
     lead = model.objects["lead"]
     assert [o.value for o in lead.fields["status"].options] == [
         "new", "open", "in_progress", "open_deal", "unqualified", "attempted_to_contact",
-        "connected", "bad_timing"]
+        "connected", "bad_timing", "converted"]
     for obj in model.objects.values():
         assert obj.label.get("vi") != obj.label.get("en") or obj.name in ("email",)
+
+
+def _doc_example(heading: str) -> str:
+    """The first YAML block under `heading` in docs/metadata.md."""
+    text = (ROOT / "docs" / "metadata.md").read_text(encoding="utf-8")
+    section = text[text.index(heading):]
+    return section.split("```yaml\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_record_action_example_of_the_reference_loads(make_app_dir):
+    app = make_app_dir({
+        "objects/customer.yaml": _doc_example("## Record actions"),
+        "objects/order.yaml": "object: order\nfields:\n  customer: {type: lookup, to: customer}"
+                              "\n  total: {type: currency}\n  note: {type: text}\n",
+        "roles.yaml": "roles:\n  sales_manager:\n    label: Sales manager\n    objects:\n"
+                      "      customer: {read: all, edit: all}\n",
+        "app.yaml": "app: example\nlabel: Example\nnavigation: [customer, order]\n"})
+    action = load(app).actions["customer"]["promote"]
+    assert action.roles == ("sales_manager",) and action.open == "welcome"
+    assert list(action.inputs) == ["since", "gift", "with_order", "level"]
+    assert action.inputs["level"].options == load(app).objects["customer"].fields[
+        "level"].options
+    assert [s.kind for s in action.steps] == ["set", "create", "notify"]
