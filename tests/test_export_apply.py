@@ -86,7 +86,8 @@ def test_export_then_load_and_apply_elsewhere_give_the_same_model(database_url,
     assert (out / "objects" / "vehicle.yaml").is_file()
     assert metacrm(["export", str(out)], database_url).returncode == 1  # never overwrites
     check = metacrm(["check", str(out)], database_url)
-    assert check.returncode == 0 and "18 objects" in check.stdout, check.stdout + check.stderr
+    assert check.returncode == 0 and f"{len(rt.model.objects)} objects" in check.stdout, \
+        check.stdout + check.stderr
     exported = load(out)
     assert model_facts(exported) == model_facts(rt.model)
     assert openapi_document(exported) == openapi_document(rt.model)

@@ -17,22 +17,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import Connection, func, or_, select
+from sqlalchemy import Connection
 
-from ..metadata.expressions import EvalError, evaluate, parse_once, truthy
-from ..metadata.model import FieldDef, ObjectDef, RecordAction, Workflow
-from ..metadata.workflows import INPUT, NEW
-from . import records
-from .access import readable
+from ..metadata.expressions import EvalError, evaluate, truthy
+from ..metadata.model import ObjectDef, RecordAction, Workflow
 from .coerce import Invalid, coerce
 from .errors import CrmError, FieldError, NotFound, PermissionDenied, ValidationFailed
 from .pipeline import RecordEnv
 from .records import load, object_def, transaction, visible
 from .rows import fetch
 from .runtime import Context
-from .types import jsonable
+from .steps import PLACEHOLDER, StepEnv, render, run_action
 from .users import SYSTEM_ROLE
-from .workflows import PLACEHOLDER, log_run, render, render_values, run_action
+from .workflows import log_run
 
 MAX_BULK = 500  # records one bulk run may touch
 
@@ -52,42 +49,6 @@ def _step_object(obj: ObjectDef, step: Any) -> str:
         lookup = obj.fields.get(str(step.params["record"]).strip("{} "))
         return lookup.to if lookup is not None and lookup.to else obj.name
     return obj.name
-
-
-class ActionEnv(RecordEnv):
-    """What a step sees: the record, `input.<name>` and `new.<as>` (a made record)."""
-
-    def __init__(self, ctx: Context, conn: Connection, obj: ObjectDef,
-                 record: Mapping[str, Any], action: RecordAction, inputs: Mapping[str, Any]):
-        super().__init__(ctx, conn, obj, record, None)
-        self.action = action
-        self.inputs = inputs
-        self.made: dict[str, tuple[str, int]] = {}  # as -> (object, id)
-
-    def value(self, path: tuple[str, ...]) -> Any:
-        if path[0] == INPUT:
-            return self.inputs.get(path[1])
-        if path[0] == NEW:
-            if path[1] not in self.made:  # a step that did not run (its `if`): blank
-                return None
-            object_name, record_id = self.made[path[1]]
-            if len(path) == 2:
-                return record_id
-            target = self.ctx.model.objects[object_name]
-            row = fetch(self.conn, self.ctx.schema.table(object_name), target, record_id)
-            return RecordEnv(self.ctx, self.conn, target, row or {}, None).value(path[2:])
-        return super().value(path)
-
-    def field_at(self, path: tuple[str, ...]) -> FieldDef | None:
-        if path[0] == INPUT:
-            return self.action.inputs.get(path[1])
-        if path[0] == NEW:
-            if path[1] not in self.made:
-                return None
-            object_name = self.made[path[1]][0]
-            return (self.ctx.model.resolve_path(object_name, path[2:]) if len(path) > 2
-                    else None)
-        return super().field_at(path)
 
 
 @dataclass
@@ -117,11 +78,20 @@ class Outcome:
 
     @property
     def created(self) -> list[tuple[str, int]]:
-        """The records its steps made (not those a conversion found)."""
-        return [(d["object"], d["id"]) for d in self.done
-                if d.get("action") == "create" and "id" in d] + [
-            (r["object"], r["id"]) for d in self.done if d.get("action") == "convert"
-            for r in d["records"].values() if r.get("created")]
+        """The records its steps made (not those a conversion found), nested steps too."""
+        return list(_created(self.done))
+
+
+def _created(done: list[dict[str, Any]]) -> Any:
+    for entry in done:
+        if entry.get("action") == "create":
+            yield from ((entry["object"], i) for i in entry.get("ids", [entry.get("id")])
+                        if i is not None)
+        elif entry.get("action") == "convert":
+            yield from ((r["object"], r["id"]) for r in entry["records"].values()
+                        if r.get("created"))
+        elif entry.get("action") == "for_each":
+            yield from _created(entry["done"])
 
 
 def action_def(ctx: Context, object_name: str, name: str) -> RecordAction:
@@ -240,25 +210,23 @@ def run(ctx: Context, object_name: str, record_id: int, name: str,
         values = read_inputs(ctx, tx, obj, action, record, inputs)
         outcome = Outcome(action, record)
         acting = replace(ctx, by_action=True)  # the user's rights; read-only fields are the
-        env = ActionEnv(acting, tx, obj, record, action, values)  # steps' to set
+        env = StepEnv(acting, tx, obj, record, inputs=values,  # steps' to set
+                      input_defs=action.inputs)
         rule = Workflow(name=f"{obj.name}.{name}", object=obj.name, event=None, schedule=None,
                         condition=None, actions=action.steps, label=action.label)
         for step in action.steps:
             try:
-                done = (convert(acting, tx, obj, env, step.params) if step.kind == "convert"
-                        else run_action(acting, tx, obj, env.record, env, rule, step,
-                                        acting=acting))
+                done = run_action(acting, tx, obj, env.record, env, rule, step, acting=acting)
             except ValidationFailed as exc:
                 raise StepFailed(exc.errors, f"'{action.label}' could not {step.kind}: "
                                  f"{exc.message}", object_name=_step_object(obj, step)
                                  ) from None
             outcome.done.append(done)
-            if "as" in done and "id" in done:
-                env.made[done["as"]] = (done["object"], done["id"])
             if "id" in done and step.kind == "create":
                 outcome.order.append((done["object"], done["id"]))
-            outcome.order += [(r["object"], r["id"]) for r in done.get("records", {}).values()
-                              if "id" in r]
+            if step.kind == "convert":
+                outcome.order += [(r["object"], r["id"]) for r in done["records"].values()
+                                  if "id" in r]
             if step.kind in ("set", "assign", "convert"):
                 env.record = fetch(tx, ctx.schema.table(obj.name), obj, record_id) or record
                 env.forget()
@@ -269,67 +237,6 @@ def run(ctx: Context, object_name: str, record_id: int, name: str,
                   "inputs": {k: str(v) for k, v in values.items() if v is not None}},
                  *outcome.done])
     return outcome
-
-
-def convert(ctx: Context, conn: Connection, obj: ObjectDef, env: ActionEnv,
-            params: Mapping[str, Any]) -> dict[str, Any]:
-    """A `convert:` step: each of its records is found (`find_by`: the first alternative
-    whose fields all equal the mapped values, among the records the user may read) or made
-    from the `map`; later records and `mark` read the earlier ones as `new.<name>`; then
-    `mark` is set on the source record."""
-    report: dict[str, Any] = {"action": "convert", "records": {}}
-    for name, spec in params["records"].items():
-        if "if" in spec and not truthy(evaluate(parse_once(spec["if"]), env)):
-            report["records"][name] = {"object": spec["object"],
-                                       "skipped": f"its condition does not hold: {spec['if']}"}
-            continue
-        target = ctx.model.objects[spec["object"]]
-        values = render_values(spec["map"], env)
-        found = find(ctx, conn, target, values, spec.get("find_by", ()))
-        if found is None:
-            made = records.create(ctx, target.name, values, conn=conn)
-            entry = {"object": target.name, "id": made["id"], "created": True}
-        else:
-            entry = {"object": target.name, "id": found, "found": True}
-        report["records"][name] = entry
-        env.made[name] = (target.name, entry["id"])
-        env.forget()
-    if "mark" in params:
-        values = render_values(params["mark"], env)
-        records.update(ctx, obj.name, env.record["id"], values, conn=conn)
-        report["values"] = {k: jsonable(v) for k, v in values.items()}
-    return report
-
-
-def find(ctx: Context, conn: Connection, target: ObjectDef, values: Mapping[str, Any],
-         find_by: Any) -> int | None:
-    """The id of the first record of `target` an alternative of `find_by` finds: a field
-    name, or a list of names that must all match; blank values find nothing; texts match
-    whatever their case."""
-    table = ctx.schema.table(target.name)
-    restrict = readable(ctx, target.name, table)
-    for alternative in find_by:
-        names = [alternative] if isinstance(alternative, str) else list(alternative)
-        conditions = []
-        for fname in names:
-            fdef = target.fields[fname]
-            try:
-                value = coerce(fdef, values.get(fname), ctx.tz)
-            except Invalid:
-                value = None
-            if value in (None, "", []):
-                break
-            column = table.c[fname]
-            conditions.append(or_(column == value, func.lower(column) == value.lower())
-                              if isinstance(value, str) else column == value)
-        else:
-            query = select(table.c.id).where(*conditions).order_by(table.c.id).limit(1)
-            if restrict is not None:
-                query = query.where(restrict)
-            found = conn.scalar(query)
-            if found is not None:
-                return found
-    return None
 
 
 def run_many(ctx: Context, object_name: str, ids: list[int], name: str,

@@ -154,7 +154,8 @@ class Event:
     """One entry of a record's timeline."""
 
     at: datetime
-    kind: str  # create | update | delete | note | file | workflow | action | merge
+    kind: str  # create | update | delete | note | file | workflow | action | merge |
+    #            approval (file_name: submitted, approved, rejected or withdrawn)
     user: str
     changes: dict[str, list[Any]] | None = None
     body: str | None = None
@@ -172,6 +173,7 @@ def timeline(ctx: Context, object_name: str, record_id: int, *,
     notes = ctx.schema.system["mc_note"]
     files = ctx.schema.system["mc_file"]
     runs = ctx.schema.system["mc_workflow_run"]
+    approvals = ctx.schema.system["mc_approval"]
     if conn is None:
         with ctx.db.read() as own:
             return timeline(ctx, object_name, record_id, conn=own, checked=checked)
@@ -185,8 +187,12 @@ def timeline(ctx: Context, object_name: str, record_id: int, *,
                                                  notes.c.record_id == record_id)).all()
     file_rows = conn.execute(select(files).where(files.c.object == object_name,
                                                  files.c.record_id == record_id)).all()
+    approval_rows = conn.execute(select(approvals).where(
+        approvals.c.object == object_name, approvals.c.record_id == record_id)).all()
     names = names_of(ctx.runtime, conn, {r.user_id for r in (*changes, *note_rows,
-                                                             *file_rows, *run_rows)})
+                                                             *file_rows, *run_rows)}
+                     | {r.submitted_by for r in approval_rows}
+                     | {r.decided_by for r in approval_rows})
     hidden = ctx.hidden(object_name)
     events = []
     for row in changes:
@@ -212,5 +218,15 @@ def timeline(ctx: Context, object_name: str, record_id: int, *,
         events.append(Event(r.at, "workflow", r.workflow, file_name=r.status,
                             body=r.error if r.status == "failed" else
                             ", ".join(a.get("action", "?") for a in steps)))
+    labels = ctx.model.approvals_of(object_name)
+    for r in approval_rows:  # body: the approval's label; changes: {status: comment}
+        label = labels[r.approval].label.get(ctx.locale) if r.approval in labels else r.approval
+        if r.step == 0:
+            events.append(Event(r.submitted_at, "approval", names.get(r.submitted_by, "?"),
+                                body=label, file_name="submitted"))
+        if r.decided_at is not None:
+            events.append(Event(r.decided_at, "approval", names.get(r.decided_by, "")
+                                if r.decided_by else "", body=label, file_name=r.status,
+                                changes={"comment": [r.comment]} if r.comment else None))
     events.sort(key=lambda e: e.at, reverse=True)
     return events

@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from ..metadata import AppModel
-from . import duplicates, workflows
+from . import approvals, duplicates, workflows
 from .db import Database
 from .runtime import Feature, Runtime
 from .schema import Schema
 
-# record-triggered workflow rules, then duplicate rules (validate hooks)
-FEATURES: tuple[Feature, ...] = (workflows.install, duplicates.install)
+# record-triggered workflow rules, then duplicate rules and approvals (validate hooks)
+FEATURES: tuple[Feature, ...] = (workflows.install, duplicates.install,
+                                 approvals.install)
 
 
 def open_runtime(app_dir: str | Path, database_url: str, **options: Any) -> Runtime:

@@ -23,12 +23,12 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from ..metadata.expressions import EvalError, evaluate, truthy
 from ..metadata.model import Schedule, Workflow
 from .errors import CrmError
-from .pipeline import RecordEnv
 from .records import recompute_formulas
 from .rows import fetch
 from .runtime import Context, Runtime
 from .schema import ANNIVERSARY
-from .workflows import is_active, log_failure, log_run, run_action
+from .steps import StepEnv, run_action
+from .workflows import is_active, log_failure, log_run
 
 CATCH_UP_DAYS = 31
 
@@ -99,7 +99,7 @@ def fire(ctx: Context, workflow: Workflow, record_id: int, occurrence: date) -> 
             record = fetch(conn, ctx.schema.table(obj.name), obj, record_id)
             if record is None:
                 return False
-            env = RecordEnv(ctx, conn, obj, record, None)
+            env = StepEnv(ctx, conn, obj, record, None)
             if workflow.condition is not None and not truthy(evaluate(workflow.condition,
                                                                       env)):
                 return False
@@ -181,7 +181,7 @@ def simulate(rt: Runtime, name: str, *, examples: int = 5) -> dict[str, Any]:
             for row in rows:
                 record = {k: v for k, v in row.items() if not k.startswith("_")}
                 checked += 1
-                env = RecordEnv(ctx, conn, obj, record, None)  # as if just created
+                env = StepEnv(ctx, conn, obj, record, None)  # as if just created
                 try:
                     ok = workflow.condition is None or truthy(evaluate(workflow.condition, env))
                 except (EvalError, ArithmeticError, TypeError, ValueError):

@@ -262,11 +262,28 @@ def system_tables(metadata: MetaData) -> dict[str, Table]:
         Column("campaign_id", BigInteger(), primary_key=True, autoincrement=False),
         Column("segment_id", BigInteger(), nullable=False, index=True),
     )
+    approval = Table(  # approvals: one row per step of a request (see approvals.py)
+        "mc_approval", metadata,
+        Column("id", ID, primary_key=True, autoincrement=True),
+        Column("object", String(63), nullable=False),
+        Column("record_id", BigInteger(), nullable=False),
+        Column("approval", String(63), nullable=False),
+        Column("step", Integer(), nullable=False),
+        Column("status", String(20), nullable=False),  # pending|approved|rejected|withdrawn
+        Column("approvers", Text(), nullable=False),  # JSON: the user ids who may decide
+        Column("submitted_by", BigInteger(), nullable=False),
+        Column("submitted_at", UtcDateTime(), nullable=False),
+        Column("decided_by", BigInteger()),
+        Column("decided_at", UtcDateTime()),
+        Column("comment", Text()),
+        Index("ix_mc_approval_record", "object", "record_id"),
+        Index("ix_mc_approval_status", "status"),
+    )
     return {t.name: t for t in (user, team, team_member, token, session, sign_in_attempt, audit,
                                 sequence, field,
                                 note, file, view, outbox, run, fired, schedule_state, switch,
                                 notification, versions, imports, import_row,
-                                import_template, segment, campaign_segment)}
+                                import_template, segment, campaign_segment, approval)}
 
 
 __all__ = ["system_tables"]

@@ -44,7 +44,13 @@ from .objects import (
 )
 from .problems import Problem, did_you_mean
 from .source import Document
-from .workflows import build_actions, build_workflow, check_value, instantiate
+from .workflows import (
+    build_actions,
+    build_approvals,
+    build_workflow,
+    check_value,
+    instantiate,
+)
 
 SPECIAL_PAGES = ("home", "reports", "dashboards", "segments", "setup")
 SCOPE_RANK = {"none": 0, "own": 1, "team": 2, "all": 3}
@@ -85,6 +91,9 @@ def build(layers: list, recipes: list[Document], problems: list[Problem], *,
     actions = {name: frozen_map(build_actions(objects[name], draft.actions, objects, fields,
                                               roles, problems))
                for name, draft in drafts.items() if draft.actions and name in objects}
+    approvals = {name: frozen_map(build_approvals(objects[name], draft.approvals, fields, roles,
+                                                  problems))
+                 for name, draft in drafts.items() if draft.approvals and name in objects}
     reports = _reports(layers, objects, fields, problems)
     dashboards = _dashboards(layers, reports, problems)
     forms = _forms(layers, objects, fields, problems)
@@ -97,6 +106,7 @@ def build(layers: list, recipes: list[Document], problems: list[Problem], *,
         objects=frozen_map(objects), layouts=frozen_map(layouts), roles=frozen_map(roles),
         workflows=frozen_map(workflows), reports=frozen_map(reports),
         dashboards=frozen_map(dashboards), forms=frozen_map(forms), actions=frozen_map(actions),
+        approvals=frozen_map(approvals),
         extends=tuple(layer.name for layer in reversed(layers[:-1]) if layer.root is not None),
         root=str(root),
         roots=tuple(str(layer.root) for layer in reversed(layers) if layer.root is not None),

@@ -88,8 +88,10 @@ def merged(app_dir: str | os.PathLike[str], overlays: Mapping[str, Any] = ()) ->
             items = [copy.deepcopy(item) for item, _ in draft.lists.get(key, [])]
             if items:
                 doc[key] = items
-        if draft.actions:
-            doc["actions"] = {a: copy.deepcopy(data) for a, (data, _) in draft.actions.items()}
+        for key in ("actions", "approvals"):
+            if getattr(draft, key):
+                doc[key] = {a: copy.deepcopy(data) for a, (data, _) in getattr(draft,
+                                                                                key).items()}
         out[f"objects/{name}.yaml"] = doc
     roles: dict[str, Any] = {}
     for layer in layers:
@@ -213,6 +215,10 @@ def _extend_between(old: dict[str, Any], new: dict[str, Any], missing: list[str]
     dropped = [a for a in old_actions if a not in new_actions]
     if dropped:
         doc["remove_actions"] = dropped
+    approvals = {a: copy.deepcopy(d) for a, d in new.get("approvals", {}).items()
+                 if old.get("approvals", {}).get(a) != d}
+    if approvals:
+        doc["approvals"] = approvals
     return doc
 
 

@@ -337,6 +337,32 @@ class RecordAction:
 
 
 @dataclass(frozen=True)
+class ApprovalStep:
+    """Who approves one step: the users of a role, the team manager of the user a user
+    field names (`manager: owner`), or one user (by user name)."""
+
+    role: str | None = None
+    manager: str | None = None
+    user: str | None = None
+    label: Label | None = None
+
+
+@dataclass(frozen=True)
+class Approval:
+    """An approval of an object's `approvals:`: a record needs it while `when` holds, is
+    submitted, and is approved or rejected step by step."""
+
+    name: str
+    object: str
+    label: Label
+    when: Expression
+    steps: tuple[ApprovalStep, ...]
+    before: Expression | None = None  # a save into this state needs the approval first
+    lock: bool = True  # no change by people while it is pending
+    reads: frozenset[str] = frozenset()  # the fields `when` reads: a change undoes it
+
+
+@dataclass(frozen=True)
 class Grouping:
     field: str  # a path: "stage" or "account.industry"
     bucket: str | None = None  # day | week | month | quarter | year
@@ -398,6 +424,7 @@ class AppModel:
     dashboards: Mapping[str, Dashboard]
     forms: Mapping[str, WebForm]
     actions: Mapping[str, Mapping[str, RecordAction]] = field(default_factory=frozen_map)
+    approvals: Mapping[str, Mapping[str, Approval]] = field(default_factory=frozen_map)
     extends: tuple[str, ...] = ()  # the chain of parent apps, nearest first
     root: str = ""
     roots: tuple[str, ...] = ()  # the folders of the app and of the apps it extends, nearest first
@@ -407,6 +434,9 @@ class AppModel:
 
     def actions_of(self, object_name: str) -> Mapping[str, RecordAction]:
         return self.actions.get(object_name, frozen_map())
+
+    def approvals_of(self, object_name: str) -> Mapping[str, Approval]:
+        return self.approvals.get(object_name, frozen_map())
 
     def resolve_path(self, object_name: str, path: tuple[str, ...]) -> FieldDef | None:
         """The field at the end of `path` from `object_name`, following lookups."""

@@ -56,6 +56,7 @@ class ObjectDraft:
     fields: dict[str, tuple[dict[str, Any], Src]] = field(default_factory=dict)
     lists: dict[str, list[tuple[Any, Src]]] = field(default_factory=dict)
     actions: dict[str, tuple[dict[str, Any], Src]] = field(default_factory=dict)
+    approvals: dict[str, tuple[dict[str, Any], Src]] = field(default_factory=dict)
 
 
 def merge_objects(layers: list, problems: list[Problem]) -> dict[str, ObjectDraft]:
@@ -147,9 +148,11 @@ def _extend(drafts: dict[str, ObjectDraft], doc: Document, problems: list[Proble
 
 
 def _add_actions(draft: ObjectDraft, doc: Document) -> None:
-    """An object's `actions:`; an extension's action of the same name replaces it whole."""
-    for name, data in doc.data.get("actions", {}).items():
-        draft.actions[name] = (dict(data), Src(doc, ("actions", name)))
+    """An object's `actions:` and `approvals:`; an extension's of the same name replaces the
+    inherited one whole."""
+    for key in ("actions", "approvals"):
+        for name, data in doc.data.get(key, {}).items():
+            getattr(draft, key)[name] = (dict(data), Src(doc, (key, name)))
 
 
 def _option_value(option: Any) -> str:
@@ -397,15 +400,21 @@ def build_objects(drafts: dict[str, ObjectDraft], problems: list[Problem]) -> di
 
 
 def _type_rollups(fields_by_object: dict[str, dict[str, FieldDef]]) -> None:
-    """A rollup's min or max of a date field holds a date (the last purchase, ...)."""
+    """A rollup holds what it measures: the min or max of a date a date (the last
+    purchase), a sum, average, min or max of amounts an amount (a quote's total in VND), of
+    percents a percent (the largest discount)."""
     for fields in fields_by_object.values():
         for fname, fdef in list(fields.items()):
             rollup = fdef.rollup
-            if rollup is None or rollup.measure not in ("min", "max"):
+            if rollup is None or rollup.measure == "count":
                 continue
             measured = fields_by_object.get(rollup.source, {}).get(rollup.measure_field or "")
-            if measured is not None and measured.kind.is_date:
+            if measured is None:
+                continue
+            if measured.kind.is_date and rollup.measure in ("min", "max"):
                 fields[fname] = replace(fdef, returns=measured.value_type, scale=None)
+            elif measured.kind.written in ("money", "percent"):  # amounts, percents
+                fields[fname] = replace(fdef, returns=measured.value_type)
 
 
 def _check_field(fdef: FieldDef, scope: ObjectScope,

@@ -9,6 +9,8 @@ from typing import Any
 
 from .model import (
     Action,
+    Approval,
+    ApprovalStep,
     FieldDef,
     Label,
     ObjectDef,
@@ -107,7 +109,7 @@ def build_workflow(doc: Document, objects: Mapping[str, ObjectDef],
                                     + did_you_mean(obj_name, objects), "object"))
         return None
     obj = objects[obj_name]
-    scope = ObjectScope(fields, obj_name)
+    scope = StepScope(fields, obj_name)
     before = len(problems)
     when = data["when"]
     event, schedule = (when, None) if isinstance(when, str) else (None, None)
@@ -154,18 +156,33 @@ def build_workflow(doc: Document, objects: Mapping[str, ObjectDef],
 
 # --- record actions ---------------------------------------------------------------------------
 
-INPUT, NEW = "input", "new"  # an action's names: input.<name>, new.<as>
+INPUT, NEW, PARENT, INDEX = "input", "new", "parent", "n"  # the names steps may read
+MAX_CHILDREN = 200  # records one for_each, update of related records or count may touch
 
 
-class ActionScope(ObjectScope):
-    """What a record action's values may name: the record's fields, `input.<name>` (what
-    the action asked) and `new.<as>` (a record an earlier step made, and its fields)."""
+class StepScope(ObjectScope):
+    """What a step's values may name: the record's fields, and
+    `input.<name>`  what a record action asked,
+    `new.<as>`      a record an earlier step made (and its fields),
+    `parent.<path>` inside a for_each, the record whose children it walks,
+    `n`             in a create with `count`, its number (1, 2, ...)."""
 
     def __init__(self, fields: Mapping[str, Mapping[str, FieldDef]], name: str,
-                 inputs: Mapping[str, FieldDef]):
+                 inputs: Mapping[str, FieldDef] | None = None, *,
+                 made: dict[str, str] | None = None, parent: StepScope | None = None,
+                 index: bool = False):
         super().__init__(fields, name)
-        self.inputs = inputs
-        self.made: dict[str, str] = {}  # as -> object
+        self.inputs = inputs or {}
+        self.made = made if made is not None else {}  # as -> object (shared with children)
+        self.parent = parent
+        self.index = index
+
+    def child(self, name: str) -> StepScope:
+        return StepScope(self.fields, name, self.inputs, made=self.made, parent=self)
+
+    def counted(self) -> StepScope:
+        return StepScope(self.fields, self.name, self.inputs, made=self.made,
+                         parent=self.parent, index=True)
 
     def resolve(self, path: tuple[str, ...] | list[str], *, users: bool = False) -> str | None:
         if path[0] == INPUT:
@@ -182,7 +199,32 @@ class ActionScope(ObjectScope):
             if len(path) == 2:
                 return None
             return ObjectScope(self.fields, self.made[made]).resolve(path[2:], users=users)
+        if path[0] == PARENT and self.parent is not None and len(path) > 1:
+            return self.parent.resolve(path[1:], users=users)
+        if tuple(path) == (INDEX,) and self.index:
+            return None
         return super().resolve(path, users=users)
+
+
+def children(obj: ObjectDef, relation: str, objects: Mapping[str, ObjectDef]
+             ) -> tuple[ObjectDef, str] | str:
+    """(child object, its lookup to `obj`) that `relation` names: `quote_line` (the object,
+    when one of its lookups points to `obj`) or `quote_line.quote`; else why not."""
+    name, _, via = relation.partition(".")
+    child = objects.get(name)
+    related = sorted(o.name for o in objects.values() if o.lookups_to(obj.name))
+    if child is None or not child.lookups_to(obj.name):
+        return (f"'{relation}' is no list of records pointing to {obj.name}"
+                + did_you_mean(name, related)
+                + (f" (those that point to it: {', '.join(related)})" if related else ""))
+    lookups = [f.name for f in child.lookups_to(obj.name)]
+    if via:
+        return (child, via) if via in lookups else (
+            f"{child.name} has no lookup '{via}' to {obj.name}" + did_you_mean(via, lookups))
+    if len(lookups) > 1:
+        return (f"{child.name} points to {obj.name} through {', '.join(lookups)}: say which, "
+                f"e.g. '{child.name}.{lookups[0]}'")
+    return child, lookups[0]
 
 
 def build_actions(obj: ObjectDef, drafts: Mapping[str, tuple[dict[str, Any], Src]],
@@ -198,16 +240,22 @@ def build_actions(obj: ObjectDef, drafts: Mapping[str, tuple[dict[str, Any], Src
             isrc = Src(src.doc, src.at("inputs", iname))
             idata = dict(idata)
             like = idata.pop("field", None)
-            if like is not None:  # the record's field asked again: its definition, its value
-                base = obj.fields.get(like)
+            if like is not None:  # a field asked again: the record's (its value the default)
+                owner_name, _, fname = like.rpartition(".")  # or another object's: contract.type
+                owner = objects.get(owner_name or obj.name)
+                base = owner.fields.get(fname) if owner is not None else None
                 if base is None or base.maintained:
+                    where = owner.fields if owner is not None else objects
                     problems.append(isrc.problem(
-                        f"'{like}' is not a field of {obj.name} one can set"
-                        + did_you_mean(like, obj.fields), "field"))
+                        f"'{like}' is not a field one can set"
+                        + did_you_mean(fname if owner is not None else owner_name, where)
+                        + " (write a field of this object, or object.field)", "field"))
                     continue
                 idata = {**{k: v for k, v in base.to_data().items()
-                            if k not in ("unique", "index", "read_only")},
-                         "default": "=" + like, **idata}
+                            if k not in ("unique", "index", "read_only", "default")},
+                         **({"default": "=" + fname} if not owner_name else
+                            {"default": base.default} if base.default is not None else {}),
+                         **idata}
             elif "type" not in idata:
                 problems.append(isrc.problem("an input needs a type, or the field of "
                                              f"{obj.name} it asks for (field: name)"))
@@ -225,7 +273,7 @@ def build_actions(obj: ObjectDef, drafts: Mapping[str, tuple[dict[str, Any], Src
                 check_value(fdef.default, ObjectScope(fields, obj.name), isrc, ("default",),
                             problems)
             inputs[iname] = fdef
-        scope = ActionScope(fields, obj.name, inputs)
+        scope = StepScope(fields, obj.name, inputs)
         condition = None
         if "if" in data:
             condition = parse_expression(data["if"], src, ("if",), problems)
@@ -260,8 +308,55 @@ def build_actions(obj: ObjectDef, drafts: Mapping[str, tuple[dict[str, Any], Src
     return out
 
 
+def build_approvals(obj: ObjectDef, drafts: Mapping[str, tuple[dict[str, Any], Src]],
+                    fields: Mapping[str, Mapping[str, FieldDef]], roles: Mapping[str, Any],
+                    problems: list[Problem]) -> dict[str, Approval]:
+    """The `approvals:` of one object, checked: conditions, and who approves each step."""
+    out = {}
+    scope = ObjectScope(fields, obj.name)
+    for name, (data, src) in drafts.items():
+        before = len(problems)
+        when = parse_expression(data["when"], src, ("when",), problems)
+        check_expression(when, scope, src, ("when",), problems)
+        guard = None
+        if "before" in data:
+            guard = parse_expression(data["before"], src, ("before",), problems)
+            check_expression(guard, scope, src, ("before",), problems)
+        steps = []
+        for i, step in enumerate(data["steps"]):
+            chosen = [k for k in ("role", "manager", "user") if k in step]
+            if len(chosen) != 1:
+                problems.append(src.problem("a step names its approvers one way: role, "
+                                            "manager (a user field) or user", "steps", i))
+                continue
+            if "role" in step and step["role"] not in roles:
+                problems.append(src.problem(f"unknown role '{step['role']}'"
+                                            + did_you_mean(step["role"], roles),
+                                            "steps", i, "role"))
+            if "manager" in step:
+                fdef = obj.fields.get(step["manager"])
+                if fdef is None or fdef.kind.refers != "user":
+                    users = [n for n, f in obj.fields.items() if f.kind.refers == "user"]
+                    problems.append(src.problem(
+                        f"manager: '{step['manager']}' must be a user field of {obj.name} "
+                        "(its user's team manager approves)" + did_you_mean(step["manager"],
+                                                                           users),
+                        "steps", i, "manager"))
+            steps.append(ApprovalStep(role=step.get("role"), manager=step.get("manager"),
+                                      user=step.get("user"),
+                                      label=Label.of(step["label"]) if "label" in step
+                                      else None))
+        if len(problems) > before or when is None:
+            continue
+        out[name] = Approval(name=name, object=obj.name, label=Label.of(data["label"]),
+                             when=when, steps=tuple(steps), before=guard,
+                             lock=bool(data.get("lock", True)),
+                             reads=frozenset(n.path[0] for n in when.names()))
+    return out
+
+
 def _check_conversion(as_name: str, spec: Mapping[str, Any], objects: Mapping[str, ObjectDef],
-                      scope: ActionScope, src: Src, problems: list[Problem]) -> None:
+                      scope: StepScope, src: Src, problems: list[Problem]) -> None:
     """One record a conversion finds or makes: its object, its map, its find_by fields."""
     target = _made_object(spec, objects, scope, src, problems)
     if target is None:
@@ -274,6 +369,23 @@ def _check_conversion(as_name: str, spec: Mapping[str, Any], objects: Mapping[st
                     f"find_by '{fname}': the map gives {target.name} no '{fname}' to look "
                     "for" + did_you_mean(fname, spec["map"]), "find_by", i))
     scope.made[as_name] = target.name
+
+
+def _related(obj: ObjectDef, params: Mapping[str, Any], objects: Mapping[str, ObjectDef],
+             scope: StepScope, src: Src, problems: list[Problem]
+             ) -> tuple[ObjectDef, StepScope] | None:
+    """The related records a for_each or an update walks (`records:`), and what their
+    steps see; their `if` checked."""
+    found = children(obj, params["records"], objects)
+    if isinstance(found, str):
+        problems.append(src.problem(found, "records"))
+        return None
+    child, _ = found
+    inner = scope.child(child.name)
+    if "if" in params:
+        condition = parse_expression(params["if"], src, ("if",), problems)
+        check_expression(condition, inner, src, ("if",), problems)
+    return child, inner
 
 
 def _made_object(spec: Mapping[str, Any], objects: Mapping[str, ObjectDef], scope: ObjectScope,
@@ -328,22 +440,53 @@ def _check_action(kind: str, params: Any, obj: ObjectDef, objects: Mapping[str, 
         target = _made_object(params, objects, scope, src, problems)
         if target is None:
             return
-        _check_values(params.get("values", {}), target, scope, Src(doc, (*path, "values")),
-                      problems)
-        if "as" in params and isinstance(scope, ActionScope):
+        values_scope = scope
+        if "count" in params:
+            count = params["count"]
+            if isinstance(count, str):
+                check_value(count if count.startswith("=") else "=" + count, scope, src,
+                            ("count",), problems)
+            elif not 1 <= count <= MAX_CHILDREN:
+                problems.append(src.problem(f"count must be 1 to {MAX_CHILDREN}", "count"))
+            if "as" in params:
+                problems.append(src.problem("a create with a count makes several records; "
+                                            "`as:` names one", "as"))
+            values_scope = scope.counted()
+        _check_values(params.get("values", {}), target, values_scope,
+                      Src(doc, (*path, "values")), problems)
+        if "as" in params and "count" not in params:
             scope.made[params["as"]] = target.name
-    elif kind == "convert":
-        if not isinstance(scope, ActionScope):
-            problems.append(src.problem("convert belongs in a record action (an object's "
-                                        "actions:), where its records can be opened and "
-                                        "named by later steps"))
+    elif kind == "for_each":
+        related = _related(obj, params, objects, scope, src, problems)
+        if related is None:
             return
+        child, inner = related
+        for i, item in enumerate(params["do"]):
+            step, step_params = next(iter(item.items()))
+            _check_action(step, step_params, child, objects, fields, inner,
+                          (*path, "do", i, step), doc, problems)
+    elif kind == "convert" and isinstance(scope, StepScope):
         for as_name, spec in params["records"].items():
             _check_conversion(as_name, spec, objects, scope, Src(doc, (*path, "records",
                                                                        as_name)), problems)
         if "mark" in params:
             _check_values(params["mark"], obj, scope, Src(doc, (*path, "mark")), problems)
+    elif kind == "update" and "records" in params:
+        if "set" not in params or "record" in params or "values" in params:
+            problems.append(src.problem("an update of related records says records: and "
+                                        "set: (an update of one lookup's record says record: "
+                                        "and values:)"))
+            return
+        related = _related(obj, params, objects, scope, src, problems)
+        if related is None:
+            return
+        child, inner = related
+        _check_values(params["set"], child, inner, Src(doc, (*path, "set")), problems)
     elif kind == "update":
+        if "record" not in params or "values" not in params or "set" in params:
+            problems.append(src.problem("an update says record: (a lookup, '{account}') and "
+                                        "values:, or records: (related records) and set:"))
+            return
         ref = re.fullmatch(r"\{([a-z][a-z0-9_]*)\}", params["record"].strip())
         lookup = obj.fields.get(ref.group(1)) if ref else None
         if lookup is None or lookup.type != "lookup":

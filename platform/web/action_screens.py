@@ -1,5 +1,6 @@
-"""The screens of record actions: the form an action asks (its confirmation and inputs), its
-run from a record's page, and its run on the records chosen in a list (the bulk menu)."""
+"""The screens of record processes: the form an action asks (its confirmation and inputs), its
+run from a record's page and on the records chosen in a list (the bulk menu); approvals:
+submitting, approving and rejecting, and the list of what awaits the user's decision."""
 
 from __future__ import annotations
 
@@ -9,8 +10,15 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from ..engine import actions, records
-from ..engine.errors import BadRequest, CrmError, NotFound, PermissionDenied, ValidationFailed
+from ..engine import actions, approvals, records
+from ..engine.errors import (
+    BadRequest,
+    Conflict,
+    CrmError,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
 from ..engine.runtime import Context
 from ..engine.text import is_digits
 from ..metadata.model import ObjectDef, RecordAction
@@ -181,4 +189,65 @@ def _refusal(frame: PageContext, action: RecordAction, exc: CrmError) -> str:
 routes = [
     Route("/o/{object}/actions", bulk_action_page, methods=["POST"]),
     Route("/o/{object}/{id:int}/actions/{name}", record_action_page, methods=["GET", "POST"]),
+]
+
+
+# --- approvals ----------------------------------------------------------------------------
+
+def approval_verb(request: Request) -> Response:
+    """POST /o/{object}/{id}/approvals/{name}/{verb}: submit, approve or reject (with a
+    comment); back to the page it came from."""
+    frame, ctx = page_context(request)
+    obj = object_of(ctx, request)
+    record_id = request.path_params["id"]
+    name, verb = request.path_params["name"], request.path_params["verb"]
+    form = auth.checked_form(request)
+    back = str(form.get("back") or "")
+    back = back if back.startswith("/") and not back.startswith("//") else \
+        f"/o/{obj.name}/{record_id}"
+    approval = ctx.model.approvals_of(obj.name).get(name)
+    if approval is None or verb not in ("submit", "approve", "reject"):
+        raise NotFound(frame.t("Not found"))
+    label = approval.label.get(ctx.locale)
+    try:
+        if verb == "submit":
+            approvals.submit(ctx, obj.name, record_id, name)
+            flash(request, frame.t("{approval}: submitted for approval.", approval=label))
+        else:
+            outcome = approvals.decide(ctx, obj.name, record_id, name, verb == "approve",
+                                       str(form.get("comment") or ""))
+            flash(request, frame.t("{approval}: " + {"approved": "approved.",
+                                                     "rejected": "rejected.",
+                                                     "pending": "approved; the next step "
+                                                                "is asked."}[outcome],
+                                   approval=label))
+    except Conflict as exc:
+        flash(request, frame.t("{approval}: {reason}", approval=label,
+                               reason=_conflict_words(frame, approval, exc)), "error")
+    except PermissionDenied:
+        flash(request, frame.t("{approval}: {reason}", approval=label,
+                               reason=frame.t("you may not do this.")), "error")
+    return RedirectResponse(back, status_code=303)
+
+
+def _conflict_words(frame: PageContext, approval: Any, exc: Conflict) -> str:
+    if exc.details.get("code_detail") == "no_approver":
+        return frame.t("nobody can approve it (no approver is set up).")
+    if "already" in exc.message:
+        return frame.t("it is already submitted or approved.")
+    if "not waiting" in exc.message:
+        return frame.t("nothing is waiting for a decision.")
+    return frame.t("this record does not need it now.")
+
+
+def awaiting_page(request: Request) -> Response:
+    """GET /approvals: the steps waiting for the user's decision, with approve / reject."""
+    frame, ctx = page_context(request)
+    return render(frame, ["approvals.html"], {"waiting": approvals.awaiting(ctx),
+                                              "title": frame.t("Awaiting my approval")})
+
+
+routes += [
+    Route("/approvals", awaiting_page, methods=["GET"]),
+    Route("/o/{object}/{id:int}/approvals/{name}/{verb}", approval_verb, methods=["POST"]),
 ]

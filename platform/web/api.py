@@ -11,8 +11,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..engine import access, actions, query, records
-from ..engine.errors import BadRequest, Unauthorized, VersionRequired
+from ..engine import access, actions, approvals, query, records
+from ..engine.errors import BadRequest, NotFound, Unauthorized, VersionRequired
 from ..engine.runtime import Context, Runtime
 from ..engine.users import user_for_token
 from . import auth, bodies
@@ -170,6 +170,40 @@ def run_record_action(request: Request) -> Response:
                  "done": outcome.done})
 
 
+def approval_verb(request: Request) -> Response:
+    """POST /api/v1/{object}/{id}/approvals/{name}/{submit|approve|reject}, with
+    {"comment": ...} (optional) for a decision."""
+    ctx = api_context(request)
+    object_name, record_id = request.path_params["object"], request.path_params["id"]
+    name, verb = request.path_params["name"], request.path_params["verb"]
+    records.object_def(ctx, object_name)
+    if verb not in ("submit", "approve", "reject"):
+        raise NotFound(f"no such approval step '{verb}' (submit, approve or reject)")
+    body = json_body(request) if bodies.body(request).strip() else {}
+    unknown = set(body) - {"comment"}
+    if unknown:
+        raise BadRequest(f"the body holds only \"comment\", not {sorted(unknown)}")
+    comment = body.get("comment")
+    if comment is not None and not isinstance(comment, str):
+        raise BadRequest("comment must be a text")
+    if verb == "submit":
+        state = approvals.submit(ctx, object_name, record_id, name)
+    else:
+        state = approvals.decide(ctx, object_name, record_id, name, verb == "approve", comment)
+    return JSON({"approval": name, "status": state})
+
+
+def awaiting(request: Request) -> Response:
+    """GET /api/v1/approvals: the approval steps waiting for the caller's decision."""
+    ctx = api_context(request)
+    return JSON({"items": [{"object": w.object, "id": w.record_id, "title": w.title,
+                            "approval": w.approval.name,
+                            "label": w.approval.label.get(ctx.locale), "step": w.step + 1,
+                            "submitted_by": w.submitted_by,
+                            "submitted_at": json_value(w.submitted_at)}
+                           for w in approvals.awaiting(ctx)]})
+
+
 def openapi(request: Request) -> Response:
     """The whole app's document; with an API token, the document of that user (the objects
     and fields their role lets them read and change)."""
@@ -185,8 +219,11 @@ def openapi(request: Request) -> Response:
 
 routes = [
     Route("/api/v1/openapi.json", openapi, methods=["GET"]),
+    Route("/api/v1/approvals", awaiting, methods=["GET"]),
     Route("/api/v1/{object}", list_or_create, methods=["GET", "POST"]),
     Route("/api/v1/{object}/{id:int}", record_detail, methods=["GET", "PATCH", "DELETE"]),
     Route("/api/v1/{object}/{id:int}/actions", record_actions, methods=["GET"]),
     Route("/api/v1/{object}/{id:int}/actions/{name}", run_record_action, methods=["POST"]),
+    Route("/api/v1/{object}/{id:int}/approvals/{name}/{verb:str}", approval_verb,
+          methods=["POST"]),
 ]

@@ -257,6 +257,33 @@ def _paths(view: View, obj: ObjectDef) -> dict[str, Any]:
     }
 
 
+def _approval_paths(view: View, obj: ObjectDef) -> dict[str, Any]:
+    """The object's approvals: submitting a record, approving or rejecting its step."""
+    id_param = {"name": "id", "in": "path", "required": True,
+                "schema": {"type": "integer", "minimum": 1, "maximum": INT64}}
+    paths: dict[str, Any] = {}
+    result = {"type": "object", "required": ["approval", "status"], "properties": {
+        "approval": {"type": "string"},
+        "status": {"enum": ["pending", "approved", "rejected"]}}}
+    for approval in view.model.approvals_of(obj.name).values():
+        for verb, summary in (("submit", "Submit for approval"), ("approve", "Approve"),
+                              ("reject", "Reject")):
+            body = {"type": "object", "additionalProperties": False, "properties": {
+                "comment": {"type": "string", "maxLength": 2000}}}
+            paths[f"/api/v1/{obj.name}/{{id}}/approvals/{approval.name}/{verb}"] = {
+                "parameters": [id_param],
+                "post": {"operationId": f"{obj.name}_{approval.name}_{verb}", "tags": [obj.name],
+                         "summary": f"{summary}: {approval.label.get('en')} (needed while "
+                                    f"{approval.when.source})",
+                         "requestBody": {"required": False, "content": {
+                             "application/json": {"schema": body}}},
+                         "responses": {"200": {"description": "Where the approval stands",
+                                               "content": {"application/json": {
+                                                   "schema": result}}},
+                                       **_errors(400, 401, 403, 404, 409, 413)}}}
+    return paths
+
+
 def _action_paths(view: View, obj: ObjectDef, schemas: dict[str, Any]) -> dict[str, Any]:
     """The object's record actions: what may be run on a record, and running one (its
     body's schema goes to `schemas`)."""
@@ -330,6 +357,15 @@ def openapi_document(model: AppModel, ctx: Context | None = None) -> dict[str, A
         schemas.update(_schemas(view, obj))
         paths.update(_paths(view, obj))
         paths.update(_action_paths(view, obj, schemas))
+        paths.update(_approval_paths(view, obj))
+    if model.approvals:
+        paths["/api/v1/approvals"] = {"get": {
+            "operationId": "awaiting_my_approval", "tags": ["approvals"],
+            "summary": "The approval steps waiting for your decision",
+            "responses": {"200": {"description": "Oldest first", "content": {
+                "application/json": {"schema": {"type": "object", "properties": {
+                    "items": {"type": "array", "items": {"type": "object"}}}}}}},
+                **_errors(401)}}}
     who = f", as {ctx.user.username} ({ctx.user.role}) may use it" if ctx else ""
     return {
         "openapi": "3.1.0",

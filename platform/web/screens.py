@@ -17,7 +17,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from ..engine import access, actions, attachments, query, records, views, workflows
+from ..engine import access, actions, approvals, attachments, query, records, views, workflows
 from ..engine.errors import BadRequest, Conflict, FieldError, PossibleDuplicates, ValidationFailed
 from ..engine.pipeline import formula_problems, initial_values
 from ..engine.runtime import Context
@@ -298,6 +298,7 @@ def detail_page(request: Request) -> Response:
         record = records.get(ctx, obj.name, record_id, conn=conn)
         can_edit = access.may(ctx, obj, record, "edit")
         buttons = actions.offered(ctx, conn, obj, record, may_edit=can_edit)
+        approval_panel = approvals.panel(ctx, conn, obj, record, can_edit)
         refs = References(ctx).load(obj, [record], [*shown, "owner", "created_by",
                                                     "updated_by"], conn=conn)
         lists = [(item, ctx.model.objects[item.object]) for item in layout.related
@@ -325,7 +326,7 @@ def detail_page(request: Request) -> Response:
         "obj": obj, "record": record, "sections": sections, "refs": refs, "display": display,
         "related": related, "events": events, "title": obj.title_of(record),
         "can_edit": can_edit, "can_delete": access.may(ctx, obj, record, "delete"),
-        "record_actions": buttons,
+        "record_actions": buttons, "approval_panel": approval_panel,
         "timeline_field": lambda name: obj.fields.get(name),
         "failed": failed,
     })

@@ -19,7 +19,7 @@ from metacrm.metadata import load
 APP = Path(__file__).resolve().parents[2] / "apps" / "default_crm"
 
 OBJECTS = {"account", "contact", "lead", "opportunity", "task", "contract", "order", "product",
-           "quote", "quote_line", "payment", "campaign", "case", "knowledge_article",
+           "quote", "quote_line", "order_line", "payment", "campaign", "case", "knowledge_article",
            "activity", "sales_target", "commission"}
 LEAD_STATUSES = ["new", "open", "in_progress", "open_deal", "unqualified",
                  "attempted_to_contact", "connected", "bad_timing"]

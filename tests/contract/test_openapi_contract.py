@@ -147,14 +147,16 @@ class Contract:
         if not rules:
             return
         values = {**defaults(schema, self.today), **case.body}
+        before: dict = {}  # what previous() reads: nothing for a new record
         if case.method == "PATCH":
             current = self.client.get(f"/api/v1/{name}/{case.path_parameters['id']}",
                                       headers=self.headers)
             if current.status_code != 200:
                 return
-            values = {**current.json(), **case.body}
+            before = current.json()
+            values = {**before, **case.body}
         for rule in rules:
-            if holds(ex.parse(rule["when"]).root, values):
+            if holds(ex.parse(rule["when"]).root, values, before):
                 self.skipped_by_rule += 1
                 assume(False)
 
@@ -222,22 +224,30 @@ def defaults(schema: dict, now: dt.datetime) -> dict:
     return out
 
 
-def holds(node, values: dict) -> bool | None:
-    """A rule's condition on JSON values: and/or/not, is_blank(), comparisons of fields and
-    literals (dates compare as ISO text). None when blank or not of that kind."""
+def holds(node, values: dict, before: dict | None = None) -> bool | None:
+    """A rule's condition on JSON values (`before`: the record as stored, for previous() and
+    changed()): and/or/not, is_blank(), comparisons of fields and literals (dates compare
+    as ISO text). None when blank or not of that kind."""
+    before = before or {}
+    if isinstance(node, ex.Call) and node.func in ("previous", "changed"):
+        field = node.args[0].value
+        old = before.get(field)
+        if node.func == "changed":
+            return old != values.get(field)
+        return None if old in ("", []) else old
     if isinstance(node, ex.Literal):
         return node.value
     if isinstance(node, ex.Name):
         value = values.get(node.path[0]) if len(node.path) == 1 else None
         return None if value in ("", []) else value
     if isinstance(node, ex.Call) and node.func == "is_blank":
-        value = holds(node.args[0], values)
+        value = holds(node.args[0], values, before)
         return value is None or (isinstance(value, str) and not value.strip())
     if isinstance(node, ex.Unary) and node.op == "not":
-        inner = holds(node.operand, values)
+        inner = holds(node.operand, values, before)
         return None if inner is None else not inner
     if isinstance(node, ex.Binary):
-        left, right = holds(node.left, values), holds(node.right, values)
+        left, right = holds(node.left, values, before), holds(node.right, values, before)
         if node.op == "and":
             return bool(left) and bool(right)
         if node.op == "or":

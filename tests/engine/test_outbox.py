@@ -19,9 +19,9 @@ import sqlalchemy as sa
 
 from metacrm.engine import records
 from metacrm.engine.outbox import MAX_ATTEMPTS, Delivery, deliver, retry, signature
+from metacrm.engine.steps import enqueue
 from metacrm.engine.types import now_utc
 from metacrm.engine.users import create_user
-from metacrm.engine.workflows import enqueue
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "webhook-secret"

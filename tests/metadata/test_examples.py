@@ -153,3 +153,16 @@ def test_the_record_action_example_of_the_reference_loads(make_app_dir):
     assert action.inputs["level"].options == load(app).objects["customer"].fields[
         "level"].options
     assert [s.kind for s in action.steps] == ["set", "create", "notify"]
+
+
+def test_the_line_items_example_of_the_reference_loads(make_app_dir):
+    app = make_app_dir({
+        "objects/order_line.yaml": _doc_example("## Line items with totals"),
+        "objects/order.yaml": "object: order\nfields:\n  number: {type: text}\n"
+                              "  grand_total: {type: rollup, from: order_line, via: order, "
+                              "measure: \"sum(amount_with_vat)\"}\n",
+        "objects/product.yaml": "object: product\nfields:\n  name: {type: text}\n",
+        "app.yaml": "app: example\nlabel: Example\nnavigation: [order, product]\n"})
+    line = load(app).objects["order_line"]
+    assert [o.value for o in line.fields["vat_rate"].options] == ["0", "5", "8", "10"]
+    assert line.fields["amount_with_vat"].expression.source == "line_total + vat_amount"

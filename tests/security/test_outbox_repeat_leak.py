@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from metacrm.engine.steps import enqueue
 from metacrm.engine.types import now_utc
 from metacrm.engine.users import create_user
-from metacrm.engine.workflows import enqueue
 
 ROOT = Path(__file__).resolve().parents[2]
 MESSAGES = 80

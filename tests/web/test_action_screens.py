@@ -94,3 +94,40 @@ def test_the_bulk_menu_asks_once_then_runs_on_each_record(site):
     assert "Đánh dấu thành công: đã xong 2 trên 3 bản ghi." in flashed
     assert f"#{ids[2]}: 'Đánh dấu thành công' không áp dụng" in flashed
     assert [records.get(ctx, "opportunity", i)["stage"] for i in ids] == ["won", "won", "lost"]
+
+
+def test_the_api_submits_and_decides_approvals(make_api):
+    from metacrm.engine.users import add_to_team, create_team, create_token, find_user
+
+    rep = make_api(username="lan", role="sales_rep")
+    rt = rep.runtime
+    with rt.db.write() as conn:
+        from metacrm.engine.users import create_user
+        boss = create_user(conn, rt.schema, "mai", role="sales_manager")
+        team = create_team(conn, rt.schema, "KD", manager_id=boss.id)
+        add_to_team(conn, rt.schema, team, find_user(conn, rt.schema, "lan").id)
+        add_to_team(conn, rt.schema, team, boss.id)  # a manager reads the team's as a member
+        boss_token = create_token(conn, rt.schema, boss.id)
+    quote = rep.post("/api/v1/quote", json={"name": "Báo giá lớn"}).json()
+    rep.post("/api/v1/quote_line", json={"quote": quote["id"], "description": "Máy",
+                                          "quantity": 1, "unit_price": 1000000,
+                                          "discount": 30})
+    base = f"/api/v1/quote/{quote['id']}/approvals/discount"
+    assert rep.post(base + "/approve").status_code == 409  # nothing pending yet
+    assert rep.post(base + "/sideways").status_code == 404
+    assert rep.post(base + "/submit").json() == {"approval": "discount", "status": "pending"}
+    assert rep.post(base + "/submit").status_code == 409  # already pending
+    assert rep.post(base + "/approve").status_code == 403  # not the approver
+    headers = {"Authorization": f"Bearer {boss_token}"}
+    waiting = rep.client.get("/api/v1/approvals", headers=headers).json()["items"]
+    assert [(w["object"], w["id"], w["approval"]) for w in waiting] == [
+        ("quote", quote["id"], "discount")]
+    bad = rep.client.post(base + "/approve", json={"comment": 5}, headers=headers)
+    assert bad.status_code == 400
+    done = rep.client.post(base + "/approve", json={"comment": "OK"}, headers=headers)
+    assert done.json() == {"approval": "discount", "status": "approved"}
+    assert rep.patch(f"/api/v1/quote/{quote['id']}", json={
+        "status": "sent", "version": rep.get(f"/api/v1/quote/{quote['id']}").json()[
+            "version"]}).status_code == 200
+    paths = rep.get("/api/v1/openapi.json").json()["paths"]
+    assert "/api/v1/quote/{id}/approvals/discount/submit" in paths
