@@ -202,8 +202,11 @@ def cmd_workflow(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     if args.action == "test":
         result = simulate(rt, args.name)
-        print(f"Workflow '{args.name}' on {result['object']}: checked {result['checked']} "
-              f"records; it would fire for {result['would_fire']}"
+        scheduled = rt.model.workflows[args.name].schedule is not None
+        print(f"Workflow '{args.name}' on {result['object']}: "
+              + ("its next round would check " if scheduled else "checked ")
+              + f"{result['checked']} records; it would fire for {result['would_fire']}"
+              + (" (it is switched off)" if result.get("active") is False else "")
               + (f" ({result['errors']} could not be evaluated)" if result["errors"] else "")
               + ". Nothing was changed.")
         for record_id, title in result["examples"]:

@@ -26,7 +26,7 @@ from ..metadata.expressions import EvalError, evaluate, truthy
 from ..metadata.model import AppModel, Approval, ObjectDef
 from . import notices
 from .access import readable_ids
-from .errors import Conflict, CrmError, NotFound, PermissionDenied
+from .errors import Conflict, CrmError, Locked, NotFound, PermissionDenied
 from .pipeline import RecordEnv, Save
 from .records import load, object_def, transaction
 from .rows import fetch
@@ -292,10 +292,8 @@ def _guard(save: Save) -> None:
     for approval in approvals.values():
         state = status(steps, approval)
         if state == PENDING and approval.lock and save.old is not None:
-            save.error("_record", "awaiting_approval",
-                       f"this record is awaiting '{approval.label}'; it can be changed once "
-                       "it is approved or rejected", approval=approval.label.get("en"))
-            return
+            raise Locked(f"this record is awaiting '{approval.label}'; it can be changed "
+                         "once it is approved or rejected", approval=approval.name)
         if approval.before is None or state == APPROVED:
             continue
         if truthy(evaluate(approval.before, save.env())) and needed(

@@ -94,6 +94,12 @@ class Conflict(CrmError):
     code = "conflict"
 
 
+class Locked(Conflict):
+    """The record is awaiting an approval: nobody changes it until it is decided."""
+
+    code = "awaiting_approval"
+
+
 class PayloadTooLarge(CrmError):
     status = 413
     code = "payload_too_large"

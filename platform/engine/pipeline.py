@@ -23,6 +23,7 @@ from sqlalchemy import Connection, func, select
 from ..fieldtypes import Shown, parse_date, words
 from ..metadata.expressions import EvalError, evaluate, is_blank, parse_once, truthy
 from ..metadata.model import FieldDef, ObjectDef
+from ..metadata.objects import CHANGED_AT
 from ..metadata.problems import did_you_mean
 from .access import owner_choices, readable, readable_ids
 from .coerce import Invalid, coerce, coerce_result
@@ -560,6 +561,7 @@ def prepare(ctx: Context, conn: Connection, obj: ObjectDef, values: Mapping[str,
         if old is not None:
             save.changes = {k: v for k, v in save.changes.items() if old.get(k) != v}
         compute_formulas(save)
+    stamp_changes(save)
     check_values(save)
     check_rules(save)
     if unique:
@@ -568,6 +570,14 @@ def prepare(ctx: Context, conn: Connection, obj: ObjectDef, values: Mapping[str,
     if validate and not save.errors:
         ctx.snap.hooks.run(obj.name, "validate", save)  # duplicate rules
     return save
+
+
+def stamp_changes(save: Save) -> None:
+    """`track_changes: true`: <field>_changed_at is now when the field gets a new value."""
+    for name, fdef in save.obj.fields.items():
+        if fdef.track_changes and (name in save.changes if save.old is not None
+                                   else not is_blank(save.record.get(name))):
+            save.changes[name + CHANGED_AT] = save.ctx.now()
 
 
 def new_row(save: Save) -> tuple[dict[str, Any], dict[str, Any]]:

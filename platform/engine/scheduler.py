@@ -1,11 +1,14 @@
-"""Scheduled rules: `when: {schedule: {date_field, offset, every: year, at}}`.
+"""Scheduled rules: `when: {schedule: {date_field, offset, every, at, catch_up}}`, a holiday,
+`after:` N days in a tracked value, or every day, week or month.
 
 The worker calls `run_schedules` every few minutes. For each active scheduled rule it walks
-the days since it last ran (catching up after downtime, at most CATCH_UP_DAYS), finds the
-records whose date (plus the offset) falls on that day with an indexed query - a yearly
-rule by the hidden month-day column, so a birthday scan does not read the table - and fires
-once per record per occurrence. The row in mc_schedule_fired, inserted with the rule's
-actions in one transaction, is what makes a restart or a second worker skip what is done.
+the days since it last ran (catching up after downtime, at most CATCH_UP_DAYS; a new rule
+its `catch_up` window, so records already late when it is switched on fire once), finds the
+records whose date (plus the offset) falls on that day with an indexed query - a yearly or
+monthly rule by the hidden month-day column, so a birthday scan does not read the table -
+and fires once per record per occurrence. `simulate` walks the same plan without firing.
+The row in mc_schedule_fired, inserted with the rule's actions in one transaction, is what
+makes a restart or a second worker skip what is done.
 A 29 February anniversary fires on 28 February in common years.
 """
 
@@ -21,7 +24,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ..metadata.expressions import EvalError, evaluate, truthy
-from ..metadata.model import Schedule, Workflow
+from ..metadata.model import CATCH_UP_DAYS, Schedule, Workflow
 from .errors import CrmError
 from .records import recompute_formulas
 from .rows import fetch
@@ -29,8 +32,6 @@ from .runtime import Context, Runtime
 from .schema import ANNIVERSARY
 from .steps import StepEnv, run_action
 from .workflows import is_active, log_failure, log_run
-
-CATCH_UP_DAYS = 31
 
 
 def month_days(day: date) -> list[int]:
@@ -58,6 +59,12 @@ def is_holiday(name: str, day: date) -> bool:
     return (day.day, day.month) == day_month
 
 
+def due_day(schedule: Schedule, day: date) -> bool:
+    """Is `day` an occurrence of a rule that repeats with no date of its own?"""
+    return not ((schedule.every == "week" and day.weekday() != 0) or (
+        schedule.every == "month" and day.day != 1))
+
+
 def due_ids(ctx: Context, conn: Connection, workflow: Workflow, day: date) -> list[int]:
     """Ids of the records whose occurrence of `workflow` falls on `day`."""
     schedule: Schedule = workflow.schedule  # type: ignore[assignment]
@@ -67,10 +74,21 @@ def due_ids(ctx: Context, conn: Connection, workflow: Workflow, day: date) -> li
         if not is_holiday(schedule.holiday, day):
             return []
         return list(conn.scalars(select(table.c.id).order_by(table.c.id)))
+    if schedule.date_field is None:  # every day, week (Mondays) or month (the 1st)
+        if not due_day(schedule, day):
+            return []
+        return list(conn.scalars(select(table.c.id).order_by(table.c.id)))
     target = day - timedelta(days=schedule.offset_days)
     if schedule.every == "year":
         column = table.c[ANNIVERSARY + schedule.date_field]
         condition = column.in_(month_days(target))
+    elif schedule.every == "month":  # the same day of every month; the 31st at a month's end
+        column = table.c[ANNIVERSARY + schedule.date_field]
+        last = calendar.monthrange(target.year, target.month)[1]
+        condition = (column % 100 >= target.day) if target.day == last else (
+            column % 100 == target.day)
+        start = table.c[schedule.date_field]
+        condition = condition & (start <= target)
     elif obj.fields[schedule.date_field].kind.value == "datetime":
         start = datetime.combine(target, time.min, ctx.tz)
         column = table.c[schedule.date_field]
@@ -126,8 +144,11 @@ def _days(ctx: Context, conn: Connection, workflow: Workflow, now: datetime) -> 
     state = ctx.schema.system["mc_schedule_state"]
     last = conn.execute(select(state.c.last_day).where(state.c.workflow == workflow.name)
                         ).scalar()
-    start = today if last is None else max(last + timedelta(days=1),
-                                           today - timedelta(days=CATCH_UP_DAYS - 1))
+    # a new rule catches up the occurrences of its last `catch_up` days (catch_up: false,
+    # none: it starts today); a running one the days since its last round, a month at most
+    window = max(schedule.catch_up, 1) if last is None else CATCH_UP_DAYS
+    start = max(today - timedelta(days=window - 1),
+                last + timedelta(days=1) if last is not None else today - timedelta(days=window))
     return [start + timedelta(days=i) for i in range((today - start).days + 1)]
 
 
@@ -140,6 +161,26 @@ def _done(ctx: Context, workflow: Workflow, day: date) -> None:
             conn.execute(state.insert().values(workflow=workflow.name, last_day=day))
 
 
+def due(ctx: Context, workflow: Workflow, now: datetime) -> list[tuple[date, list[int]]]:
+    """What the next round of a scheduled rule walks: each day since its last round (or its
+    catch-up window), with the records whose occurrence falls then and has not fired."""
+    fired = ctx.schema.system["mc_schedule_fired"]
+    schedule: Schedule = workflow.schedule  # type: ignore[assignment]
+    out = []
+    with ctx.db.read() as conn:
+        days = _days(ctx, conn, workflow, now)
+        if schedule.date_field is None and schedule.holiday is None:
+            # every day, week or month: the latest occurrence only (a daily reminder does
+            # not repeat itself for the days the worker was down)
+            days = [d for d in days if due_day(schedule, d)][-1:]
+        for day in days:
+            ids = due_ids(ctx, conn, workflow, day)
+            done = set(conn.scalars(select(fired.c.record_id).where(
+                fired.c.workflow == workflow.name, fired.c.occurrence == day))) if ids else set()
+            out.append((day, [i for i in ids if i not in done]))
+    return out
+
+
 def run_schedules(rt: Runtime, *, now: datetime | None = None) -> dict[str, int]:
     """Fire every scheduled rule that is due; {rule: how many records it fired for}."""
     ctx = rt.system_context()
@@ -148,27 +189,26 @@ def run_schedules(rt: Runtime, *, now: datetime | None = None) -> dict[str, int]
     for workflow in rt.model.workflows.values():
         if workflow.schedule is None or not is_active(ctx, workflow):
             continue
-        with rt.db.read() as conn:
-            days = _days(ctx, conn, workflow, now)
-        for day in days:
-            with rt.db.read() as conn:
-                ids = due_ids(ctx, conn, workflow, day)
+        for day, ids in due(ctx, workflow, now):
             fired[workflow.name] = fired.get(workflow.name, 0) + sum(
                 fire(ctx, workflow, record_id, day) for record_id in ids)
             _done(ctx, workflow, day)
     return fired
 
 
-def simulate(rt: Runtime, name: str, *, examples: int = 5) -> dict[str, Any]:
-    """How many existing records a rule would fire for, with examples, changing nothing.
-    A record-triggered rule is tested as if each record were saved as it is; a scheduled
-    rule against its condition (the dates decide when, not whether)."""
+def simulate(rt: Runtime, name: str, *, examples: int = 5,
+             now: datetime | None = None) -> dict[str, Any]:
+    """What a rule would do, changing nothing. A scheduled rule: exactly what the worker's
+    next round would fire, record by record and day by day (its `if` checked); a
+    record-triggered rule: the records it would fire for if each were saved as it is."""
     workflow = rt.model.workflows.get(name)
     if workflow is None:
         raise CrmError(f"no workflow named '{name}' (workflows: "
                        f"{', '.join(sorted(rt.model.workflows)) or 'none'})")
     ctx = rt.system_context()
     obj = ctx.model.objects[workflow.object]
+    if workflow.schedule is not None:
+        return _next_round(ctx, workflow, now or rt.clock(), examples)
     table = ctx.schema.table(obj.name)
     matched, checked, errors, sample = 0, 0, 0, []
     with rt.db.read() as conn:
@@ -194,6 +234,33 @@ def simulate(rt: Runtime, name: str, *, examples: int = 5) -> dict[str, Any]:
             last = rows[-1]["id"]
     return {"workflow": name, "object": obj.name, "checked": checked, "would_fire": matched,
             "errors": errors, "examples": sample}
+
+
+def _next_round(ctx: Context, workflow: Workflow, now: datetime, examples: int
+                ) -> dict[str, Any]:
+    obj = ctx.model.objects[workflow.object]
+    table = ctx.schema.table(obj.name)
+    matched, checked, errors, sample = 0, 0, 0, []
+    active = is_active(ctx, workflow)
+    with ctx.db.read() as conn:
+        for day, ids in due(ctx, workflow, now) if active else []:
+            for record_id in ids:
+                record = fetch(conn, table, obj, record_id)
+                if record is None:
+                    continue
+                checked += 1
+                try:
+                    ok = workflow.condition is None or truthy(evaluate(
+                        workflow.condition, StepEnv(ctx, conn, obj, record, None)))
+                except (EvalError, ArithmeticError, TypeError, ValueError):
+                    errors += 1
+                    continue
+                if ok:
+                    matched += 1
+                    if len(sample) < examples:
+                        sample.append((record_id, f"{obj.title_of(record)} ({day:%d/%m/%Y})"))
+    return {"workflow": workflow.name, "object": obj.name, "checked": checked,
+            "would_fire": matched, "errors": errors, "examples": sample, "active": active}
 
 
 def _reads_the_clock(expression: Any) -> bool:

@@ -116,18 +116,20 @@ ANNIVERSARY = "_md_"  # a hidden column: month * 100 + day of a date field (birt
 
 
 def scheduled_fields(model: AppModel, object_name: str) -> dict[str, bool]:
-    """Date fields that scheduled rules read, and whether one repeats every year."""
+    """Date fields that scheduled rules read, and whether one repeats (every year or month:
+    found by the hidden month-day column)."""
     out: dict[str, bool] = {}
     for workflow in model.workflows.values():
         if workflow.object == object_name and workflow.schedule is not None \
                 and workflow.schedule.date_field is not None:
             field_name = workflow.schedule.date_field
-            out[field_name] = out.get(field_name, False) or workflow.schedule.every == "year"
+            out[field_name] = out.get(field_name, False) or workflow.schedule.every in (
+                "year", "month")
     return out
 
 
 def anniversary_columns(model: AppModel, object_name: str) -> dict[str, str]:
-    """Hidden column -> date field, for the yearly rules of the object."""
+    """Hidden column -> date field, for the yearly and monthly rules of the object."""
     return {ANNIVERSARY + name: name
             for name, yearly in scheduled_fields(model, object_name).items() if yearly}
 

@@ -111,6 +111,7 @@ class FieldDef:
     format: str | None = None  # autonumber
     rollup: Rollup | None = None
     system: bool = False
+    track_changes: bool = False  # the engine keeps <name>_changed_at (a status's age)
 
     @property
     def value_type(self) -> str:
@@ -150,7 +151,7 @@ class FieldDef:
         data: dict[str, Any] = {"type": self.type, "label": self.label.to_data()}
         if self.help is not None:
             data["help"] = self.help.to_data()
-        for key in ("required", "unique", "index", "read_only"):
+        for key in ("required", "unique", "index", "read_only", "track_changes"):
             if getattr(self, key):
                 data[key] = True
         for key in ("default", "max_length", "min", "max", "scale", "to", "returns", "format"):
@@ -291,13 +292,18 @@ class Role:
     can: frozenset[str] = frozenset()  # rights beyond records: assign, share_reports, ...
 
 
+CATCH_UP_DAYS = 31  # a schedule's default catch_up: occurrences up to a month late still fire
+
+
 @dataclass(frozen=True)
 class Schedule:
     date_field: str | None  # a date of the record (a birthday, an end date), or None ...
     offset_days: int = 0
-    every: str | None = None  # "year" or None (once per date value)
+    every: str | None = None  # day | week | month | year, or None (once per date value)
     at: str | None = None  # "HH:MM" in the app's time zone
     holiday: str | None = None  # ... a holiday for every record: tet, women (8/3), "DD/MM"
+    catch_up: int = CATCH_UP_DAYS  # days back an occurrence missed still fires (0: none
+    #                                before the rule first ran)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,9 @@ from .model import (
 from .problems import Problem, did_you_mean
 from .source import Document
 
-COMMON_KEYS = {"type", "label", "help", "required", "unique", "default", "index", "read_only"}
+COMMON_KEYS = {"type", "label", "help", "required", "unique", "default", "index", "read_only",
+               "track_changes"}
+CHANGED_AT = "_changed_at"  # <field>_changed_at: when a tracked field last changed
 TYPE_KEYS = {name: set(t.keys) for name, t in TYPES.items()}
 NOT_FOR_COMPUTED = {"required", "unique", "default"}
 SEARCHABLE_TYPES = {name for name, t in TYPES.items() if t.searchable}
@@ -235,6 +237,7 @@ def build_field(name: str, data: Mapping[str, Any], src: Src,
         default=str(default) if options and not TYPES[ftype].many and default is not None
         else default,
         index=bool(data.get("index")), read_only=bool(data.get("read_only")),
+        track_changes=bool(data.get("track_changes")),
         max_length=data.get("max_length"), min=data.get("min"), max=data.get("max"),
         scale=scale, options=options, to=data.get("to"),
         on_delete=data.get("on_delete", "set_null"), returns=data.get("returns"),
@@ -384,6 +387,8 @@ def build_objects(drafts: dict[str, ObjectDraft], problems: list[Problem]) -> di
             fdef = build_field(fname, data, src, problems)
             if fdef is not None:
                 built[fname] = fdef
+                if fdef.track_changes:
+                    built.update(_changed_at(fdef, draft.fields, src, problems))
         built.update(system)
         fields_by_object[name] = built
     _type_rollups(fields_by_object)
@@ -397,6 +402,26 @@ def build_objects(drafts: dict[str, ObjectDraft], problems: list[Problem]) -> di
         _check_formula_cycles(name, fields, sources, problems)
         objects[name] = _object(draft, fields, scope, problems)
     return objects
+
+
+def _changed_at(fdef: FieldDef, declared: Mapping[str, Any], src: Src,
+                problems: list[Problem]) -> dict[str, FieldDef]:
+    """`track_changes: true`: the datetime field MetaCRM keeps, <name>_changed_at (when the
+    value last changed; a schedule's `after:` counts days from it)."""
+    name = fdef.name + CHANGED_AT
+    if name in declared:
+        problems.append(src.problem(f"track_changes makes the field '{name}'; the object "
+                                    "declares one of that name already", "track_changes"))
+        return {}
+    if fdef.computed:
+        problems.append(src.problem("a computed field's changes are not tracked",
+                                    "track_changes"))
+        return {}
+    suffix = {"en": "changed on", "vi": "thời điểm thay đổi"}
+    label = Label(frozen_map({language: f"{text}: {suffix.get(language, suffix['en'])}"
+                              for language, text in fdef.label.texts.items()}))
+    return {name: FieldDef(name=name, type="datetime", label=label, system=True,
+                           read_only=True, index=True)}
 
 
 def _type_rollups(fields_by_object: dict[str, dict[str, FieldDef]]) -> None:

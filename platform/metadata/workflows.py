@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .model import (
+    CATCH_UP_DAYS,
     Action,
     Approval,
     ApprovalStep,
@@ -97,6 +98,56 @@ def _offset_days(text: str | None) -> int:
     return int(text.strip()[:-1])
 
 
+def _schedule(sched: Mapping[str, Any], obj: ObjectDef, src: Src, problems: list[Problem]
+              ) -> Schedule:
+    """A schedule: the day of a date field (with an offset; every year or month), a holiday,
+    `after:` N days in a tracked field's value, or every day, week or month for all records
+    whose `if` holds."""
+    key = ("when", "schedule")
+    every = sched.get("every")
+    date_name = sched.get("date_field")
+    after = sched.get("after")
+    offset = sched.get("offset")
+    if offset is not None and not re.fullmatch(r"[+-]?\d+d", str(offset)):
+        problems.append(src.problem(f"'{offset}' is not an offset in days (write -30d "
+                                    "or 2d)", *key, "offset"))
+        offset = None
+    days = _offset_days(offset)
+    if after is not None:
+        tracked = obj.fields.get(after["field"])
+        if tracked is None or not tracked.track_changes:
+            problems.append(src.problem(
+                f"after: '{after['field']}' must be a field of {obj.name} with "
+                "track_changes: true (MetaCRM then keeps "
+                f"{after['field']}_changed_at)" + did_you_mean(after["field"], obj.fields),
+                *key, "after", "field"))
+        date_name, days = f"{after['field']}_changed_at", int(after["days"]) + days
+    chosen = [k for k in ("date_field", "holiday", "after") if k in sched]
+    if len(chosen) > 1:
+        problems.append(src.problem(f"a schedule says one of date_field, holiday or after, "
+                                    f"not {' and '.join(chosen)}", *key))
+    elif not chosen and every not in ("day", "week", "month"):
+        problems.append(src.problem("a schedule needs date_field (a date of the record), "
+                                    "holiday, after (days in a value), or every: day, week or "
+                                    "month (for every record its `if` chooses)", *key))
+    elif "date_field" in sched:
+        date_field = obj.fields.get(date_name)
+        if date_field is None or not date_field.kind.is_date:
+            problems.append(src.problem(f"'{date_name}' must be a date field of {obj.name}"
+                                        + did_you_mean(date_name, obj.fields), *key,
+                                        "date_field"))
+    if chosen and every in ("day", "week"):
+        problems.append(src.problem(f"every: {every} repeats for every record, with no date "
+                                    "of its own: leave out date_field, holiday and after "
+                                    "(every: month or year repeats a date)", *key, "every"))
+    if "holiday" in sched and every is not None:
+        problems.append(src.problem("a holiday comes every year by itself; leave out every",
+                                    *key, "every"))
+    catch_up = sched.get("catch_up", True)
+    catch_days = CATCH_UP_DAYS if catch_up is True else int(catch_up or 0)
+    return Schedule(date_name, days, every, sched.get("at"), sched.get("holiday"), catch_days)
+
+
 def build_workflow(doc: Document, objects: Mapping[str, ObjectDef],
                    fields: Mapping[str, Mapping[str, FieldDef]], problems: list[Problem],
                    recipe: str | None = None) -> Workflow | None:
@@ -114,24 +165,7 @@ def build_workflow(doc: Document, objects: Mapping[str, ObjectDef],
     when = data["when"]
     event, schedule = (when, None) if isinstance(when, str) else (None, None)
     if isinstance(when, dict):
-        sched = when["schedule"]
-        if ("date_field" in sched) == ("holiday" in sched):
-            problems.append(src.problem("a schedule needs either date_field (a date of the "
-                                        "record) or holiday, not both", "when", "schedule"))
-        elif "date_field" in sched:
-            date_field = obj.fields.get(sched["date_field"])
-            if date_field is None or not date_field.kind.is_date:
-                problems.append(src.problem(
-                    f"'{sched['date_field']}' must be a date field of {obj_name}"
-                    + did_you_mean(sched["date_field"], obj.fields), "when", "schedule",
-                    "date_field"))
-        offset = sched.get("offset")
-        if offset is not None and not re.fullmatch(r"[+-]?\d+d", str(offset)):
-            problems.append(src.problem(f"'{offset}' is not an offset in days (write -30d "
-                                        "or 2d)", "when", "schedule", "offset"))
-            offset = None
-        schedule = Schedule(sched.get("date_field"), _offset_days(offset), sched.get("every"),
-                            sched.get("at"), sched.get("holiday"))
+        schedule = _schedule(when["schedule"], obj, src, problems)
     condition = None
     if "if" in data:
         condition = parse_expression(data["if"], src, ("if",), problems)

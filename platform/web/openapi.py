@@ -101,7 +101,11 @@ def _schemas(view: View, obj: ObjectDef) -> dict[str, dict[str, Any]]:
         writable["owner"] = {**writable["owner"], "enum": [*sorted(allowed), None],
                              "description": "you: giving a record to another user needs the "
                                             "assign right"}
-    rules = _validations(obj)
+    rules = _validations(obj) + [
+        {"when": f"({a.before.source}) and ({a.when.source})",
+         "message": f"{a.label.get('en')} is needed first (refused unless it is approved)",
+         "message_vi": f"Cần {a.label.get('vi')} trước (bị từ chối nếu chưa được duyệt)"}
+        for a in view.model.approvals_of(obj.name).values() if a.before is not None]
     create: dict[str, Any] = {
         "type": "object", "properties": writable, "additionalProperties": False,
         "required": [n for n, f in view.writable(obj).items()
@@ -268,15 +272,13 @@ def _approval_paths(view: View, obj: ObjectDef) -> dict[str, Any]:
     for approval in view.model.approvals_of(obj.name).values():
         for verb, summary in (("submit", "Submit for approval"), ("approve", "Approve"),
                               ("reject", "Reject")):
-            body = {"type": "object", "additionalProperties": False, "properties": {
-                "comment": {"type": "string", "maxLength": 2000}}}
             paths[f"/api/v1/{obj.name}/{{id}}/approvals/{approval.name}/{verb}"] = {
                 "parameters": [id_param],
                 "post": {"operationId": f"{obj.name}_{approval.name}_{verb}", "tags": [obj.name],
                          "summary": f"{summary}: {approval.label.get('en')} (needed while "
                                     f"{approval.when.source})",
                          "requestBody": {"required": False, "content": {
-                             "application/json": {"schema": body}}},
+                             "application/json": {"schema": _ref("ApprovalComment")}}},
                          "responses": {"200": {"description": "Where the approval stands",
                                                "content": {"application/json": {
                                                    "schema": result}}},
@@ -352,6 +354,10 @@ def openapi_document(model: AppModel, ctx: Context | None = None) -> dict[str, A
                         "params": {"type": "object", "description": "what the message names "
                                    "(min, max, value, other record, row), for programs"}}}}}}}}},
     }
+    if model.approvals:
+        schemas["ApprovalComment"] = {"type": "object", "additionalProperties": False,
+                                      "properties": {"comment": {"type": "string",
+                                                                 "maxLength": 2000}}}
     paths: dict[str, Any] = {}
     for obj in view.objects():
         schemas.update(_schemas(view, obj))

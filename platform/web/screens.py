@@ -18,7 +18,14 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from ..engine import access, actions, approvals, attachments, query, records, views, workflows
-from ..engine.errors import BadRequest, Conflict, FieldError, PossibleDuplicates, ValidationFailed
+from ..engine.errors import (
+    BadRequest,
+    Conflict,
+    FieldError,
+    Locked,
+    PossibleDuplicates,
+    ValidationFailed,
+)
 from ..engine.pipeline import formula_problems, initial_values
 from ..engine.runtime import Context
 from ..engine.segments import SEGMENT_OBJECTS
@@ -472,6 +479,12 @@ def form_page(request: Request) -> Response:
             status = 422
         except PossibleDuplicates as exc:
             possible = exc.matches  # those the user may not read come without id or title
+            status = 409
+        except Locked as exc:
+            approval = ctx.model.approvals_of(obj.name).get(exc.details.get("approval", ""))
+            general = [frame.t("This record is awaiting {approval}; it can be changed once "
+                               "it is approved or rejected.", approval=approval.label.get(
+                                   ctx.locale) if approval else "")]
             status = 409
         except Conflict:
             conflict = True

@@ -246,6 +246,12 @@ def holds(node, values: dict, before: dict | None = None) -> bool | None:
     if isinstance(node, ex.Unary) and node.op == "not":
         inner = holds(node.operand, values, before)
         return None if inner is None else not inner
+    if isinstance(node, ex.ListOf):
+        return [holds(item, values, before) for item in node.items]
+    if isinstance(node, ex.Binary) and node.op in ("in", "not in"):
+        left, right = holds(node.left, values, before), holds(node.right, values, before)
+        found = left is not None and left in (right or [])
+        return found if node.op == "in" else not found
     if isinstance(node, ex.Binary):
         left, right = holds(node.left, values, before), holds(node.right, values, before)
         if node.op == "and":

@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from metacrm.engine import approvals, attachments, records
-from metacrm.engine.errors import Conflict, PermissionDenied, ValidationFailed
+from metacrm.engine.errors import Conflict, Locked, PermissionDenied, ValidationFailed
 from metacrm.engine.query import ListQuery, condition, list_records
 from metacrm.engine.users import add_to_team, create_team, create_user, find_user
 from metacrm.metadata import MetadataError, load
@@ -55,9 +55,9 @@ def test_a_big_discount_needs_the_managers_yes_before_the_quote_goes_out(runtime
     assert approvals.submit(lan, "quote", quote["id"], "discount") == "pending"
     assert any("lan đề nghị anh/chị duyệt" in m for m in _notes(runtime, mai.user.id))
     # pending: locked for people, and only its approvers decide
-    with pytest.raises(ValidationFailed) as locked:
+    with pytest.raises(Locked) as locked:
         records.update(lan, "quote", quote["id"], {"name": "Đổi tên"})
-    assert locked.value.errors["_record"][0].code == "awaiting_approval"
+    assert locked.value.status == 409 and locked.value.code == "awaiting_approval"
     with pytest.raises(PermissionDenied):
         approvals.decide(lan, "quote", quote["id"], "discount", True)
     with pytest.raises(Conflict):

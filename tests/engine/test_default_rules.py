@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -47,3 +47,18 @@ def test_an_overdue_case_goes_to_the_owners_team_manager(runtime, ctx):
     with runtime.db.read() as conn:
         rows = conn.execute(sa.select(table.c.user_id, table.c.message)).all()
     assert [(r.user_id, "quá hạn" in r.message) for r in rows] == [(chief.id, True)]
+
+
+def test_a_deal_stalled_in_its_stage_for_two_weeks_gets_a_task(runtime, ctx):
+    start = datetime(2027, 3, 1, 2, 0, tzinfo=UTC)
+    day = new_runtime(model=runtime.model, db=runtime.db, schema=runtime.schema,
+                      clock=lambda: start)
+    deal = records.create(day.context(ctx.user), "opportunity", {"name": "Máy lọc RO",
+                                                                 "stage": "proposal"})
+    assert deal["stage_changed_at"] == start
+    later = new_runtime(model=runtime.model, db=runtime.db, schema=runtime.schema,
+                        clock=lambda: start + timedelta(days=14, hours=1))
+    assert run_schedules(later)["stalled_opportunity"] == 1
+    tasks = query.list_records(ctx, "task", query.ListQuery()).items
+    assert [t["related_opportunity"] for t in tasks] == [deal["id"]]
+    assert "Gửi đề xuất 14 ngày" in tasks[0]["subject"]

@@ -217,8 +217,12 @@ def test_simulation_counts_without_side_effects(auto):
         records.create(people["admin"], "customer", {"name": f"K{i}", "email": f"k{i}@x.vn"})
     records.create(people["admin"], "customer", {"name": "Không"})
     before = (len(table_rows(rt, "mc_outbox")), len(table_rows(rt, "task")))
-    result = simulate(rt, "women_day")
+    result = simulate(rt, "women_day", now=datetime(2027, 3, 8, 3, 0, tzinfo=UTC))
     assert (result["checked"], result["would_fire"]) == (6, 5)
-    assert [title for _, title in result["examples"]][:2] == ["K0", "K1"]
+    assert [title for _, title in result["examples"]][:2] == ["K0 (08/03/2027)",
+                                                              "K1 (08/03/2027)"]
+    # the next round: nothing on 1 March (8/3 is still to come)
+    assert simulate(rt, "women_day", now=datetime(2027, 3, 1, 3, 0, tzinfo=UTC))[
+        "would_fire"] == 0
     assert (len(table_rows(rt, "mc_outbox")), len(table_rows(rt, "task"))) == before
 
