@@ -207,60 +207,50 @@ def simulate(rt: Runtime, name: str, *, examples: int = 5,
                        f"{', '.join(sorted(rt.model.workflows)) or 'none'})")
     ctx = rt.system_context()
     obj = ctx.model.objects[workflow.object]
-    if workflow.schedule is not None:
-        return _next_round(ctx, workflow, now or rt.clock(), examples)
     table = ctx.schema.table(obj.name)
-    matched, checked, errors, sample = 0, 0, 0, []
     with rt.db.read() as conn:
-        last = 0
-        while True:
-            rows = conn.execute(select(table).where(table.c.id > last).order_by(table.c.id)
-                                .limit(1000)).mappings().all()
-            if not rows:
-                break
-            for row in rows:
-                record = {k: v for k, v in row.items() if not k.startswith("_")}
-                checked += 1
-                env = StepEnv(ctx, conn, obj, record, None)  # as if just created
-                try:
-                    ok = workflow.condition is None or truthy(evaluate(workflow.condition, env))
-                except (EvalError, ArithmeticError, TypeError, ValueError):
-                    errors += 1
-                    continue
-                if ok:
-                    matched += 1
-                    if len(sample) < examples:
-                        sample.append((record["id"], obj.title_of(record)))
-            last = rows[-1]["id"]
-    return {"workflow": name, "object": obj.name, "checked": checked, "would_fire": matched,
-            "errors": errors, "examples": sample}
+        if workflow.schedule is not None:
+            active = is_active(ctx, workflow)
+            planned = [(fetch(conn, table, obj, record_id), f" ({day:%d/%m/%Y})")
+                       for day, ids in (due(ctx, workflow, now or rt.clock()) if active
+                                        else []) for record_id in ids]
+            return {**_tally(ctx, conn, workflow, planned, examples), "active": active}
+        return _tally(ctx, conn, workflow, _every_record(conn, table), examples)
 
 
-def _next_round(ctx: Context, workflow: Workflow, now: datetime, examples: int
-                ) -> dict[str, Any]:
+def _every_record(conn: Connection, table: Any) -> Any:
+    last = 0
+    while True:
+        rows = conn.execute(select(table).where(table.c.id > last).order_by(table.c.id)
+                            .limit(1000)).mappings().all()
+        if not rows:
+            return
+        for row in rows:
+            yield {k: v for k, v in row.items() if not k.startswith("_")}, ""
+        last = rows[-1]["id"]
+
+
+def _tally(ctx: Context, conn: Connection, workflow: Workflow, candidates: Any,
+           examples: int) -> dict[str, Any]:
+    """How many of the (record, note) candidates the rule's `if` takes, with examples."""
     obj = ctx.model.objects[workflow.object]
-    table = ctx.schema.table(obj.name)
     matched, checked, errors, sample = 0, 0, 0, []
-    active = is_active(ctx, workflow)
-    with ctx.db.read() as conn:
-        for day, ids in due(ctx, workflow, now) if active else []:
-            for record_id in ids:
-                record = fetch(conn, table, obj, record_id)
-                if record is None:
-                    continue
-                checked += 1
-                try:
-                    ok = workflow.condition is None or truthy(evaluate(
-                        workflow.condition, StepEnv(ctx, conn, obj, record, None)))
-                except (EvalError, ArithmeticError, TypeError, ValueError):
-                    errors += 1
-                    continue
-                if ok:
-                    matched += 1
-                    if len(sample) < examples:
-                        sample.append((record_id, f"{obj.title_of(record)} ({day:%d/%m/%Y})"))
+    for record, note in candidates:
+        if record is None:
+            continue
+        checked += 1
+        env = StepEnv(ctx, conn, obj, record, None)  # as if just created
+        try:
+            ok = workflow.condition is None or truthy(evaluate(workflow.condition, env))
+        except (EvalError, ArithmeticError, TypeError, ValueError):
+            errors += 1
+            continue
+        if ok:
+            matched += 1
+            if len(sample) < examples:
+                sample.append((record["id"], obj.title_of(record) + note))
     return {"workflow": workflow.name, "object": obj.name, "checked": checked,
-            "would_fire": matched, "errors": errors, "examples": sample, "active": active}
+            "would_fire": matched, "errors": errors, "examples": sample}
 
 
 def _reads_the_clock(expression: Any) -> bool:

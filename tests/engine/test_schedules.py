@@ -15,6 +15,7 @@ from metacrm.engine.scheduler import run_schedules, simulate
 from metacrm.engine.users import create_user
 from metacrm.metadata import MetadataError, load
 from tests.conftest import SHOP
+from tests.engine.test_workflows import Clock
 
 FIELDS = """
 extend: customer
@@ -61,14 +62,6 @@ do:
   - set: {level: gold}
 """
 NOW = datetime(2027, 3, 31, 3, 0, tzinfo=UTC)  # 10:00 in Hồ Chí Minh City
-
-
-class Clock:
-    def __init__(self, when: datetime):
-        self.when = when
-
-    def __call__(self) -> datetime:
-        return self.when
 
 
 @pytest.fixture
