@@ -30,6 +30,7 @@ from sqlalchemy import false, or_, select
 
 from ..metadata.model import AppModel, FieldDef, Role
 from .errors import NotFound, PermissionDenied
+from .users import SYSTEM_ROLE
 
 if TYPE_CHECKING:
     from .runtime import Context
@@ -294,6 +295,30 @@ def owner_choices(ctx: Context, current: int | None) -> frozenset[int] | None:
     if ctx.can("assign"):
         return None
     return frozenset({ctx.user.id} | ({current} if current is not None else set()))
+
+
+def lineage(model: Any, role: str) -> list[str]:
+    """The role and the roles it inherits, nearest first."""
+    out: list[str] = []
+    while role and role not in out and role in model.roles:
+        out.append(role)
+        role = model.roles[role].inherits or ""
+    return out
+
+
+def in_roles(ctx: Context, roles: Iterable[str]) -> bool:
+    """Is the user's role among `roles` (itself, one it inherits, or a role with every
+    right)? No roles named: everybody is. (A record action's `roles`.)"""
+    roles = set(roles)
+    if not roles or ctx.user.role == SYSTEM_ROLE:
+        return True
+    return any(name in roles or ctx.model.roles[name].all
+               for name in lineage(ctx.model, ctx.user.role))
+
+
+def roles_within(model: Any, wanted: str) -> list[str]:
+    """The roles that are `wanted` or inherit it (whose users an approval step asks)."""
+    return [name for name in model.roles if wanted in lineage(model, name)]
 
 
 def may(ctx: Context, obj: Any, record: Mapping[str, Any], action: str) -> bool:

@@ -21,6 +21,7 @@ from sqlalchemy import Connection
 
 from ..metadata.expressions import EvalError, evaluate, truthy
 from ..metadata.model import ObjectDef, RecordAction, Workflow
+from .access import in_roles
 from .coerce import Invalid, coerce
 from .errors import CrmError, FieldError, NotFound, PermissionDenied, ValidationFailed
 from .pipeline import RecordEnv
@@ -28,7 +29,6 @@ from .records import load, object_def, transaction, visible
 from .rows import fetch
 from .runtime import Context
 from .steps import PLACEHOLDER, StepEnv, render, run_action
-from .users import SYSTEM_ROLE
 from .workflows import log_run
 
 MAX_BULK = 500  # records one bulk run may touch
@@ -103,20 +103,8 @@ def action_def(ctx: Context, object_name: str, name: str) -> RecordAction:
 
 
 def role_may(ctx: Context, action: RecordAction) -> bool:
-    """Does the user's role (or a role it inherits) appear in the action's `roles`?"""
-    role_name = ctx.user.role
-    if role_name == SYSTEM_ROLE or not action.roles:
-        return True
-    seen = set()
-    while role_name and role_name not in seen:
-        seen.add(role_name)
-        role = ctx.model.roles.get(role_name)
-        if role is None:
-            return False
-        if role.all or role_name in action.roles:
-            return True
-        role_name = role.inherits
-    return False
+    """May the user's role run the action (its `roles`; none named: every role)?"""
+    return in_roles(ctx, action.roles)
 
 
 def holds(ctx: Context, conn: Connection, obj: ObjectDef, action: RecordAction,

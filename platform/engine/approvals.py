@@ -25,7 +25,7 @@ from sqlalchemy import Connection, select
 from ..metadata.expressions import EvalError, evaluate, truthy
 from ..metadata.model import AppModel, Approval, ObjectDef
 from . import notices
-from .access import readable_ids
+from .access import readable_ids, roles_within
 from .errors import Conflict, CrmError, Locked, NotFound, PermissionDenied
 from .pipeline import RecordEnv, Save
 from .records import load, object_def, transaction
@@ -101,22 +101,10 @@ def approvers(ctx: Context, conn: Connection, approval: Approval, index: int,
         manager = team_manager(ctx, conn, owner) if owner is not None else None
         return [manager] if manager is not None else []
     table = ctx.schema.system["mc_user"]
-    roles = [n for n, r in ctx.model.roles.items() if _is(ctx.model, n, step.role or "")]
+    roles = roles_within(ctx.model, step.role or "")
     return list(conn.scalars(select(table.c.id).where(table.c.role.in_(roles),
                                                       table.c.is_active.is_(True))
                              .order_by(table.c.id)))
-
-
-def _is(model: AppModel, role: str, wanted: str) -> bool:
-    """Is `role` the role `wanted` or one that inherits it?"""
-    seen = set()
-    while role and role not in seen:
-        if role == wanted:
-            return True
-        seen.add(role)
-        parent = model.roles.get(role)
-        role = parent.inherits if parent is not None and parent.inherits else ""
-    return False
 
 
 def _approval(ctx: Context, obj: ObjectDef, name: str) -> Approval:

@@ -125,8 +125,12 @@ class StepEnv(RecordEnv):
             if len(path) == 2:
                 return record_id
             target = self.ctx.model.objects[object_name]
-            row = fetch(self.conn, self.ctx.schema.table(object_name), target, record_id)
-            return RecordEnv(self.ctx, self.conn, target, row or {}, None).value(path[2:])
+            key = (object_name, record_id)
+            if key not in self._related:  # read once, like a lookup's record (forget() clears)
+                self._related[key] = fetch(self.conn, self.ctx.schema.table(object_name),
+                                           target, record_id)
+            return RecordEnv(self.ctx, self.conn, target, self._related[key] or {},
+                             None).value(path[2:])
         if path[0] == PARENT and self.parent is not None and len(path) > 1:
             return self.parent.value(path[1:])
         if path == (INDEX,) and self.index is not None:

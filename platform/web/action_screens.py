@@ -24,6 +24,7 @@ from ..engine.text import is_digits
 from ..metadata.model import ObjectDef, RecordAction
 from . import auth
 from .display import References
+from .forms import read_fields
 from .i18n import error_text
 from .pages import PageContext, flash, page_context
 from .screens import make_widget, object_of
@@ -51,19 +52,6 @@ def _page(frame: PageContext, obj: ObjectDef, action: RecordAction, *, record: d
                                                              total=len(ids)),
         "cancel": f"/o/{obj.name}/{record['id']}" if record else f"/o/{obj.name}"},
         status=status)
-
-
-def _inputs(frame: PageContext, action: RecordAction, form: Any
-            ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(inputs for the action, what the user typed) from the submitted form."""
-    values: dict[str, Any] = {}
-    typed: dict[str, Any] = {}
-    for name, fdef in action.inputs.items():
-        found = fdef.kind.read(fdef, form, frame.fmt)
-        if found is not None:
-            values[name], shown = found
-            typed.update(shown)
-    return values, typed
 
 
 def _errors(frame: PageContext, action: RecordAction, exc: ValidationFailed
@@ -112,7 +100,7 @@ def record_action_page(request: Request) -> Response:
         return _page(frame, obj, action, record=record, ids=[], values=defaults, typed={},
                      errors={}, general=[], question=question, refs=refs)
     form = auth.checked_form(request)
-    values, typed = _inputs(frame, action, form)
+    values, typed = read_fields(action.inputs.values(), form, frame.fmt)
     try:
         outcome = actions.run(ctx, obj.name, record_id, action.name, values)
     except ValidationFailed as exc:
@@ -156,7 +144,7 @@ def bulk_action_page(request: Request) -> Response:
         flash(request, frame.t("{count} selected", count=0), "error")
         return RedirectResponse(f"/o/{obj.name}", status_code=303)
     asks = bool(action.inputs) or action.confirm is not None
-    values, typed = _inputs(frame, action, form)
+    values, typed = read_fields(action.inputs.values(), form, frame.fmt)
     if asks and form.get("confirmed") != "1":
         return _page(frame, obj, action, record=None, ids=ids, values={}, typed={},
                      errors={}, general=[], question=actions.question(ctx, None, obj, action, None),

@@ -121,6 +121,11 @@ def record_detail(request: Request) -> Response:
     return JSON(record_json(record))
 
 
+def optional_body(request: Request) -> dict[str, Any]:
+    """The JSON object of a body that may be left out (an action's, an approval's)."""
+    return json_body(request) if bodies.body(request).strip() else {}
+
+
 def _input_json(fdef: Any, lang: str, value: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"name": fdef.name, "type": fdef.type, "label": fdef.label.get(lang),
                            "required": fdef.required, "default": json_value(value)}
@@ -157,7 +162,7 @@ def run_record_action(request: Request) -> Response:
     ctx = api_context(request)
     object_name = request.path_params["object"]
     records.object_def(ctx, object_name)
-    body = json_body(request) if bodies.body(request).strip() else {}
+    body = optional_body(request)
     unknown = set(body) - {"inputs"}
     if unknown:
         raise BadRequest(f"an action's body holds only \"inputs\", not {sorted(unknown)}")
@@ -179,7 +184,7 @@ def approval_verb(request: Request) -> Response:
     records.object_def(ctx, object_name)
     if verb not in ("submit", "approve", "reject"):
         raise NotFound(f"no such approval step '{verb}' (submit, approve or reject)")
-    body = json_body(request) if bodies.body(request).strip() else {}
+    body = optional_body(request)
     unknown = set(body) - {"comment"}
     if unknown:
         raise BadRequest(f"the body holds only \"comment\", not {sorted(unknown)}")

@@ -3,6 +3,7 @@ record service (numbers typed the Vietnamese way, dates from date inputs, ...)."
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,12 +57,17 @@ def parse_form(ctx: Context, obj: ObjectDef, form: FormData, fmt: Formats,
     """(values for the record service, what the user typed) from a submitted form.
 
     Only fields that were on the form and that the user may edit are taken."""
+    return read_fields([obj.fields[n] for n in names if ctx.can_edit(obj, n)], form, fmt)
+
+
+def read_fields(fields: Iterable[FieldDef], form: FormData, fmt: Formats
+                ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(values, what the user typed) of `fields` (a record's, or an action's inputs) from
+    a submitted form: each field's type reads its own input."""
     values: dict[str, Any] = {}
     typed: dict[str, Any] = {}
-    for name in names:
-        fdef = obj.fields[name]
-        if not ctx.can_edit(obj, name):
-            continue
+    for fdef in fields:
+        name = fdef.name
         found = fdef.kind.read(fdef, form, fmt)
         if found is not None:
             values[name], shown = found
