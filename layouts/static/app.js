@@ -94,6 +94,30 @@
     if (e.target.id === "f-type") showTypeOptions();
   });
   document.addEventListener("DOMContentLoaded", showTypeOptions);
+  // Setup's rule and action forms: a select[data-shows] shows, in its [data-choice] box, the
+  // parts whose data-for names the chosen value (a step's kind, a kind of schedule); the
+  // boxes nested in it decide their own parts
+  function showChosen(select) {
+    var scope = select.closest("[data-choice]");
+    if (!scope) return;
+    scope.querySelectorAll("[data-for]").forEach(function (part) {
+      if (part.parentElement.closest("[data-choice]") === scope) {
+        part.hidden = part.dataset.for.split(" ").indexOf(select.value) < 0;
+      }
+    });
+  }
+  document.addEventListener("change", function (e) {
+    if (e.target.matches && e.target.matches("select[data-shows]")) showChosen(e.target);
+    // a new rule's object: its fields fill the form's choices, so the form is drawn again
+    if (e.target.matches && e.target.matches("select[data-reload]")) {
+      var url = new URL(window.location.href);
+      url.searchParams.set(e.target.name, e.target.value);
+      window.location.href = url.toString();
+    }
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("select[data-shows]").forEach(showChosen);
+  });
   document.addEventListener("DOMContentLoaded", function () { setupKanban(document); });
   document.addEventListener("htmx:afterSwap", function (e) { setupKanban(document); });
 })();

@@ -26,7 +26,6 @@ from .coerce import Invalid, coerce
 from .errors import CrmError, FieldError, NotFound, PermissionDenied, ValidationFailed
 from .pipeline import RecordEnv
 from .records import load, object_def, transaction, visible
-from .rows import fetch
 from .runtime import Context
 from .steps import PLACEHOLDER, StepEnv, render, run_action
 from .workflows import log_run
@@ -215,9 +214,6 @@ def run(ctx: Context, object_name: str, record_id: int, name: str,
             if step.kind == "convert":
                 outcome.order += [(r["object"], r["id"]) for r in done["records"].values()
                                   if "id" in r]
-            if step.kind in ("set", "assign", "convert"):
-                env.record = fetch(tx, ctx.schema.table(obj.name), obj, record_id) or record
-                env.forget()
         outcome.made = dict(env.made)
         outcome.record = visible(ctx, obj, dict(env.record))
         log_run(ctx, tx, rule, obj.name, record_id, "action",

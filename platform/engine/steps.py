@@ -185,7 +185,10 @@ def run_action(ctx: Context, conn: Connection, obj: ObjectDef, record: dict[str,
     if action.kind == "for_each":
         return for_each(ctx, conn, obj, env, workflow, params, deeper)
     if action.kind == "convert":
-        return convert(deeper, conn, obj, env, params)
+        report = convert(deeper, conn, obj, env, params)
+        if "mark" in params:
+            _reread(ctx, conn, obj, env)
+        return report
     if action.kind == "update":
         lookup = params["record"].strip("{} ")
         target_id = record.get(lookup)
@@ -199,6 +202,7 @@ def run_action(ctx: Context, conn: Connection, obj: ObjectDef, record: dict[str,
         values = (render_values(params, env) if action.kind == "set"
                   else {"owner": assignee(ctx, conn, workflow, action)})
         records.update(deeper, obj.name, record["id"], values, conn=conn)
+        _reread(ctx, conn, obj, env)
         return {"action": action.kind, "values": {k: jsonable(v) for k, v in values.items()}}
     if action.kind == "email":
         return queue_email(ctx, conn, obj, record, env, workflow, params)
@@ -254,14 +258,11 @@ def for_each(ctx: Context, conn: Connection, obj: ObjectDef, env: StepEnv, workf
     """Run `do` for each related record whose `if` holds, the record as `parent`."""
     child, count, chosen = _matching(acting, conn, obj, env, params)
     done = []
-    for row, inner in chosen:
-        for item in params["do"]:
+    for _, inner in chosen:
+        for item in params["do"]:  # a set re-reads inner.record for the steps after it
             kind, step = next(iter(item.items()))
-            done.append(run_action(ctx, conn, child, row, inner, workflow,
+            done.append(run_action(ctx, conn, child, inner.record, inner, workflow,
                                    Action(kind, step), acting=acting))
-            if kind in ("set", "assign"):
-                row = fetch(conn, ctx.schema.table(child.name), child, row["id"]) or row
-                inner = env.child(child, row)
     return {"action": "for_each", "object": child.name, "records": count, "done": done}
 
 
@@ -294,6 +295,13 @@ def create_many(acting: Context, conn: Connection, env: StepEnv, params: Mapping
         values = render_values(params.get("values", {}), env.numbered(n))
         ids.append(records.create(acting, params["object"], values, conn=conn)["id"])
     return {"action": "create", "object": params["object"], "ids": ids}
+
+
+def _reread(ctx: Context, conn: Connection, obj: ObjectDef, env: StepEnv) -> None:
+    """The record as a step left it, for the steps after it (`{visits}` after a set, or
+    `parent.visits` in a for_each)."""
+    env.record = fetch(conn, ctx.schema.table(obj.name), obj, env.record["id"]) or env.record
+    env.forget()
 
 
 def convert(acting: Context, conn: Connection, obj: ObjectDef, env: StepEnv,

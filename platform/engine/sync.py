@@ -158,7 +158,10 @@ def _plan(conn: Connection, schema: Schema, model: AppModel) -> Plan:
             continue
         columns = live.columns(name)
         for fdef in obj.fields.values():
-            if fdef.system:
+            if fdef.system:  # every table has its own; a kept one may come later
+                if fdef.name not in columns:  # (track_changes' <field>_changed_at)
+                    result.steps.append(Step(Action.ADD_COLUMN, name, fdef.name,
+                                             f"{name}.{fdef.name} (kept by MetaCRM)"))
                 continue
             record = live.fields.get((name, fdef.name))
             if fdef.name not in columns:

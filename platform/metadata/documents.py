@@ -208,17 +208,14 @@ def _extend_between(old: dict[str, Any], new: dict[str, Any], missing: list[str]
             [item for item in after if item not in before]
         if extra:
             doc[key] = copy.deepcopy(extra)
-    old_actions, new_actions = old.get("actions", {}), new.get("actions", {})
-    changed = {a: copy.deepcopy(d) for a, d in new_actions.items() if old_actions.get(a) != d}
-    if changed:
-        doc["actions"] = changed
-    dropped = [a for a in old_actions if a not in new_actions]
-    if dropped:
-        doc["remove_actions"] = dropped
-    approvals = {a: copy.deepcopy(d) for a, d in new.get("approvals", {}).items()
-                 if old.get("approvals", {}).get(a) != d}
-    if approvals:
-        doc["approvals"] = approvals
+    for key in ("actions", "approvals"):
+        before, after = old.get(key, {}), new.get(key, {})
+        changed = {a: copy.deepcopy(d) for a, d in after.items() if before.get(a) != d}
+        if changed:
+            doc[key] = changed
+        dropped = [a for a in before if a not in after]
+        if dropped:
+            doc[f"remove_{key}"] = dropped
     return doc
 
 

@@ -205,6 +205,36 @@ class Draft:
         else:
             self.overlays[path] = copy.deepcopy(dict(data))
 
+    # --- record actions and approvals ---
+
+    def parts(self, obj: str, key: str) -> dict[str, Any]:
+        """An object's `actions` or `approvals` as the admin sees them, by name."""
+        doc = self.effective().get(f"objects/{obj}.yaml")
+        if doc is None:
+            raise EditError(f"there is no object '{obj}'", "object")
+        return copy.deepcopy(doc.get(key, {}))
+
+    def set_part(self, obj: str, key: str, name: str, data: Mapping[str, Any] | None) -> None:
+        """Add or replace one of an object's actions or approvals (`key`), or with None take
+        it away: Setup's own is dropped, the app's is removed by `remove_<key>`."""
+        doc = self._object(obj)
+        removed = doc.get(f"remove_{key}", [])
+        if data is not None:
+            doc.setdefault(key, {})[name] = copy.deepcopy(dict(data))
+            if name in removed:
+                removed.remove(name)
+                if not removed:
+                    doc.pop(f"remove_{key}")
+            return
+        if name not in self.parts(obj, key):
+            raise EditError(f"'{obj}' has no {key.removesuffix('s')} '{name}'", "name")
+        mine = doc.get(key, {})
+        mine.pop(name, None)
+        if not mine:
+            doc.pop(key, None)
+        if not self.custom(obj) and name in self.base[f"objects/{obj}.yaml"].get(key, {}):
+            doc.setdefault(f"remove_{key}", []).append(name)
+
     # --- validation rules ---
 
     def validations(self, obj: str) -> list[dict[str, Any]]:

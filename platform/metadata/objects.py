@@ -142,11 +142,13 @@ def _extend(drafts: dict[str, ObjectDraft], doc: Document, problems: list[Proble
         draft.lists.setdefault(key, []).extend(
             (item, Src(doc, (key, i))) for i, item in enumerate(doc.data.get(key, [])))
     _add_actions(draft, doc)
-    for i, action in enumerate(doc.data.get("remove_actions", [])):
-        if draft.actions.pop(action, None) is None:
-            problems.append(doc.problem(("remove_actions", i), (
-                f"cannot remove the action '{action}': '{name}' has no such action"
-                + did_you_mean(action, draft.actions))))
+    for key, what in (("actions", "action"), ("approvals", "approval")):
+        found = getattr(draft, key)
+        for i, part in enumerate(doc.data.get(f"remove_{key}", [])):
+            if found.pop(part, None) is None:
+                problems.append(doc.problem((f"remove_{key}", i), (
+                    f"cannot remove the {what} '{part}': '{name}' has no such {what}"
+                    + did_you_mean(part, found))))
 
 
 def _add_actions(draft: ObjectDraft, doc: Document) -> None:

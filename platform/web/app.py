@@ -40,6 +40,7 @@ from . import (
     screens,
     segment_screens,
     setup,
+    setup_actions,
     setup_layouts,
     setup_roles,
     setup_rules,
@@ -82,7 +83,7 @@ def http_error(request: Request, exc: Exception) -> Response:
 def server_error(request: Request, exc: Exception) -> Response:
     """The answer to an unexpected error. Starlette calls it outside the middleware stack,
     so it sets the security headers itself."""
-    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     if _wants_json(request):
         response: Response = JSON({"error": {"code": "server_error", "message": "something "
                                              "went wrong on our side; the error is logged"}},
@@ -193,6 +194,7 @@ def routes() -> list[Any]:
         *action_screens.routes,
         *setup.routes,
         *setup_layouts.routes,
+        *setup_actions.routes,
         *setup_roles.routes,
         *setup_rules.routes,
         *import_screens.routes,

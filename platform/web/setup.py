@@ -36,7 +36,7 @@ from ..fieldtypes import FORMULA_RETURNS, SETUP_TYPES, TYPES
 from ..metadata import MetadataError
 from ..metadata.documents import differences, dump, merged
 from ..metadata.edits import Draft, EditError
-from ..metadata.model import AppModel, FieldDef, humanize
+from ..metadata.model import AppModel, FieldDef, ObjectDef, humanize
 from ..metadata.objects import RESERVED_NAMES
 from . import auth
 from .pages import PageContext, flash, page_context
@@ -64,6 +64,15 @@ def runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
+def path_object(request: Request) -> ObjectDef:
+    """The object the URL names (`/setup/objects/{object}/...`), or 404."""
+    name = request.path_params["object"]
+    obj = runtime(request).model.objects.get(name)
+    if obj is None:
+        raise NotFound(f"there is no object '{name}'")
+    return obj
+
+
 def draft(rt: Runtime) -> Draft:
     """A draft starting from the metadata the process serves now."""
     return Draft(rt.app_dir, rt.overlay.data())
@@ -85,13 +94,17 @@ def problem_errors(error: MetadataError, inputs: dict[str, str]) -> dict[str, st
     the name of the form input; other messages go under '_' (shown above the form)."""
     out: dict[str, list[str]] = {}
     for problem in error.problems:
-        target = "_"
         parts = problem.path.split(".") if problem.path else []
-        for i in range(len(parts), 0, -1):
-            key = ".".join(parts[i - 1:])
-            if key in inputs or parts[i - 1] in inputs:
-                target = inputs.get(key) or inputs[parts[i - 1]]
-                break
+        # the longest end of the path an input is named by (`find_by[0]` by `find_by`), else
+        # the longest stretch of it (`do[2].update.set` for do[2].update.set.cod), else the
+        # last part of it that is
+        n = len(parts)
+        ends = [".".join(parts[i:]) for i in range(n)]
+        ends = [e for end in ends for e in (end, re.sub(r"\[\d+\]$", "", end))]
+        stretches = [".".join(parts[i:i + size]) for size in range(n - 1, 1, -1)
+                     for i in range(n - size)]
+        target = next((inputs[key] for key in [*ends, *stretches, *reversed(parts)]
+                       if key in inputs), "_")
         text = problem.message if target != "_" else str(problem)
         out.setdefault(target, []).append(text)
     return {k: "; ".join(v) for k, v in out.items()}
@@ -242,32 +255,33 @@ def new_object(request: Request) -> Response:
 def object_page(request: Request) -> Response:
     frame, _ = admin_context(request)
     rt = runtime(request)
-    name = request.path_params["object"]
-    obj = rt.model.objects.get(name)
-    if obj is None:
-        raise NotFound(f"there is no object '{name}'")
+    obj = path_object(request)
+    name = obj.name
     referenced = {o.name for o in rt.model.objects.values() for f in o.fields.values()
                   if f.type == "lookup" and f.to == name and o.name != name}
     return render(frame, "setup_object.html", {
-        "obj": obj, "fields": [f for f in obj.fields.values() if not f.system],
-        "custom": draft(rt).custom(name), "base": rt.version, "referenced": sorted(referenced),
+        **_object_parts(rt, obj), "base": rt.version, "referenced": sorted(referenced),
         "archived": [a for a in sync.archived(rt.db, rt.model) if a.object == name]})
+
+
+def _object_parts(rt: Runtime, obj: ObjectDef) -> dict[str, Any]:
+    """What the object manager lists: fields, record actions, approvals."""
+    return {"obj": obj, "fields": [f for f in obj.fields.values() if not f.system],
+            "custom": draft(rt).custom(obj.name),
+            "actions": list(rt.model.actions_of(obj.name).values()),
+            "approvals": list(rt.model.approvals_of(obj.name).values())}
 
 
 def edit_object(request: Request) -> Response:
     """Labels, title and quick-search fields of an object; or its removal."""
     frame, ctx = admin_context(request)
     rt = runtime(request)
-    name = request.path_params["object"]
-    if name not in rt.model.objects:
-        raise NotFound(f"there is no object '{name}'")
+    name = path_object(request).name
     form = auth.checked_form(request)
 
     def again(errors: dict[str, str]) -> Response:
-        obj = rt.model.objects[name]
         return render(frame, "setup_object.html", {
-            "obj": obj, "fields": [f for f in obj.fields.values() if not f.system],
-            "custom": draft(rt).custom(name), "base": form.get("base") or rt.version,
+            **_object_parts(rt, rt.model.objects[name]), "base": form.get("base") or rt.version,
             "errors": errors, "referenced": [], "archived": [],
             "typed": form_values(form)}, status=422)
 
@@ -440,10 +454,8 @@ def field_page(request: Request) -> Response:
     """Add a field (`/setup/objects/{object}/fields/new`) or edit one."""
     frame, ctx = admin_context(request)
     rt = runtime(request)
-    obj_name = request.path_params["object"]
-    obj = rt.model.objects.get(obj_name)
-    if obj is None:
-        raise NotFound(f"there is no object '{obj_name}'")
+    obj = path_object(request)
+    obj_name = obj.name
     fname = request.path_params.get("field")
     new = fname is None
     if not new and (fname not in obj.fields or obj.fields[fname].system):

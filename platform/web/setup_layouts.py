@@ -19,14 +19,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..engine.errors import NotFound
 from ..engine.runtime import Runtime
 from ..metadata.edits import Draft, EditError
 from ..metadata.model import Layout, ObjectDef
 from . import auth
 from .forms import widget_kind
 from .pages import PageContext
-from .setup import admin_context, apply_change, draft, form_values, runtime
+from .setup import admin_context, apply_change, draft, form_values, path_object, runtime
 from .templating import render
 
 SECTION_INPUT = re.compile(r"^section_fields_(\d+)$")
@@ -205,12 +204,6 @@ def error_inputs(values: dict[str, str]) -> dict[str, str]:
 # --- screens --------------------------------------------------------------------------------
 
 
-def _object(rt: Runtime, name: str) -> ObjectDef:
-    obj = rt.model.objects.get(name)
-    if obj is None:
-        raise NotFound(f"there is no object '{name}'")
-    return obj
-
 
 def _effective(rt: Runtime, d: Draft, obj: str) -> dict[str, Any]:
     doc = d.effective().get(f"layouts/{obj}.yaml")
@@ -253,7 +246,7 @@ def layout_page(request: Request) -> Response:
     """Edit one object's layout (GET), or review then save it (POST)."""
     frame, ctx = admin_context(request)
     rt = runtime(request)
-    obj = _object(rt, request.path_params["object"])
+    obj = path_object(request)
     if request.method == "GET":
         values = layout_values(_effective(rt, draft(rt), obj.name))
         return _editor(frame, rt, obj, values, {}, base=rt.version)
@@ -287,8 +280,7 @@ def layout_page(request: Request) -> Response:
 def preview(request: Request) -> Response:
     """The form's sections as they would look (htmx fragment): labels and widget kinds."""
     frame, _ = admin_context(request)
-    rt = runtime(request)
-    obj = _object(rt, request.path_params["object"])
+    obj = path_object(request)
     values = form_values(auth.checked_form(request))
     sections = []
     for n in section_numbers(values):

@@ -9,11 +9,17 @@ it, the admin reviews the plan and the diff, then it is saved as a new metadata 
 A condition is built from rows of (field, operator, value) joined with `and` or `or`, which
 become the expression text, e.g. rows (city, equals, Huế) and (level, is blank) make
 ``city == 'Huế' and is_blank(level)``; or the admin types the expression itself.
+
+A rule runs when a record is saved, or on a schedule: the day of a date field (with an offset,
+once, every year or every month), N days after a field last changed while it is still in
+some values ("14 days in proposal": the builder switches on the field's track_changes), every
+day, week or month, or a holiday. Its steps are edited as rows (setup_steps).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -22,26 +28,26 @@ from starlette.routing import Route
 
 from ..engine import workflows
 from ..engine.errors import CrmError, NotFound
-from ..engine.scheduler import simulate
-from ..engine.text import is_digits
+from ..engine.scheduler import FIXED_HOLIDAYS, simulate
 from ..metadata.documents import dump
 from ..metadata.edits import Draft, EditError
-from ..metadata.model import ObjectDef, Workflow, is_translated
+from ..metadata.model import ObjectDef, Workflow
 from . import auth
 from .pages import PageContext, flash
-from .setup import NAME, admin_context, apply_change, draft, form_values, runtime
+from .setup import NAME, admin_context, apply_change, draft, form_values, path_object, runtime
+from .setup_steps import build_steps, editor, row_indexes, step_values
 from .templating import render
 
-TRIGGERS = ("created", "updated", "saved", "deleted")
+TRIGGERS = ("created", "updated", "saved", "deleted", "schedule")
+SCHEDULES = ("date", "after", "every", "holiday")  # the kinds of schedule the builder writes
+HOLIDAYS = ("tet", *FIXED_HOLIDAYS)
 OPERATORS = {  # key -> label shown in the builder
     "eq": "equals", "ne": "not equals", "lt": "<", "le": "<=", "gt": ">", "ge": ">=",
     "contains": "contains", "starts": "starts with", "blank": "is blank",
     "not_blank": "is not blank", "changed": "changed"}
 _COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 _NO_VALUE = ("blank", "not_blank", "changed")
-ACTIONS = ("set", "create", "notify", "email", "webhook")
-_DAYS = re.compile(r"^[+-]?\d+$")
-_TODAY_PLUS = re.compile(r"^=\s*today\(\)\s*\+\s*(\d+)\s*$")
+_HOUR = re.compile(r"^([01]?\d|2[0-3]):[0-5]\d$")
 
 
 # --- conditions -----------------------------------------------------------------------------
@@ -70,13 +76,6 @@ def literal(obj: ObjectDef, fname: str, text: str, input_name: str) -> str:
             raise EditError(f"'{fname}' is a checkbox: write true or false", input_name)
         return "true" if text.lower() in ("true", "1", "yes") else "false"
     return quote(text)
-
-
-def row_indexes(values: dict[str, str], prefix: str, minimum: int = 3) -> list[int]:
-    """The rows a form has (`field_0`, `field_1`, ...) and one empty row more."""
-    used = [int(k[len(prefix):]) for k in values
-            if k.startswith(prefix) and is_digits(k[len(prefix):])]
-    return list(range(max(max(used, default=-1) + 2, minimum)))
 
 
 def build_condition(obj: ObjectDef, values: dict[str, str]) -> str:
@@ -109,6 +108,20 @@ def build_condition(obj: ObjectDef, values: dict[str, str]) -> str:
     return joiner.join(parts)
 
 
+def shown_expression(obj: ObjectDef | None, values: dict[str, str],
+                     again: Callable[[dict[str, str]], Response],
+                     show: Callable[[str], Response]) -> Response:
+    """The "Show the expression" button: the expression the rows make, also put in the
+    expression box (unless the admin writes it); nothing is saved."""
+    try:
+        produced = build_condition(obj, values) if obj else ""
+    except EditError as exc:
+        return again({exc.field or "_": str(exc)})
+    if values.get("mode") != "raw":
+        values["expression"] = produced
+    return show(produced)
+
+
 def condition(obj: ObjectDef, values: dict[str, str]) -> str:
     """The rule's condition: the typed expression in raw mode, else the rows'."""
     if values.get("mode") == "raw":
@@ -116,180 +129,106 @@ def condition(obj: ObjectDef, values: dict[str, str]) -> str:
     return build_condition(obj, values)
 
 
-# --- actions --------------------------------------------------------------------------------
+# --- schedules -----------------------------------------------------------------------------
 
 
-def _value(obj: ObjectDef, fname: str, text: str) -> Any:
-    """A literal for `set`/`create` values: a number or a yes/no for such fields; text,
-    a {placeholder} and an =expression are kept as typed."""
-    text = text.strip()
-    fdef = obj.fields.get(fname)
-    if fdef is None or text.startswith("=") or "{" in text:
-        return text
-    if fdef.kind.is_number:
-        try:
-            number = float(text)
-        except ValueError:
-            return text
-        return int(number) if number.is_integer() and fdef.kind.value == "integer" else number
-    if fdef.kind.value == "checkbox" and text.lower() in ("true", "false"):
-        return text.lower() == "true"
-    return text
+def _days(text: str, name: str, *, signed: bool = True) -> int:
+    try:
+        days = int(text)
+    except ValueError:
+        raise EditError(f"'{text}' is not a number of days", name) from None
+    if not signed and days < 1:
+        raise EditError("at least one day", name)
+    return days
 
 
-def build_actions(rt_objects: dict[str, ObjectDef], obj: ObjectDef, values: dict[str, str]
-                  ) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    """The rule's `do:` list from the action rows, and where the loader's messages about
-    each action go (metadata path -> input name)."""
+def build_schedule(obj: ObjectDef, values: dict[str, str]
+                   ) -> tuple[dict[str, Any], str, dict[str, str]]:
+    """The rule's `schedule:`, the condition it adds (the values an `after` field must still
+    have) and where the loader's messages about it go."""
     get = lambda key: values.get(key, "").strip()  # noqa: E731
-    actions: list[dict[str, Any]] = []
-    inputs: dict[str, str] = {}
-    for row in row_indexes(values, "action_", minimum=2):
-        kind = get(f"action_{row}")
-        if not kind:
-            continue
-        at = f"do[{len(actions)}]"  # the loader writes metadata paths as do[0].set.level
-        if kind == "set":
-            fname = get(f"set_field_{row}")
-            if not fname:
-                raise EditError("choose the field to set", f"set_field_{row}")
-            actions.append({"set": {fname: _value(obj, fname, get(f"set_value_{row}"))}})
-            inputs.update({f"{at}.set": f"set_field_{row}",
-                           f"{at}.set.{fname}": f"set_field_{row}"})
-        elif kind == "create":
-            target_name = get(f"create_object_{row}") or "task"
-            target = rt_objects.get(target_name)
-            new: dict[str, Any] = {}
-            subject = _in_languages(get(f"create_subject_{row}"),
-                                    get(f"create_subject_vi_{row}"))
-            if subject:
-                new["subject"] = subject
-                inputs[f"{at}.create.values.subject"] = f"create_subject_{row}"
-            due = get(f"create_due_{row}")
-            if due:
-                new["due_date"] = f"=today() + {int(due)}" if _DAYS.fullmatch(due) else due
-                inputs[f"{at}.create.values.due_date"] = f"create_due_{row}"
-            for number, line in enumerate(get(f"create_more_{row}").splitlines(), 1):
-                if not line.strip():
-                    continue
-                if ":" not in line:
-                    raise EditError(f"line {number}: write field: value", f"create_more_{row}")
-                fname, _, text = line.partition(":")
-                fname = fname.strip()
-                new[fname] = _value(target, fname, text) if target else text.strip()
-                inputs[f"{at}.create.values.{fname}"] = f"create_more_{row}"
-            new.setdefault("owner", "{owner}")
-            actions.append({"create": {"object": target_name, "values": new}})
-            inputs.update({f"{at}.create": f"create_object_{row}",
-                           f"{at}.create.object": f"create_object_{row}"})
-        elif kind == "notify":
-            en, vi = get(f"notify_message_{row}"), get(f"notify_message_vi_{row}")
-            if not en and not vi:
-                raise EditError("write the notification's message", f"notify_message_{row}")
-            actions.append({"notify": {"to": get(f"notify_to_{row}") or "{owner}",
-                                       "message": {"en": en or vi, "vi": vi or en}}})
-            inputs.update({f"{at}.notify": f"notify_to_{row}",
-                           f"{at}.notify.to": f"notify_to_{row}",
-                           f"{at}.notify.message": f"notify_message_{row}"})
-        elif kind == "email":
-            email = {"to": get(f"email_to_{row}"), "subject": _in_languages(
-                get(f"email_subject_{row}"), get(f"email_subject_vi_{row}"))}
-            if not email["to"]:
-                raise EditError("who receives the email? e.g. {email}", f"email_to_{row}")
-            body = _in_languages(get(f"email_body_{row}"), get(f"email_body_vi_{row}"))
-            if body:
-                email["body"] = body
-            actions.append({"email": email})
-            for key in ("to", "subject", "body"):
-                inputs[f"{at}.email.{key}"] = f"email_{key}_{row}"
-            inputs[f"{at}.email"] = f"email_to_{row}"
-        elif kind == "webhook":
-            hook: dict[str, Any] = {"url": get(f"webhook_url_{row}")}
-            if not hook["url"].startswith(("https://", "http://")):
-                raise EditError("a webhook needs an http(s) address", f"webhook_url_{row}")
-            payload = [p.strip() for p in get(f"webhook_payload_{row}").split(",") if p.strip()]
-            if payload:
-                hook["payload"] = payload
-            actions.append({"webhook": hook})
-            inputs.update({f"{at}.webhook": f"webhook_url_{row}",
-                           f"{at}.webhook.payload": f"webhook_payload_{row}"})
-        else:
-            raise EditError(f"'{kind}' is not an action the builder knows", f"action_{row}")
-    return actions, inputs
+    kind = get("schedule_kind") or "date"
+    sched: dict[str, Any] = {}
+    extra = ""
+    if kind == "date":
+        if not get("date_field"):
+            raise EditError("choose the date field", "date_field")
+        sched["date_field"] = get("date_field")
+        days = _days(get("offset") or "0", "offset")
+        if days:
+            sched["offset"] = f"{days:+d}d".lstrip("+")
+        if get("every") in ("year", "month"):
+            sched["every"] = get("every")
+    elif kind == "after":
+        fname = get("after_field")
+        if fname not in obj.fields:
+            raise EditError(f"choose a field of {obj.name}", "after_field")
+        sched["after"] = {"field": fname, "days": _days(get("after_days"), "after_days",
+                                                         signed=False)}
+        wanted = [v.strip() for v in get("after_values").split(",") if v.strip()]
+        if wanted:
+            items = ", ".join(literal(obj, fname, v, "after_values") for v in wanted)
+            extra = f"{fname} in [{items}]"
+    elif kind == "every":
+        if get("period") not in ("day", "week", "month"):
+            raise EditError("choose every day, week or month", "period")
+        sched["every"] = get("period")
+    elif kind == "holiday":
+        if not get("holiday"):
+            raise EditError("choose the holiday (or write DD/MM)", "holiday")
+        sched["holiday"] = get("holiday")
+    else:
+        raise EditError(f"'{kind}' is not a kind of schedule", "schedule_kind")
+    if get("at"):
+        if not _HOUR.fullmatch(get("at")):
+            raise EditError(f"'{get('at')}' is not a time of day (write 08:00)", "at")
+        sched["at"] = get("at")
+    catch_up = get("catch_up")
+    if catch_up == "no":
+        sched["catch_up"] = False
+    elif catch_up:
+        sched["catch_up"] = _days(catch_up, "catch_up", signed=False)
+    inputs = {"schedule": "schedule_kind", "schedule.date_field": "date_field",
+              "schedule.offset": "offset", "schedule.every": "every",
+              "schedule.after": "after_field", "schedule.after.field": "after_field",
+              "schedule.after.days": "after_days", "schedule.holiday": "holiday",
+              "schedule.at": "at", "schedule.catch_up": "catch_up"}
+    return sched, extra, inputs
 
 
-def _in_languages(en: str, vi: str) -> str | dict[str, str]:
-    """A text of a rule from the builder's English and Vietnamese inputs: one text when
-    they agree (or one is empty), else both (written in the app's language)."""
-    if vi and en and vi != en:
-        return {"en": en, "vi": vi}
-    return en or vi
+_AFTER_VALUES = re.compile(r"^([a-z][a-z0-9_]*) in \[(.*?)\](?: and \((.*)\))?$", re.S)
+_QUOTED = re.compile(r"'((?:[^'\\]|\\.)*)'|(-?\d+(?:\.\d+)?)")
 
 
-def _languages(value: Any) -> tuple[str, str]:
-    """The builder's (English, Vietnamese) inputs for a rule's text."""
-    if is_translated(value):
-        return value.get("en", ""), value.get("vi", "")
-    return _text(value), ""
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return "" if value is None else str(value)
-
-
-def action_values(actions: list[dict[str, Any]]) -> dict[str, str] | None:
-    """The builder's inputs for an existing rule's actions; None when one of them is of a
-    kind the builder does not show (update, assign): such a rule is edited in YAML."""
-    out: dict[str, str] = {}
-    row = 0
-    for item in actions:
-        kind, params = next(iter(item.items()))
-        if kind == "set":
-            for fname, value in params.items():
-                out.update({f"action_{row}": "set", f"set_field_{row}": fname,
-                            f"set_value_{row}": _text(value)})
-                row += 1
-            continue
-        if kind == "create":
-            new = dict(params.get("values", {}))
-            out[f"create_object_{row}"] = params["object"]
-            out[f"create_subject_{row}"], out[f"create_subject_vi_{row}"] = _languages(
-                new.pop("subject", ""))
-            due = _text(new.pop("due_date", ""))
-            days = _TODAY_PLUS.fullmatch(due)
-            out[f"create_due_{row}"] = days.group(1) if days else due
-            if new.get("owner") == "{owner}":
-                new.pop("owner")
-            if any(is_translated(v) or isinstance(v, (dict, list)) for v in new.values()):
-                return None  # a value the lines "field: value" cannot hold: edited in YAML
-            out[f"create_more_{row}"] = "\n".join(f"{k}: {_text(v)}" for k, v in new.items())
-        elif kind == "notify":
-            if not isinstance(params, dict) or set(params) - {"to", "message"}:
-                return None  # e.g. notify: {manager: true}: edited in YAML
-            message = params.get("message", "")
-            message = message if isinstance(message, dict) else {"en": message, "vi": message}
-            out.update({f"notify_to_{row}": params.get("to", ""),
-                        f"notify_message_{row}": message.get("en", ""),
-                        f"notify_message_vi_{row}": message.get("vi", "")})
-        elif kind == "email":
-            if set(params) - {"to", "subject", "body"}:
-                return None
-            out[f"email_to_{row}"] = params.get("to", "")
-            for key in ("subject", "body"):
-                out[f"email_{key}_{row}"], out[f"email_{key}_vi_{row}"] = _languages(
-                    params.get(key, ""))
-        elif kind == "webhook":
-            if set(params) - {"url", "payload"}:
-                return None
-            out[f"webhook_url_{row}"] = params["url"]
-            out[f"webhook_payload_{row}"] = ", ".join(params.get("payload", []))
-        else:
-            return None
-        out[f"action_{row}"] = kind
-        row += 1
-    return out
+def schedule_values(sched: dict[str, Any], condition: str) -> tuple[dict[str, str], str]:
+    """The builder's inputs for a written schedule, and what is left of the rule's `if`
+    (an `after` rule's "still in these values" has its own input)."""
+    out: dict[str, str] = {"when": "schedule"}
+    if "after" in sched:
+        field = sched["after"]["field"]
+        out.update({"schedule_kind": "after", "after_field": field,
+                    "after_days": str(sched["after"]["days"])})
+        found = _AFTER_VALUES.fullmatch(condition.strip())
+        if found and found.group(1) == field:
+            out["after_values"] = ", ".join(
+                quoted.replace("\\'", "'").replace("\\\\", "\\") or number
+                for quoted, number in _QUOTED.findall(found.group(2)))
+            condition = found.group(3) or ""
+    elif "holiday" in sched:
+        out.update({"schedule_kind": "holiday", "holiday": str(sched["holiday"])})
+    elif "date_field" in sched:
+        out.update({"schedule_kind": "date", "date_field": sched["date_field"]})
+        if "offset" in sched:
+            out["offset"] = str(sched["offset"]).removesuffix("d")
+        if "every" in sched:
+            out["every"] = sched["every"]
+    else:
+        out.update({"schedule_kind": "every", "period": sched.get("every", "")})
+    if "at" in sched:
+        out["at"] = str(sched["at"])
+    if "catch_up" in sched:
+        out["catch_up"] = "no" if sched["catch_up"] is False else str(sched["catch_up"])
+    return out, condition
 
 
 # --- the rules page, switch and test ---------------------------------------------------------
@@ -303,8 +242,11 @@ def trigger_text(workflow: Workflow) -> str:
         return ""
     if s.holiday:
         return f"schedule: holiday {s.holiday}"
+    every = f" every {s.every}" if s.every else ""
+    if s.date_field is None:
+        return f"schedule:{every}"
     offset = f" {s.offset_days:+d}d" if s.offset_days else ""
-    return f"schedule: {s.date_field}{offset}" + (" every year" if s.every else "")
+    return f"schedule: {s.date_field}{offset}{every}"
 
 
 def rules_page(request: Request) -> Response:
@@ -353,18 +295,19 @@ def test_rule(request: Request) -> Response:
 
 def rule_values(doc: dict[str, Any]) -> dict[str, str] | None:
     """The builder's inputs for an existing rule document (None: not a builder rule)."""
-    if "use" in doc or not isinstance(doc.get("when"), str):
+    if "use" in doc:
         return None
-    actions = action_values(doc.get("do", []))
-    if actions is None:
+    steps = step_values(doc.get("do", []))
+    if steps is None:
         return None
     label = doc.get("label") or {}
     label = label if isinstance(label, dict) else {"en": label, "vi": label}
-    values = {"name": doc["workflow"], "object": doc["object"], "when": doc["when"],
-              "label_en": label.get("en", ""), "label_vi": label.get("vi", ""),
-              "mode": "raw" if doc.get("if") else "rows", "expression": doc.get("if", ""),
-              **actions}
-    return values
+    when, expression = {"when": doc["when"]}, str(doc.get("if", ""))
+    if isinstance(doc["when"], dict):
+        when, expression = schedule_values(doc["when"]["schedule"], expression)
+    return {"name": doc["workflow"], "object": doc["object"], **when,
+            "label_en": label.get("en", ""), "label_vi": label.get("vi", ""),
+            "mode": "raw" if expression else "rows", "expression": expression, **steps}
 
 
 def _rule_form(frame: PageContext, values: dict[str, str], errors: dict[str, str], *,
@@ -375,14 +318,15 @@ def _rule_form(frame: PageContext, values: dict[str, str], errors: dict[str, str
     return render(frame, "setup_rule.html", {
         "values": values, "errors": errors, "new": new, "base": base, "produced": produced,
         "objects": sorted(rt.model.objects), "obj": obj, "triggers": TRIGGERS,
-        "operators": OPERATORS, "actions": ACTIONS, "yaml_text": yaml_text,
-        "fields": sorted(obj.fields) if obj else [],
-        "cond_rows": row_indexes(values, "field_"),
-        "action_rows": row_indexes(values, "action_", minimum=2)}, status=status)
+        "operators": OPERATORS, "yaml_text": yaml_text, "schedules": SCHEDULES,
+        "holidays": HOLIDAYS, "fields": sorted(obj.fields) if obj else [],
+        "date_fields": sorted(f.name for f in obj.fields.values() if f.kind.is_date)
+        if obj else [], "cond_rows": row_indexes(values, "field_"),
+        **editor(rt.model.objects, obj, values)}, status=status)
 
 
 def rule_page(request: Request) -> Response:
-    """Build a new record-triggered rule (`/setup/rules/new`) or change one."""
+    """Build a new rule (`/setup/rules/new`) or change one."""
     frame, ctx = admin_context(request)
     rt = runtime(request)
     current = request.path_params.get("name")
@@ -413,14 +357,9 @@ def rule_page(request: Request) -> Response:
         return _rule_form(frame, values, errors, new=new, base=base, status=422)
 
     obj = rt.model.objects.get(values.get("object", ""))
-    if form.get("preview") == "1":  # show the expression the rows make, change nothing
-        try:
-            produced = build_condition(obj, values) if obj else ""
-        except EditError as exc:
-            return again({exc.field or "_": str(exc)})
-        if values.get("mode") != "raw":
-            values["expression"] = produced
-        return _rule_form(frame, values, {}, new=new, base=base, produced=produced)
+    if form.get("preview") == "1":
+        return shown_expression(obj, values, again, lambda produced: _rule_form(
+            frame, values, {}, new=new, base=base, produced=produced))
 
     if not new and form.get("remove") == "1":
         def remove(d: Draft) -> str:
@@ -448,9 +387,26 @@ def rule_page(request: Request) -> Response:
             doc["label"] = {"en": en or vi, "vi": vi or en}
         doc.update({"object": obj.name, "when": values["when"]})
         expression = condition(obj, values)
+        tracked = ""
+        if values["when"] == "schedule":
+            schedule, extra, found = build_schedule(obj, values)
+            inputs.update(found)
+            doc["when"] = {"schedule": schedule}
+            if extra:
+                expression = f"{extra} and ({expression})" if expression else extra
+            tracked = schedule.get("after", {}).get("field", "")
+            if tracked and not obj.fields[tracked].track_changes:
+                definition = d.field(obj.name, tracked)
+                if definition is None:
+                    raise EditError(f"'{tracked}' is one of MetaCRM's own fields; it "
+                                    "cannot keep the day it changed", "after_field")
+                d.set_field(obj.name, tracked, {**definition, "track_changes": True},
+                            new=False)
+            else:
+                tracked = ""
         if expression:
             doc["if"] = expression
-        actions, found = build_actions(rt.model.objects, obj, values)
+        actions, found = build_steps(rt.model.objects, obj, values)
         if not actions:
             raise EditError("add at least one action", "action_0")
         inputs.update(found)
@@ -458,7 +414,8 @@ def rule_page(request: Request) -> Response:
         if not new and isinstance(existing, dict) and "active" in existing:
             doc["active"] = existing["active"]
         d.set_document(path, doc)
-        return f"{'add' if new else 'change'} rule {name}"
+        summary = f"{'add' if new else 'change'} rule {name}"
+        return f"{summary}; keep the day {obj.name}.{tracked} changes" if tracked else summary
 
     return apply_change(frame, ctx, form, edit, again=again, done="/setup/rules",
                         inputs=inputs)
@@ -470,10 +427,8 @@ def rule_page(request: Request) -> Response:
 def validations_page(request: Request) -> Response:
     frame, ctx = admin_context(request)
     rt = runtime(request)
-    obj_name = request.path_params["object"]
-    obj = rt.model.objects.get(obj_name)
-    if obj is None:
-        raise NotFound(f"there is no object '{obj_name}'")
+    obj = path_object(request)
+    obj_name = obj.name
     d = draft(rt)
 
     def show(values: dict[str, str], errors: dict[str, str], *, base: Any,
@@ -494,13 +449,8 @@ def validations_page(request: Request) -> Response:
         return show(values, errors, base=base, status=422)
 
     if form.get("preview") == "1":
-        try:
-            produced = build_condition(obj, values)
-        except EditError as exc:
-            return again({exc.field or "_": str(exc)})
-        if values.get("mode") != "raw":
-            values["expression"] = produced
-        return show(values, {}, base=base, produced=produced)
+        return shown_expression(obj, values, again, lambda produced: show(
+            values, {}, base=base, produced=produced))
 
     if form.get("remove"):
         def remove(d: Draft) -> str:

@@ -152,3 +152,16 @@ def test_a_broken_approval_is_refused_at_load(make_app_dir, change, message):
     assert {"{manager: city}": "must be a user field of customer",
             "{role: bosses}": "unknown role 'bosses'",
             'when: "visit > 10"': "did you mean 'visits'"}[message] in text
+
+
+def test_an_extension_removes_an_approval(make_app_dir):
+    app = make_app_dir({"objects/credit.yaml": TWO_STEPS, "objects/less.yaml":
+                        "extend: customer\nremove_approvals: [credit]\n"}, base=SHOP)
+    assert dict(load(app).approvals_of("customer")) == {}
+    wrong = make_app_dir({"objects/credit.yaml": TWO_STEPS, "objects/less.yaml":
+                          "extend: customer\nremove_approvals: [credt]\n"}, base=SHOP)
+    with pytest.raises(MetadataError) as refused:
+        load(wrong)
+    assert "less.yaml" in str(refused.value)
+    assert "cannot remove the approval 'credt'" in str(refused.value)
+    assert "did you mean 'credit'" in str(refused.value)

@@ -188,3 +188,23 @@ def test_quick_search_index_and_a_change_of_search_fields(db, make_app_dir):
     rt2 = new_runtime(model=wider, db=db, schema=build_schema(wider))
     assert found(rt2, "kg-100") == ["Bình lọc nước Kangaroo"]
     assert sync.plan(db, wider).empty
+
+
+def test_tracking_changes_of_an_existing_field_adds_its_column(db, make_app_dir):
+    """track_changes: true on a field of a table that has rows: <field>_changed_at (kept by
+    MetaCRM) is added with its index, the rows keep their values, and a second plan is
+    empty."""
+    _migrate(db, make_app_dir, "  stage: {type: text}\n")
+    with db.write() as conn:
+        conn.execute(sa.table("item", sa.column("name"), sa.column("stage"),
+                              sa.column("version")).insert(),
+                     [{"name": "a", "stage": "open", "version": 1}])
+    model, plan = _migrate(db, make_app_dir, "  stage: {type: text, track_changes: true}\n")
+    steps = [(s.action, s.field) for s in plan.steps]
+    assert ("add_column", "stage_changed_at") in steps
+    assert ("create_index", "ix_item_stage_changed_at") in steps
+    assert sync.plan(db, model).empty
+    columns = {c["name"] for c in sa.inspect(db.engine).get_columns("item")}
+    assert "stage_changed_at" in columns
+    with db.read() as conn:
+        assert conn.execute(sa.text("select stage from item")).scalar_one() == "open"
