@@ -123,8 +123,8 @@ def fire(ctx: Context, workflow: Workflow, record_id: int, occurrence: date) -> 
                 return False
             if not _claim(conn, ctx, workflow, record_id, occurrence):
                 return False
-            done = [run_action(ctx, conn, obj, record, env, workflow, action)
-                    for action in workflow.actions]
+            done = [run_action(ctx, conn, obj, env.record, env, workflow, action)
+                    for action in workflow.actions]  # env.record: as the steps before left it
             log_run(ctx, conn, workflow, obj.name, record_id, "schedule", done)
             return True
     except (CrmError, EvalError, ArithmeticError, TypeError, ValueError) as exc:

@@ -186,8 +186,7 @@ def run_action(ctx: Context, conn: Connection, obj: ObjectDef, record: dict[str,
         return for_each(ctx, conn, obj, env, workflow, params, deeper)
     if action.kind == "convert":
         report = convert(deeper, conn, obj, env, params)
-        if "mark" in params:
-            _reread(ctx, conn, obj, env)
+        _reread(ctx, conn, obj, env)  # its mark, and rollups of what it made
         return report
     if action.kind == "update":
         lookup = params["record"].strip("{} ")

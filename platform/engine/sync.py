@@ -19,6 +19,7 @@ from alembic.operations import Operations
 from sqlalchemy import Connection, Integer, MetaData, Table, cast, func, inspect, select, text
 
 from ..metadata.model import AppModel, FieldDef, ObjectDef
+from ..metadata.objects import CHANGED_AT
 from .db import Database
 from .errors import Conflict, Refusal, SchemaChangeRefused
 from .rows import search_text
@@ -161,7 +162,8 @@ def _plan(conn: Connection, schema: Schema, model: AppModel) -> Plan:
             if fdef.system:  # every table has its own; a kept one may come later
                 if fdef.name not in columns:  # (track_changes' <field>_changed_at)
                     result.steps.append(Step(Action.ADD_COLUMN, name, fdef.name,
-                                             f"{name}.{fdef.name} (kept by MetaCRM)"))
+                                             f"{name}.{fdef.name} (kept by MetaCRM; "
+                                             "each record's last update until it changes)"))
                 continue
             record = live.fields.get((name, fdef.name))
             if fdef.name not in columns:
@@ -293,8 +295,10 @@ def _apply(conn: Connection, ops: Operations, schema: Schema, model: AppModel, s
             table = schema.table(step.object)
             table.create(conn, checkfirst=True)  # creates its indexes too
         case Action.ADD_COLUMN:
-            column = schema.table(step.object).c[step.field]
-            ops.add_column(step.object, column._copy())
+            table = schema.table(step.object)
+            ops.add_column(step.object, table.c[step.field]._copy())
+            if step.field.endswith(CHANGED_AT):  # not known before: the last update at most
+                conn.execute(table.update().values({step.field: table.c.updated_at}))
         case Action.ALTER_COLUMN:
             fdef = model.objects[step.object].fields[step.field]
             if sqlite:

@@ -135,8 +135,8 @@ class Automation:
             for action in workflow.actions:
                 if action.kind in BEFORE_WRITE:
                     continue
-                done.append(run_action(change.ctx, change.conn, change.obj, record, env,
-                                       workflow, action))
+                done.append(run_action(change.ctx, change.conn, change.obj, env.record, env,
+                                       workflow, action))  # as the steps before left it
         except WorkflowLoop:
             raise
         except (ValidationFailed, WorkflowFailed) as exc:

@@ -104,10 +104,7 @@ def action_document(objects: Mapping[str, ObjectDef], obj: ObjectDef, values: di
                        f"inputs.{name}.to": f"input_to_{j}"})
     if asked:
         doc["inputs"] = asked
-    steps, found = build_steps(objects, obj, values)
-    if not steps:
-        raise EditError("add at least one step", "action_0")
-    doc["do"] = steps
+    doc["do"], found = build_steps(objects, obj, values)
     inputs.update(found)
     if values.get("open", "").strip():
         doc["open"] = values["open"].strip()

@@ -19,7 +19,7 @@ day, week or month, or a holiday. Its steps are edited as rows (setup_steps).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -137,8 +137,8 @@ def _days(text: str, name: str, *, signed: bool = True) -> int:
         days = int(text)
     except ValueError:
         raise EditError(f"'{text}' is not a number of days", name) from None
-    if not signed and days < 1:
-        raise EditError("at least one day", name)
+    if not signed and days < 0:
+        raise EditError("a number of days from 0 on", name)
     return days
 
 
@@ -184,7 +184,7 @@ def build_schedule(obj: ObjectDef, values: dict[str, str]
             raise EditError(f"'{get('at')}' is not a time of day (write 08:00)", "at")
         sched["at"] = get("at")
     catch_up = get("catch_up")
-    if catch_up == "no":
+    if catch_up in ("no", "false"):
         sched["catch_up"] = False
     elif catch_up:
         sched["catch_up"] = _days(catch_up, "catch_up", signed=False)
@@ -200,20 +200,26 @@ _AFTER_VALUES = re.compile(r"^([a-z][a-z0-9_]*) in \[(.*?)\](?: and \((.*)\))?$"
 _QUOTED = re.compile(r"'((?:[^'\\]|\\.)*)'|(-?\d+(?:\.\d+)?)")
 
 
-def schedule_values(sched: dict[str, Any], condition: str) -> tuple[dict[str, str], str]:
+_HOLDS = {"after": {"after", "at", "catch_up"}, "holiday": {"holiday", "at", "catch_up"},
+          "date_field": {"date_field", "offset", "every", "at", "catch_up"}}
+
+
+def schedule_values(sched: dict[str, Any], condition: str
+                    ) -> tuple[dict[str, str], str] | None:
     """The builder's inputs for a written schedule, and what is left of the rule's `if`
-    (an `after` rule's "still in these values" has its own input)."""
+    (an `after` rule's "still in these values" has its own input); None for a schedule the
+    builder cannot show (an `after` with an offset: edited as YAML)."""
+    kind = next((k for k in _HOLDS if k in sched), None)
+    if set(sched) - _HOLDS.get(kind or "", {"every", "at", "catch_up"}):
+        return None
     out: dict[str, str] = {"when": "schedule"}
     if "after" in sched:
         field = sched["after"]["field"]
         out.update({"schedule_kind": "after", "after_field": field,
                     "after_days": str(sched["after"]["days"])})
-        found = _AFTER_VALUES.fullmatch(condition.strip())
-        if found and found.group(1) == field:
-            out["after_values"] = ", ".join(
-                quoted.replace("\\'", "'").replace("\\\\", "\\") or number
-                for quoted, number in _QUOTED.findall(found.group(2)))
-            condition = found.group(3) or ""
+        split = _still_in(field, condition)
+        if split is not None:
+            out["after_values"], condition = split
     elif "holiday" in sched:
         out.update({"schedule_kind": "holiday", "holiday": str(sched["holiday"])})
     elif "date_field" in sched:
@@ -226,9 +232,26 @@ def schedule_values(sched: dict[str, Any], condition: str) -> tuple[dict[str, st
         out.update({"schedule_kind": "every", "period": sched.get("every", "")})
     if "at" in sched:
         out["at"] = str(sched["at"])
-    if "catch_up" in sched:
+    if "catch_up" in sched and sched["catch_up"] is not True:
         out["catch_up"] = "no" if sched["catch_up"] is False else str(sched["catch_up"])
     return out, condition
+
+
+def _still_in(field: str, condition: str) -> tuple[str, str] | None:
+    """("waiting, open", rest) from "stage in ['waiting', 'open'] and (rest)", as the builder
+    writes it; None when the condition is written otherwise (it is then shown whole)."""
+    found = _AFTER_VALUES.fullmatch(condition.strip())
+    if not found or found.group(1) != field:
+        return None
+    items = [(m.group(1).replace("\\'", "'").replace("\\\\", "\\"), True)
+             if m.group(1) is not None else (m.group(2), False)
+             for m in _QUOTED.finditer(found.group(2))]
+    written = ", ".join(quote(i) if quoted else i for i, quoted in items)
+    rest = found.group(3) or ""
+    if any("," in i or not i for i, _ in items) or condition.strip() != (
+            f"{field} in [{written}]" + (f" and ({rest})" if rest else "")):
+        return None
+    return ", ".join(i for i, _ in items), rest
 
 
 # --- the rules page, switch and test ---------------------------------------------------------
@@ -293,6 +316,29 @@ def test_rule(request: Request) -> Response:
 # --- the rule builder -----------------------------------------------------------------------
 
 
+def rule_document(objects: Mapping[str, ObjectDef], obj: ObjectDef, name: str,
+                  values: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The rule the builder's inputs describe, and where the loader's messages go."""
+    if values.get("when") not in TRIGGERS:
+        raise EditError("choose when the rule runs", "when")
+    doc: dict[str, Any] = {"workflow": name}
+    en, vi = values.get("label_en", "").strip(), values.get("label_vi", "").strip()
+    if en or vi:
+        doc["label"] = {"en": en or vi, "vi": vi or en}
+    doc.update({"object": obj.name, "when": values["when"]})
+    expression = condition(obj, values)
+    inputs: dict[str, str] = {}
+    if values["when"] == "schedule":
+        schedule, extra, inputs = build_schedule(obj, values)
+        doc["when"] = {"schedule": schedule}
+        if extra:
+            expression = f"{extra} and ({expression})" if expression else extra
+    if expression:
+        doc["if"] = expression
+    doc["do"], found = build_steps(objects, obj, values)
+    return doc, {**inputs, **found}
+
+
 def rule_values(doc: dict[str, Any]) -> dict[str, str] | None:
     """The builder's inputs for an existing rule document (None: not a builder rule)."""
     if "use" in doc:
@@ -304,7 +350,10 @@ def rule_values(doc: dict[str, Any]) -> dict[str, str] | None:
     label = label if isinstance(label, dict) else {"en": label, "vi": label}
     when, expression = {"when": doc["when"]}, str(doc.get("if", ""))
     if isinstance(doc["when"], dict):
-        when, expression = schedule_values(doc["when"]["schedule"], expression)
+        shown = schedule_values(doc["when"]["schedule"], expression)
+        if shown is None:
+            return None
+        when, expression = shown
     return {"name": doc["workflow"], "object": doc["object"], **when,
             "label_en": label.get("en", ""), "label_vi": label.get("vi", ""),
             "mode": "raw" if expression else "rows", "expression": expression, **steps}
@@ -379,38 +428,18 @@ def rule_page(request: Request) -> Response:
             raise EditError(f"a rule named '{name}' already exists", "name")
         if obj is None:
             raise EditError(f"there is no object '{values.get('object', '')}'", "object")
-        if values.get("when") not in TRIGGERS:
-            raise EditError("choose when the rule runs", "when")
-        doc: dict[str, Any] = {"workflow": name}
-        en, vi = values.get("label_en", "").strip(), values.get("label_vi", "").strip()
-        if en or vi:
-            doc["label"] = {"en": en or vi, "vi": vi or en}
-        doc.update({"object": obj.name, "when": values["when"]})
-        expression = condition(obj, values)
-        tracked = ""
-        if values["when"] == "schedule":
-            schedule, extra, found = build_schedule(obj, values)
-            inputs.update(found)
-            doc["when"] = {"schedule": schedule}
-            if extra:
-                expression = f"{extra} and ({expression})" if expression else extra
-            tracked = schedule.get("after", {}).get("field", "")
-            if tracked and not obj.fields[tracked].track_changes:
-                definition = d.field(obj.name, tracked)
-                if definition is None:
-                    raise EditError(f"'{tracked}' is one of MetaCRM's own fields; it "
-                                    "cannot keep the day it changed", "after_field")
-                d.set_field(obj.name, tracked, {**definition, "track_changes": True},
-                            new=False)
-            else:
-                tracked = ""
-        if expression:
-            doc["if"] = expression
-        actions, found = build_steps(rt.model.objects, obj, values)
-        if not actions:
-            raise EditError("add at least one action", "action_0")
+        doc, found = rule_document(rt.model.objects, obj, name, values)
         inputs.update(found)
-        doc["do"] = actions
+        tracked = doc["when"]["schedule"].get("after", {}).get("field", "") if isinstance(
+            doc["when"], dict) else ""
+        if tracked and not obj.fields[tracked].track_changes:
+            definition = d.field(obj.name, tracked)
+            if definition is None:
+                raise EditError(f"'{tracked}' is one of MetaCRM's own fields; it cannot keep "
+                                "the day it changed", "after_field")
+            d.set_field(obj.name, tracked, {**definition, "track_changes": True}, new=False)
+        else:
+            tracked = ""
         if not new and isinstance(existing, dict) and "active" in existing:
             doc["active"] = existing["active"]
         d.set_document(path, doc)

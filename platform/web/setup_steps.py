@@ -70,14 +70,21 @@ def typed(obj: ObjectDef | None, fname: str, text: str) -> Any:
     fdef = obj.fields.get(fname) if obj else None
     if fdef is None or text.startswith("=") or "{" in text:
         return text
-    if fdef.kind.is_number:
-        try:
-            number = float(text)
-        except ValueError:
-            return text
-        return int(number) if number.is_integer() and fdef.kind.value == "integer" else number
+    if fdef.kind.is_number or fdef.kind.is_reference:  # 100 stays 100, 2.5 is 2.5
+        return scalar(text) if re.fullmatch(r"-?\d+(\.\d+)?", text) else text
     if fdef.kind.value == "checkbox" and text.lower() in ("true", "false"):
         return text.lower() == "true"
+    return text
+
+
+def scalar(text: str) -> Any:
+    """A number or yes/no written in a form as YAML would read it; other text as it is."""
+    if text in ("true", "false"):
+        return text == "true"
+    if re.fullmatch(r"-?\d+", text):
+        return int(text)
+    if re.fullmatch(r"-?\d+\.\d+", text):
+        return float(text)
     return text
 
 
@@ -96,7 +103,8 @@ def read_lines(text: str, obj: ObjectDef | None, input_name: str) -> dict[str, A
 
 def as_lines(values: Mapping[str, Any]) -> str | None:
     """The lines of a mapping, or None when a value is more than a line holds."""
-    if any(is_translated(v) or isinstance(v, (dict, list)) for v in values.values()):
+    if any(is_translated(v) or isinstance(v, (dict, list)) or "\n" in text(v)
+           for v in values.values()):
         return None
     return "\n".join(f"{k}: {text(v)}" for k, v in values.items())
 
@@ -152,10 +160,15 @@ def build_steps(objects: Mapping[str, ObjectDef], obj: ObjectDef, values: Mappin
             continue
         if kind not in KINDS:
             raise EditError(f"'{kind}' is not an action the builder knows", f"action_{row}")
-        at = f"do[{len(steps)}]"  # the loader writes metadata paths as do[0].set.level
         step, found = _BUILDERS[kind](objects, obj, get, row)
-        steps.append({kind: step})
+        if kind == "set" and steps and "set" in steps[-1]:  # set rows in a row: one step
+            steps[-1]["set"].update(step)
+        else:
+            steps.append({kind: step})
+        at = f"do[{len(steps) - 1}]"  # the loader writes metadata paths as do[0].set.level
         inputs.update({f"{at}.{key}" if key else at: name for key, name in found.items()})
+    if not steps:
+        raise EditError("add at least one action (a step to take)", "action_0")
     return steps, inputs
 
 
@@ -196,8 +209,6 @@ def _create(objects: Mapping[str, ObjectDef], obj: ObjectDef, get: Get, row: int
     more = read_lines(get(f"create_more_{row}"), target, f"create_more_{row}")
     new.update(more)
     inputs.update({f"create.values.{f}": f"create_more_{row}" for f in more})
-    if target is None or "owner" in target.fields:
-        new.setdefault("owner", "{owner}")
     step: dict[str, Any] = {"object": target_name, "values": new}
     for key in ("as", "if", "count"):
         if get(f"create_{key}_{row}"):
@@ -318,7 +329,7 @@ def _email(objects: Mapping[str, ObjectDef], obj: ObjectDef, get: Get, row: int)
 
 def _webhook(objects: Mapping[str, ObjectDef], obj: ObjectDef, get: Get, row: int) -> Built:
     hook: dict[str, Any] = {"url": get(f"webhook_url_{row}")}
-    if not hook["url"].startswith(("https://", "http://")):
+    if not hook["url"].startswith(("https://", "http://", "{")):
         raise EditError("a webhook needs an http(s) address", f"webhook_url_{row}")
     payload = [p.strip() for p in get(f"webhook_payload_{row}").split(",") if p.strip()]
     if payload:
@@ -339,9 +350,13 @@ def step_values(steps: list[dict[str, Any]]) -> dict[str, str] | None:
     (assign, a notify to managers, a for_each of other steps): it is edited as YAML."""
     out: dict[str, str] = {}
     row = 0
-    for item in steps:
+    for i, item in enumerate(steps):
         kind, params = next(iter(item.items()))
+        if not isinstance(params, dict) or (kind != "email" and _multiline(params)):
+            return None  # a value of one line in the form would lose its line breaks
         if kind == "set":
+            if i and "set" in steps[i - 1]:
+                return None  # two sets in a row are one step in the form
             for fname, value in params.items():
                 if isinstance(value, (dict, list)):
                     return None
@@ -358,6 +373,14 @@ def step_values(steps: list[dict[str, Any]]) -> dict[str, str] | None:
     return out
 
 
+def _multiline(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(_multiline(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_multiline(v) for v in value)
+    return isinstance(value, str) and "\n" in value
+
+
 def _create_row(params: Mapping[str, Any], row: int) -> dict[str, str] | None:
     if set(params) - _CREATE_KEYS:
         return None
@@ -368,8 +391,6 @@ def _create_row(params: Mapping[str, Any], row: int) -> dict[str, str] | None:
     due = text(new.pop("due_date", ""))
     days = _TODAY_PLUS.fullmatch(due)
     out[f"create_due_{row}"] = days.group(1) if days else due
-    if new.get("owner") == "{owner}":
-        new.pop("owner")
     lines = as_lines(new)
     if lines is None:
         return None

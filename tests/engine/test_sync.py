@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 import sqlalchemy as sa
 
@@ -197,8 +199,9 @@ def test_tracking_changes_of_an_existing_field_adds_its_column(db, make_app_dir)
     _migrate(db, make_app_dir, "  stage: {type: text}\n")
     with db.write() as conn:
         conn.execute(sa.table("item", sa.column("name"), sa.column("stage"),
-                              sa.column("version")).insert(),
-                     [{"name": "a", "stage": "open", "version": 1}])
+                              sa.column("version"), sa.column("updated_at")).insert(),
+                     [{"name": "a", "stage": "open", "version": 1,
+                       "updated_at": datetime(2026, 5, 1, 8, 0)}])
     model, plan = _migrate(db, make_app_dir, "  stage: {type: text, track_changes: true}\n")
     steps = [(s.action, s.field) for s in plan.steps]
     assert ("add_column", "stage_changed_at") in steps
@@ -206,5 +209,7 @@ def test_tracking_changes_of_an_existing_field_adds_its_column(db, make_app_dir)
     assert sync.plan(db, model).empty
     columns = {c["name"] for c in sa.inspect(db.engine).get_columns("item")}
     assert "stage_changed_at" in columns
-    with db.read() as conn:
-        assert conn.execute(sa.text("select stage from item")).scalar_one() == "open"
+    with db.read() as conn:  # until it changes: the record's last update at most
+        stage, changed, updated = conn.execute(sa.text(
+            "select stage, stage_changed_at, updated_at from item")).one()
+    assert stage == "open" and changed is not None and changed == updated
