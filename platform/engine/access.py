@@ -252,12 +252,13 @@ def require(ctx: Context, obj: Any, action: str) -> str:
 
 
 def team_member_ids(ctx: Context, conn: Any) -> set[int]:
-    """The users who share a team with the current user (the user included)."""
+    """The users whose records a `team` scope shows the current user: the user, those who
+    share a team with them, and the members of the teams they manage."""
     members = ctx.schema.system["mc_team_member"]
     ids = {ctx.user.id}
-    if ctx.user.team_ids:
+    if ctx.user.seen_team_ids:
         ids |= set(conn.scalars(select(members.c.user_id).where(
-            members.c.team_id.in_(ctx.user.team_ids))))
+            members.c.team_id.in_(ctx.user.seen_team_ids))))
     return ids
 
 
@@ -356,5 +357,6 @@ def scope_condition(ctx: Context, table: Any, scope: str) -> Any:
     if scope == "own":
         return table.c.owner == ctx.user.id
     members = ctx.schema.system["mc_team_member"]
-    team = select(members.c.user_id).where(members.c.team_id.in_(ctx.user.team_ids or [-1]))
+    team = select(members.c.user_id).where(members.c.team_id.in_(ctx.user.seen_team_ids
+                                                                  or [-1]))
     return or_(table.c.owner == ctx.user.id, table.c.owner.in_(team))

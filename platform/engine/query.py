@@ -282,7 +282,7 @@ def statements(ctx: Context, obj: ObjectDef, query: ListQuery, scope: str
     # the user's scope on the object, or on any object a lookup path may join, names them
     personal = ctx.snap.access.personal(user.role)
     key = (obj.name, repr(query), scope, user.role, ctx.today(),
-           user.id if personal else None, tuple(user.team_ids or ()) if personal else None)
+           user.id if personal else None, user.seen_team_ids if personal else None)
     return memo.get(key, lambda: build_select(ctx, obj, query, scope=scope))
 
 

@@ -36,7 +36,14 @@ class User:
     email: str | None = None
     locale: str | None = None
     is_active: bool = True
-    team_ids: tuple[int, ...] = ()
+    team_ids: tuple[int, ...] = ()  # the teams they are a member of
+    managed_ids: tuple[int, ...] = ()  # the teams they manage (member or not)
+
+    @property
+    def seen_team_ids(self) -> tuple[int, ...]:
+        """The teams whose records a `team` scope shows them: theirs and those they
+        manage."""
+        return tuple(sorted({*self.team_ids, *self.managed_ids}))
 
     @property
     def name(self) -> str:
@@ -59,9 +66,11 @@ def verify_password(stored_hash: str | None, password: str) -> bool:
 def _user(conn: Connection, schema: Schema, row: Any) -> User:
     members = schema.system["mc_team_member"]
     teams = tuple(conn.scalars(select(members.c.team_id).where(members.c.user_id == row.id)))
+    led = schema.system["mc_team"]
+    managed = tuple(conn.scalars(select(led.c.id).where(led.c.manager_id == row.id)))
     return User(id=row.id, username=row.username, role=row.role,
                 display_name=row.display_name or "", email=row.email, locale=row.locale,
-                is_active=row.is_active, team_ids=teams)
+                is_active=row.is_active, team_ids=teams, managed_ids=managed)
 
 
 def create_user(conn: Connection, schema: Schema, username: str, *, role: str,

@@ -64,6 +64,24 @@ def test_team_scope_covers_the_team_and_no_one_else(people):
     assert _names(people["admin"]) == ["Lan", "Minh", "Tuấn"]
 
 
+def test_a_team_manager_sees_the_team_without_being_a_member(runtime, people):
+    """`metacrm team X --manager M` (issue 15, item 5): M's team scope covers X's members,
+    on lists and single records, though M is in no team."""
+    from metacrm.engine.users import get_user
+
+    with runtime.db.write() as conn:
+        boss = create_user(conn, runtime.schema, "boss", role="sales_manager")
+        centre = create_team(conn, runtime.schema, "Miền Trung", manager_id=boss.id)
+        add_to_team(conn, runtime.schema, centre, people["tuan"].user.id)
+        boss = get_user(conn, runtime.schema, boss.id)
+    assert boss.team_ids == () and len(boss.managed_ids) == 1
+    manager = runtime.context(boss)
+    deal = _opportunity(people["tuan"], "Tuấn")
+    _opportunity(people["lan"], "Lan")
+    assert _names(manager) == ["Tuấn"]
+    assert records.get(manager, "opportunity", deal["id"])["name"] == "Tuấn"
+
+
 def test_read_all_edit_own_contacts(people):
     other = records.create(people["minh"], "contact", {"last_name": "Trần",
                                                         "email": "tran@example.vn"})
