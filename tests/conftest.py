@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_APP = ROOT / "apps" / "default_crm"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SHOP = FIXTURES / "apps" / "shop"  # customers and purchases: Setup, overlays, live reload
+ESTATES = FIXTURES / "apps" / "estates"  # projects, units, deposits: issue 15's data model
 PG_URL = os.environ.get("METACRM_TEST_PG_URL",
                         "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = ["sqlite", "postgresql"]

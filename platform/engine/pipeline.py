@@ -21,9 +21,21 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from ..fieldtypes import Shown, parse_date, words
-from ..metadata.expressions import EvalError, evaluate, is_blank, parse_once, truthy
+from ..metadata.expressions import (
+    EvalError,
+    Literal,
+    Name,
+    Node,
+    evaluate,
+    is_blank,
+    parse_once,
+    substitute,
+    truthy,
+    walk,
+)
 from ..metadata.model import FieldDef, ObjectDef
 from ..metadata.objects import CHANGED_AT
+from ..metadata.objects import RECORD as RECORD_NAME
 from ..metadata.problems import did_you_mean
 from .access import owner_choices, readable, readable_ids
 from .coerce import Invalid, coerce, coerce_result
@@ -127,6 +139,24 @@ class RecordEnv:
 
     def language(self) -> str:
         return self.ctx.model.locale
+
+
+class ChoiceEnv(RecordEnv):
+    """A lookup's `filter` worked out on a record it may name: names are that record's
+    fields, `record.<path>` the record being saved (`project == record.project`)."""
+
+    def __init__(self, ctx: Context, conn: Connection, obj: ObjectDef,
+                 record: Mapping[str, Any], source: RecordEnv):
+        super().__init__(ctx, conn, obj, record, None)
+        self.source = source
+
+    def value(self, path: tuple[str, ...]) -> Any:
+        return self.source.value(path[1:]) if path[0] == RECORD_NAME else super().value(path)
+
+    def field_at(self, path: tuple[str, ...]) -> FieldDef | None:
+        if path[0] == RECORD_NAME:
+            return self.source.field_at(path[1:])
+        return super().field_at(path)
 
 
 @dataclass
@@ -449,6 +479,52 @@ def check_values(save: Save) -> None:
                                value=item)
 
 
+def check_choices(save: Save) -> None:
+    """A lookup with a `filter` names only a record the filter holds for, checked when the
+    lookup is set or changed, or a field of this record the filter reads changes (a unit
+    already reserved takes no second deposit; the deposit keeps the unit it has)."""
+    for fdef in save.ctx.snap.relations.filtered.get(save.obj.name, ()):
+        value = save.record.get(fdef.name)
+        if value is None or fdef.name in save.errors or not (
+                save.creating or fdef.name in save.changes
+                or filter_reads(fdef) & set(save.changes)):
+            continue
+        target = save.ctx.model.objects[fdef.to or ""]
+        row = fetch(save.conn, save.ctx.schema.table(target.name), target, value)
+        if row is None:
+            continue  # resolve_references said so
+        try:
+            holds = truthy(evaluate(fdef.filter, ChoiceEnv(save.ctx, save.conn, target, row,
+                                                           save.env())))
+        except (EvalError, ArithmeticError, TypeError, ValueError):
+            holds = False
+        if not holds:
+            title = target.title_of(row)
+            save.error(fdef.name, "not_a_choice", f"'{title}' cannot be chosen here: "
+                       f"{fdef.label.get('en')} takes a {target.label.get('en').lower()} "
+                       f"where {fdef.filter}", value=title, condition=str(fdef.filter))
+
+
+def choice_condition(ctx: Context, obj: ObjectDef, fdef: FieldDef,
+                     values: Mapping[str, Any]) -> Node | None:
+    """A lookup's filter as a condition on the records it may name, `record.<path>` bound
+    to `values` (the record as its form stands): what the type-ahead offers."""
+    if fdef.filter is None:
+        return None
+    with ctx.db.read() as conn:
+        env = RecordEnv(ctx, conn, obj, values, None)
+        return substitute(fdef.filter.root, lambda name: Literal(env.value(
+            name.path[1:]), name.pos) if name.path[0] == RECORD_NAME else None)
+
+
+def filter_reads(fdef: FieldDef) -> set[str]:
+    """The fields of the record being edited that a lookup's filter reads (record.x)."""
+    if fdef.filter is None:
+        return set()
+    return {node.path[1] for node in walk(fdef.filter.root)
+            if isinstance(node, Name) and len(node.path) > 1 and node.path[0] == RECORD_NAME}
+
+
 def _bound(save: Save, fdef: FieldDef, bound: Any) -> Any:
     """A `min` or `max` as it stands for this record: an `=expression` worked out on it
     (None, so no limit, when it cannot be: a blank weight bounds nothing, nor a date a
@@ -562,6 +638,7 @@ def prepare(ctx: Context, conn: Connection, obj: ObjectDef, values: Mapping[str,
             save.changes = {k: v for k, v in save.changes.items() if old.get(k) != v}
         compute_formulas(save)
     stamp_changes(save)
+    check_choices(save)
     check_values(save)
     check_rules(save)
     if unique:

@@ -398,6 +398,7 @@ class Relations:
     checked: dict[str, list[Any]]  # object -> fields with a per-value check
     defaulted: dict[str, list[Any]]  # object -> writable fields with a default on create
     anniversaries: dict[str, dict[str, str]]  # object -> hidden month-day column -> field
+    filtered: dict[str, list[Any]]  # object -> lookups with a `filter` (checked on save)
 
     @classmethod
     @lru_cache(maxsize=8)
@@ -433,4 +434,7 @@ class Relations:
                             and (f.default is not None or f.kind.unset is not None)]
                      for name, obj in model.objects.items()}
         anniversaries = {name: anniversary_columns(model, name) for name in model.objects}
-        return cls(dict(references), dict(rollups), order, checked, defaulted, anniversaries)
+        filtered = {name: [f for f in obj.fields.values() if f.filter is not None]
+                    for name, obj in model.objects.items()}
+        return cls(dict(references), dict(rollups), order, checked, defaulted, anniversaries,
+                   filtered)

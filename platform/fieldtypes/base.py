@@ -29,6 +29,7 @@ class Field(Protocol):
     scale: int | None
     options: Any  # of Option: value, label, active
     to: str | None
+    filter: Any  # a lookup's: an Expression, or None
 
     @property
     def kind(self) -> FieldType: ...

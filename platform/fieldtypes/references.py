@@ -70,6 +70,9 @@ def _reference_schema(extension: Mapping[str, Any], description: str) -> Schema:
             found.update({"minimum": 1, "maximum": MAX_ID,
                           "description": description.format(to=fdef.to or "")})
         found.update({k: (fdef.to if v == "{to}" else v) for k, v in extension.items()})
+        if write and fdef.filter is not None:  # a lookup's: which records it may name
+            found["x-filter"] = str(fdef.filter)
+            found["description"] += f", where {fdef.filter} (record.x: this record's x)"
         return found
     return schema
 
@@ -104,7 +107,7 @@ def _read_lookup(fdef: Field, form: Submitted, fmt: Formatter
 
 
 LOOKUP = define(
-    "lookup", "reference", "to on_delete", compound=True, parse=parse_reference,
+    "lookup", "reference", "to on_delete filter", compound=True, parse=parse_reference,
     filter=record_id, refers="record", cell=_lookup_cell,
     named=lambda fdef, shown: lambda v: shown.titles.get(fdef.to or "", {}).get(v, ""),
     widget="lookup", read=_read_lookup,

@@ -110,6 +110,8 @@ class FieldDef:
     expression: Expression | None = None
     format: str | None = None  # autonumber
     rollup: Rollup | None = None
+    # a lookup's `filter`: which records of `to` it may name (record.x: the record edited)
+    filter: Expression | None = None
     system: bool = False
     track_changes: bool = False  # the engine keeps <name>_changed_at (a status's age)
 

@@ -204,7 +204,10 @@ def build_field(name: str, data: Mapping[str, Any], src: Src,
     if ftype == "formula":
         expression = parse_expression(data["expression"], src, ("expression",), problems)
         ok = ok and expression is not None
-    rollup = None
+    rollup = lookup_filter = None
+    if ftype != "rollup" and "filter" in data:  # a lookup's: checked with the model
+        lookup_filter = parse_expression(data["filter"], src, ("filter",), problems)
+        ok = ok and lookup_filter is not None
     if ftype == "rollup":
         match = re.fullmatch(r"(count)|(sum|avg|min|max)\(([a-z][a-z0-9_]*)\)", data["measure"])
         assert match  # the schema's pattern guarantees it
@@ -244,7 +247,7 @@ def build_field(name: str, data: Mapping[str, Any], src: Src,
         scale=scale, options=options, to=data.get("to"),
         on_delete=data.get("on_delete", "set_null"), returns=data.get("returns"),
         expression=expression, format=data.get("format", "{0}") if ftype == "autonumber"
-        else None, rollup=rollup,
+        else None, rollup=rollup, filter=lookup_filter,
     )
 
 
@@ -308,6 +311,9 @@ def _expression_message(exc: expressions.ExpressionError, text: str) -> str:
 
 
 USER_ATTRIBUTES = ("name", "email", "username")  # what a template reads of a user
+
+
+RECORD = "record"  # in a lookup's filter, the record being edited: `record.project`
 
 
 class ObjectScope:
@@ -444,6 +450,23 @@ def _type_rollups(fields_by_object: dict[str, dict[str, FieldDef]]) -> None:
                 fields[fname] = replace(fdef, returns=measured.value_type)
 
 
+class LookupScope(ObjectScope):
+    """What a lookup's `filter` may name: the fields of the records it chooses among
+    (`status`), and `record.<path>`, the record being edited (`record.project`)."""
+
+    def __init__(self, fields: Mapping[str, Mapping[str, FieldDef]], target: str,
+                 source: str):
+        super().__init__(fields, target)
+        self.source = ObjectScope(fields, source)
+
+    def resolve(self, path: tuple[str, ...] | list[str], *, users: bool = False) -> str | None:
+        if path[0] == RECORD:
+            if len(path) == 1:
+                return "record needs a field: record.project"
+            return self.source.resolve(path[1:], users=users)
+        return super().resolve(path, users=users)
+
+
 def _check_field(fdef: FieldDef, scope: ObjectScope,
                  all_fields: Mapping[str, Mapping[str, FieldDef]], src: Src,
                  problems: list[Problem]) -> None:
@@ -457,6 +480,9 @@ def _check_field(fdef: FieldDef, scope: ObjectScope,
             check_expression(expressions.parse(value[1:]), scope, src, (key,), problems)
     if fdef.rollup is not None:
         _check_rollup(fdef, scope, all_fields, src, problems)
+    if fdef.filter is not None and fdef.to in all_fields:
+        check_expression(fdef.filter, LookupScope(all_fields, fdef.to or "", scope.name),
+                         src, ("filter",), problems)
 
 
 def _check_rollup(fdef: FieldDef, scope: ObjectScope,

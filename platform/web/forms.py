@@ -28,6 +28,10 @@ class Widget:
     errors: list[str] | None = None
     options: list[tuple[str, str]] | None = None
     shown: str = ""  # a lookup's title; a read-only value's display
+    # a lookup with a `filter`: what its type-ahead sends besides what was typed (the field
+    # it is, the record edited) and the inputs of the fields its filter reads
+    choose: dict[str, Any] | None = None
+    include: str = ""
 
 
 def input_text(fdef: FieldDef, value: Any, fmt: Formats) -> Any:

@@ -15,7 +15,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from ..engine import query, records, sheets
+from ..engine.coerce import Invalid, coerce
 from ..engine.errors import BadRequest, CrmError, ValidationFailed
+from ..engine.pipeline import choice_condition, filter_reads
 from ..engine.runtime import Context
 from ..engine.text import is_digits
 from ..metadata.model import ObjectDef
@@ -220,6 +222,37 @@ def _cell(name: Callable[[Any], str] | None, value: Any, *, typed: bool = False)
     return str(value)  # the CSV writer guards it; an XLSX cell is typed as text
 
 
+def _choices(ctx: Context, target: ObjectDef, request: Request) -> Any:
+    """The condition a lookup's `filter` puts on the type-ahead (`from=deposit.unit`), its
+    `record.x` read from the form as it stands (the fields it sends), else from the record
+    being edited (`record=12`); None for a lookup without a filter."""
+    params = request.query_params
+    source_name, _, field_name = params.get("from", "").partition(".")
+    source = ctx.model.objects.get(source_name)
+    fdef = source.fields.get(field_name) if source else None
+    if source is None or fdef is None or fdef.to != target.name or fdef.filter is None:
+        return None
+    values: dict[str, Any] = {}
+    record_id = params.get("record", "")
+    if is_digits(record_id) and ctx.scope(source.name, "read") != "none":
+        try:
+            values.update(records.get(ctx, source.name, int(record_id)))
+        except CrmError:
+            pass  # not theirs to read: the form's values only
+    fmt = page_context(request)[0].fmt
+    for name in filter_reads(fdef):
+        read = source.fields[name].kind.read(source.fields[name], params, fmt)
+        if read is not None:
+            try:
+                value = coerce(source.fields[name], read[0], ctx.tz)
+            except Invalid:
+                value = None
+            # a lookup typed but not chosen names no record yet
+            values[name] = None if source.fields[name].kind.is_reference and not isinstance(
+                value, int) else value
+    return choice_condition(ctx, source, fdef, values)
+
+
 def lookup_options(request: Request) -> Response:
     """Type-ahead: the records of the object whose title matches what was typed."""
     ctx = auth.web_context(request)
@@ -229,8 +262,8 @@ def lookup_options(request: Request) -> Response:
     if ctx.scope(obj.name, "read") == "none":
         return HTMLResponse("")
     page = query.list_records(ctx, obj.name, query.ListQuery(
-        search=typed if typed.strip() and obj.search else None, page_size=10,
-        with_total=False, sort=("-updated_at",)))
+        where=_choices(ctx, obj, request), search=typed if typed.strip() and obj.search
+        else None, page_size=10, with_total=False, sort=("-updated_at",)))
     items = "".join(
         f'<li role="option" data-id="{r["id"]}" data-title="{escape(obj.title_of(r))}">'
         f"{escape(obj.title_of(r))}</li>" for r in page.items)

@@ -26,7 +26,7 @@ from ..engine.errors import (
     PossibleDuplicates,
     ValidationFailed,
 )
-from ..engine.pipeline import formula_problems, initial_values
+from ..engine.pipeline import filter_reads, formula_problems, initial_values
 from ..engine.runtime import Context
 from ..engine.segments import SEGMENT_OBJECTS
 from ..engine.users import user_choices
@@ -357,14 +357,14 @@ def build_widgets(ctx: Context, obj: ObjectDef, values: dict[str, Any], typed: d
             if name == "owner" and access.owner_choices(ctx, values.get("owner")) is not None:
                 level = "read"  # giving records to others needs the assign right
             widgets.append(make_widget(ctx, obj.fields[name], level, values, typed, errors,
-                                       refs, fmt, required=name not in filled))
+                                       refs, fmt, required=name not in filled, source=obj))
         out.append((label, widgets))
     return out
 
 
 def make_widget(ctx: Context, fdef: FieldDef, level: str, values: dict[str, Any],
                 typed: dict[str, Any], errors: dict[str, list[str]], refs: References | None,
-                fmt, *, required: bool = True) -> Widget:
+                fmt, *, required: bool = True, source: ObjectDef | None = None) -> Widget:
     """One field's widget (a record's field, or an input an action asks for) with what it
     holds: `values` stored, `typed` as the user typed it."""
     name = fdef.name
@@ -387,6 +387,10 @@ def make_widget(ctx: Context, fdef: FieldDef, level: str, values: dict[str, Any]
                         if refs and name not in typed else None) or (
             typed.get(name, "") if name in typed else "")
         widget.value = str(chosen) if chosen not in (None, "") else ""
+        if fdef.filter is not None and source is not None:  # the choices the filter allows
+            widget.choose = {"from": f"{source.name}.{name}", "record": values.get("id") or ""}
+            widget.include = ",".join(f"[name='{f}'],[name='{f}__id']"
+                                      for f in sorted(filter_reads(fdef)))
     elif kind in ("readonly", "file"):
         widget.shown = display(fdef, values.get(name), fmt, refs, ctx.locale)
     return widget

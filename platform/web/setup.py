@@ -321,7 +321,7 @@ def field_values(fdef: FieldDef | None, data: dict[str, Any] | None) -> dict[str
     for key in ("required", "unique", "index", "read_only"):
         if data.get(key):
             values[key] = "1"
-    for key in ("default", "max_length", "min", "max", "to", "on_delete", "returns",
+    for key in ("default", "max_length", "min", "max", "to", "on_delete", "filter", "returns",
                 "expression", "format", "scale"):
         if data.get(key) is not None:
             values[key] = str(data[key])
@@ -424,6 +424,8 @@ def field_definition(form: FormData, ftype: str) -> dict[str, Any]:
             if get("on_delete") not in ON_DELETE:
                 raise EditError(f"'{get('on_delete')}' is not an on_delete rule", "on_delete")
             data["on_delete"] = get("on_delete")
+        if get("filter"):  # which records it may name; record.x reads the record edited
+            data["filter"] = get("filter")
     if ftype == "formula":
         if get("returns") not in FORMULA_RETURNS:
             raise EditError("choose what the formula returns", "returns")
@@ -439,7 +441,7 @@ def field_definition(form: FormData, ftype: str) -> dict[str, Any]:
 FIELD_INPUTS = {"to": "to", "expression": "expression", "options": "options",
                 "returns": "returns", "max_length": "max_length", "min": "min", "max": "max",
                 "default": "default", "type": "type", "format": "format", "label": "label_en",
-                "unique": "unique", "on_delete": "on_delete"}
+                "unique": "unique", "on_delete": "on_delete", "filter": "filter"}
 
 
 def _field_form(frame: PageContext, rt: Runtime, obj_name: str, values: dict[str, str],

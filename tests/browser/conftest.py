@@ -59,12 +59,27 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def live(make_client: Callable[..., TestClient]) -> Iterator[Live]:
-    client = make_client()  # the app, its runtime and database, as every web test has them
-    server, thread, url = _serve(client.app)
-    yield Live(url, client.app.state.runtime)
-    server.should_exit = True
-    thread.join(timeout=10)
+def make_live(make_client: Callable[..., TestClient]) -> Iterator[Callable[..., Live]]:
+    """make_live(app_dir) -> a live server (uvicorn in a thread) over that app: the app, its
+    runtime and database, as every web test has them."""
+    servers = []
+
+    def factory(app_dir=None) -> Live:
+        client = make_client(app_dir) if app_dir is not None else make_client()
+        server, thread, url = _serve(client.app)
+        servers.append((server, thread))
+        return Live(url, client.app.state.runtime)
+
+    yield factory
+    for server, thread in servers:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def live(make_live: Callable[..., Live]) -> Live:
+    """A live server of the default CRM."""
+    return make_live()
 
 
 def _serve(app) -> tuple[uvicorn.Server, threading.Thread, str]:
