@@ -10,8 +10,10 @@ Policies (subject = role name):
     p, sales_rep, field:opportunity.commission, read
 
 `inherits` is resolved by the loader (a child role's entries replace its parent's), so each
-role's policies are complete. Record scopes rank none < own < team < all; the engine turns a
-scope into a WHERE clause for lists and into a check for single records.
+role's policies are complete. Record scopes rank none < own < team < all; beside them,
+`field:driver` (one's own records and those naming one in a user field) and `via:account`
+(one's own and those whose account one may read, or edit...: sharing by parent). The engine
+turns a scope into a WHERE clause for lists and into a check for single records.
 
 Each role gets an enforcer of its own (a matcher runs over one role's policies, not every
 role's), and answers are cached per (role, object, action): a model is immutable, and one
@@ -28,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import casbin
 from sqlalchemy import false, or_, select
 
-from ..metadata.model import AppModel, FieldDef, Role
+from ..metadata.model import FIELD_SCOPE, VIA_SCOPE, AppModel, FieldDef, Role
 from .errors import NotFound, PermissionDenied
 from .users import SYSTEM_ROLE
 
@@ -116,6 +118,14 @@ class Access:
         for scope in ("all", "team", "own"):
             if enforcer.enforce(role, object_name, f"{action}:{scope}"):
                 return scope
+        for _, _, act in enforcer.get_filtered_policy(1, object_name):
+            verb, _, scope = act.partition(":")  # read:field:driver, read:via:account
+            if verb != action:
+                continue
+            if scope.startswith(VIA_SCOPE):  # via:<lookup>:<its object>:<the action>
+                lookup = scope[len(VIA_SCOPE):]
+                return f"{scope}:{self.model.objects[object_name].fields[lookup].to}:{action}"
+            return scope
         return "none"
 
     def can(self, role: str, right: str) -> bool:
@@ -131,7 +141,7 @@ class Access:
     def _personal(self, role: str) -> bool:
         """Does some object's read scope name the user (own or team)? Then what the role's
         users see of a query, through its lookups too, differs from one user to another."""
-        return any(self.scope(role, name, "read") in ("own", "team")
+        return any(self.scope(role, name, "read") not in ("all", "none")
                    for name in self.model.objects)
 
     def _field_levels(self, role: str) -> dict[str, str]:
@@ -266,10 +276,22 @@ def in_scope(ctx: Context, conn: Any, record: Mapping[str, Any], scope: str) -> 
     """Does the user's `scope` (from `require` or `Context.scope`) cover this record?"""
     if scope == "all":
         return True
-    if scope == "own":
-        return record.get("owner") == ctx.user.id
+    if scope == "none":
+        return False
+    if record.get("owner") == ctx.user.id:
+        return True
     if scope == "team":
         return record.get("owner") in team_member_ids(ctx, conn)
+    if scope.startswith(FIELD_SCOPE):  # named in one of these user fields
+        return any(record.get(f) == ctx.user.id for f in scope[len(FIELD_SCOPE):].split(","))
+    if scope.startswith(VIA_SCOPE):  # the parent record is theirs to read (or edit...)
+        _, lookup, target, action = scope.split(":")
+        if record.get(lookup) is None:
+            return False
+        table = ctx.schema.table(target)
+        parent = conn.execute(select(table).where(table.c.id == record[lookup])).mappings(
+            ).first()
+        return parent is not None and in_scope(ctx, conn, parent, ctx.scope(target, action))
     return False
 
 
@@ -326,7 +348,7 @@ def may(ctx: Context, obj: Any, record: Mapping[str, Any], action: str) -> bool:
     """May the user `action` (read, edit, delete) this record? A screen's question: for
     showing a button, not for guarding a write (the record service asks `in_scope`)."""
     scope = ctx.scope(obj.name, action)
-    if scope != "team":  # answered without the database
+    if scope in ("all", "own", "none") or scope.startswith(FIELD_SCOPE):  # no database
         return in_scope(ctx, None, record, scope)
     with ctx.db.read() as conn:
         return in_scope(ctx, conn, record, scope)
@@ -356,6 +378,15 @@ def scope_condition(ctx: Context, table: Any, scope: str) -> Any:
         return false()
     if scope == "own":
         return table.c.owner == ctx.user.id
+    if scope.startswith(FIELD_SCOPE):
+        return or_(table.c.owner == ctx.user.id, *(
+            table.c[f] == ctx.user.id for f in scope[len(FIELD_SCOPE):].split(",")))
+    if scope.startswith(VIA_SCOPE):  # a subquery per level of parents (no cycle: the loader)
+        _, lookup, target, action = scope.split(":")
+        parent = ctx.schema.table(target).alias()
+        inner = scope_condition(ctx, parent, ctx.scope(target, action))
+        chosen = select(parent.c.id) if inner is None else select(parent.c.id).where(inner)
+        return or_(table.c.owner == ctx.user.id, table.c[lookup].in_(chosen))
     members = ctx.schema.system["mc_team_member"]
     team = select(members.c.user_id).where(members.c.team_id.in_(ctx.user.seen_team_ids
                                                                   or [-1]))

@@ -33,6 +33,7 @@ from .model import (
     Workflow,
     frozen_map,
     humanize,
+    scope_text,
 )
 from .objects import (
     ObjectScope,
@@ -269,6 +270,54 @@ def _layout(doc: Document, obj: ObjectDef, objects: Mapping[str, ObjectDef],
 # --- roles ---------------------------------------------------------------------------------
 
 
+def _check_scope(obj: ObjectDef, scope: Any, src: Src, problems: list[Problem]) -> None:
+    """`{field: driver}` names user fields of the object, `{via: account}` a lookup."""
+    if not isinstance(scope, dict):
+        return
+    if "field" in scope:
+        names = [scope["field"]] if isinstance(scope["field"], str) else scope["field"]
+        users = [f.name for f in obj.fields.values() if f.kind.refers == "user"]
+        for name in names:
+            if name not in users:
+                problems.append(src.problem(
+                    f"'{name}' is not a user field of {obj.name}" + did_you_mean(name, users)
+                    + f" (its user fields: {', '.join(users)})", "field"))
+    if "via" in scope:
+        lookups = [f.name for f in obj.fields.values() if f.type == "lookup"]
+        if scope["via"] not in lookups:
+            problems.append(src.problem(
+                f"'{scope['via']}' is not a lookup of {obj.name}"
+                + did_you_mean(scope["via"], lookups)
+                + (f" (its lookups: {', '.join(lookups)})" if lookups else ""), "via"))
+
+
+def _via_cycles(roles: Mapping[str, Role], objects: Mapping[str, ObjectDef],
+                src_of: Mapping[str, Src], problems: list[Problem]) -> None:
+    """A `via` scope leads to the parent's scope of the same role; a chain of them that comes
+    back (contact via account, account via contact) would never end."""
+    for name, role in roles.items():
+        for obj_name in role.objects:
+            for action in ("read", "edit", "delete"):
+                trail = [obj_name]
+                current = obj_name
+                while True:
+                    perm = role.objects.get(current)
+                    scope = getattr(perm, action) if perm else "none"
+                    if not scope.startswith("via:"):
+                        break
+                    fdef = objects[current].fields.get(scope[len("via:"):])
+                    current = fdef.to if fdef is not None and fdef.to else ""
+                    if current in trail:
+                        problems.append(src_of[name].problem(
+                            f"{action} via lookups goes round in a circle: "
+                            + " -> ".join([*trail, current]) + " (one of them needs a "
+                            "scope of its own)", "objects", obj_name, action))
+                        break
+                    if current not in objects:
+                        break
+                    trail.append(current)
+
+
 def _roles(layers: list, objects: Mapping[str, ObjectDef], problems: list[Problem]
            ) -> dict[str, Role]:
     raw: dict[str, tuple[dict[str, Any], Src]] = {}
@@ -277,11 +326,15 @@ def _roles(layers: list, objects: Mapping[str, ObjectDef], problems: list[Proble
             for name, data in doc.data["roles"].items():
                 raw[name] = (data, Src(doc, ("roles", name)))
     for data, src in raw.values():
-        for obj_name in data.get("objects", {}):
+        for obj_name, perm in data.get("objects", {}).items():
             if obj_name not in objects:
                 problems.append(src.problem(f"unknown object '{obj_name}'"
                                             + did_you_mean(obj_name, objects), "objects",
                                             obj_name))
+                continue
+            for action in ("read", "edit", "delete"):
+                _check_scope(objects[obj_name], perm.get(action), Src(src.doc, src.at(
+                    "objects", obj_name, action)), problems)
         for ref in data.get("fields", {}):
             obj_name, _, fname = ref.partition(".")
             obj = objects.get(obj_name)
@@ -313,8 +366,9 @@ def _roles(layers: list, objects: Mapping[str, ObjectDef], problems: list[Proble
         for obj_name, perm in data.get("objects", {}).items():
             base = perms.get(obj_name, ObjectPermission())
             perms[obj_name] = ObjectPermission(
-                create=perm.get("create", base.create), read=perm.get("read", base.read),
-                edit=perm.get("edit", base.edit), delete=perm.get("delete", base.delete))
+                create=perm.get("create", base.create),
+                **{action: scope_text(perm[action]) if action in perm else getattr(base, action)
+                   for action in ("read", "edit", "delete")})
         field_access = dict(parent.fields) if parent else {}
         field_access.update(data.get("fields", {}))
         role = Role(name=name, label=Label.of(data.get("label"), humanize(name)),
@@ -327,6 +381,7 @@ def _roles(layers: list, objects: Mapping[str, ObjectDef], problems: list[Proble
 
     for name in raw:
         resolve(name, (name,))
+    _via_cycles(out, objects, {name: src for name, (_, src) in raw.items()}, problems)
     if "admin" not in out:  # every app has an administrator
         out["admin"] = Role(name="admin", label=Label.of({"en": "Administrator",
                                                            "vi": "Quản trị"}), all=True)

@@ -20,6 +20,7 @@ SYSTEM_FIELDS = ("id", "owner", "created_at", "created_by", "updated_at", "updat
                  "version")
 ON_DELETE = ("set_null", "restrict", "cascade")
 SCOPES = ("none", "own", "team", "all")
+FIELD_SCOPE, VIA_SCOPE = "field:", "via:"  # {field: driver} and {via: account}, as text
 FIELD_ACCESS = ("edit", "read", "hidden")
 LOCALES = ("en", "vi")
 
@@ -274,10 +275,36 @@ class Layout:
 
 @dataclass(frozen=True)
 class ObjectPermission:
+    """What a role may do with an object's records: a scope per action, none, own, team,
+    all, `field:driver,co_driver` (their own and those naming them in a user field) or
+    `via:account` (their own and those whose account they may read, or edit...)."""
+
     create: bool = False
     read: str = "none"
     edit: str = "none"
     delete: str = "none"
+
+
+def scope_text(value: Any) -> str:
+    """A record scope as roles.yaml writes it, as one text: `own`, `{field: driver}` ->
+    `field:driver`, `{field: [driver, co_driver]}` -> `field:driver,co_driver`,
+    `{via: account}` -> `via:account`."""
+    if isinstance(value, dict) and "field" in value:
+        names = value["field"]
+        return FIELD_SCOPE + ",".join([names] if isinstance(names, str) else names)
+    if isinstance(value, dict) and "via" in value:
+        return VIA_SCOPE + str(value["via"])
+    return str(value)
+
+
+def scope_data(text: str) -> Any:
+    """The roles.yaml value of a scope's text (scope_text undone)."""
+    if text.startswith(FIELD_SCOPE):
+        names = text[len(FIELD_SCOPE):].split(",")
+        return {"field": names[0] if len(names) == 1 else names}
+    if text.startswith(VIA_SCOPE):
+        return {"via": text[len(VIA_SCOPE):]}
+    return text
 
 
 RIGHTS = ("assign", "share_reports", "edit_dashboards")  # a role's `can:` (all: every one)

@@ -25,7 +25,17 @@ from ..engine import records, users
 from ..engine.errors import CrmError, NotFound, PermissionDenied
 from ..engine.runtime import Context, Runtime
 from ..metadata.edits import Draft, EditError
-from ..metadata.model import RIGHTS, FieldDef, ObjectDef, ObjectPermission, Role, humanize
+from ..metadata.model import (
+    FIELD_SCOPE,
+    RIGHTS,
+    VIA_SCOPE,
+    FieldDef,
+    ObjectDef,
+    ObjectPermission,
+    Role,
+    humanize,
+    scope_data,
+)
 from . import auth
 from .pages import PageContext, flash
 from .setup import NAME, admin_context, apply_change, form_values, runtime
@@ -63,6 +73,18 @@ def shown_fields(obj: ObjectDef) -> list[FieldDef]:
     return [f for f in obj.fields.values() if not f.system or f.name == "owner"]
 
 
+def shared_scopes(obj: ObjectDef, t: Any = None, lang: str = "en") -> list[tuple[str, str]]:
+    """The scopes beyond none..all an object offers: its records naming the user in a user
+    field, and those whose parent (a lookup) the user may see."""
+    users = [f for f in obj.fields.values() if f.kind.refers == "user" and not f.system]
+    lookups = [f for f in obj.fields.values() if f.type == "lookup"]
+    t = t or (lambda text, **params: text.format(**params))
+    return [(FIELD_SCOPE + f.name, t("own, and those naming them in {field}",
+                                     field=f.label.get(lang))) for f in users] + [
+        (VIA_SCOPE + f.name, t("own, and those whose {field} they may see",
+                               field=f.label.get(lang))) for f in lookups]
+
+
 def role_values(role: Role | None) -> dict[str, str]:
     """The role form's inputs for what `role` may do in effect (nothing when None)."""
     values: dict[str, str] = {}
@@ -88,7 +110,9 @@ def _role_form(frame: PageContext, rt: Runtime, role: Role | None, values: dict[
     return render(frame, "setup_role.html", {
         "role": role, "new": role is None, "values": values, "errors": errors, "base": base,
         "objects": objects, "fields": {o.name: shown_fields(o) for o in objects},
-        "scopes": SCOPES, "access": ACCESS, "actions": ACTIONS, "rights": RIGHT_LABELS,
+        "scopes": SCOPES, "shared": {o.name: shared_scopes(o, frame.t, frame.lang)
+                                     for o in objects},
+        "access": ACCESS, "actions": ACTIONS, "rights": RIGHT_LABELS,
         "inherited_rights": rt.model.roles[role.inherits].can
         if role is not None and role.inherits in rt.model.roles else frozenset(),
         "parents": sorted(n for n in rt.model.roles if n not in BUILT_IN
@@ -196,10 +220,11 @@ def role_document(rt: Runtime, name: str, data: dict[str, Any], form: FormData
         for action in ACTIONS:
             key = f"o.{obj_name}.{action}"
             scope = get(key) or "none"
-            if scope not in SCOPES:
+            if scope not in SCOPES and scope not in dict(shared_scopes(
+                    rt.model.objects[obj_name])) and scope != getattr(base, action):
                 raise EditError(f"'{scope}' is not a scope: use none, own, team or all", key)
             if scope != getattr(base, action) or action in old:
-                entry[action] = scope
+                entry[action] = scope_data(scope)
         if entry:
             objects[obj_name] = entry
     if objects:
