@@ -15,9 +15,10 @@ A YAML file holds documents like::
       - {name: Miền Bắc, manager: hoa}
 
 A CSV file is named after its object (`account.csv`, or `10_account.csv` to order files) and
-has field names in its header. Lookups may name their record by title ("Công ty ABC") and
-users by user name. Everything loads in one transaction: a bad row stops the load and
-nothing is kept.
+has field names in its header; one of them may be written `key:tax_code` to make it the key
+(as `key:` in YAML: a second load updates the records it finds). Lookups may name their
+record by title ("Công ty ABC") and users by user name. Everything loads in one transaction:
+a bad row stops the load and nothing is kept.
 """
 
 from __future__ import annotations
@@ -39,15 +40,25 @@ from .runtime import Context, Runtime
 from .users import add_to_team, create_team, create_user, find_user
 
 DATA_SUFFIXES = (".yaml", ".yml", ".csv")
+KEY_COLUMN = "key:"  # a CSV header `key:tax_code`: a second load updates by tax code
 
 
 def _documents(path: Path) -> Iterator[dict[str, Any]]:
     if path.suffix == ".csv":
         name = re.sub(r"^\d+_", "", path.stem)
         with path.open(encoding="utf-8-sig", newline="") as handle:
-            rows = [{k: v for k, v in row.items() if v not in ("", None)}
-                    for row in csv.DictReader(handle)]
-        yield {"object": name, "records": rows, "first_row": 2}
+            reader = csv.reader(handle)
+            header = [h.strip() for h in next(reader, [])]
+            keys = [h[len(KEY_COLUMN):].strip() for h in header if h.startswith(KEY_COLUMN)]
+            if len(keys) > 1:
+                raise BadRequest(f"{path.name}: one column may be the key, not "
+                                 f"{', '.join(keys)}")
+            header = [h[len(KEY_COLUMN):].strip() if h.startswith(KEY_COLUMN) else h
+                      for h in header]
+            rows = [{k: v for k, v in zip(header, row, strict=False) if v not in ("", None)}
+                    for row in reader if any(cell.strip() for cell in row)]
+        yield {"object": name, "records": rows, "first_row": 2,
+               **({"key": keys[0]} if keys else {})}
         return
     with path.open(encoding="utf-8") as handle:
         for doc in yaml.safe_load_all(handle):

@@ -159,8 +159,10 @@ def _classify(layer: Layer, docs: Iterable[Document], kinds: Sequence[str],
 def _validate_object(doc: Document, kind: str) -> list[Problem]:
     """Validate an object document field by field.
 
-    A broken field is reported and replaced by a plain text field, so that the rest of the
-    object is still checked and other documents do not report it as missing.
+    A broken field is reported and replaced by a plain text field, and a broken key of the
+    object itself (a label split by a comma) is reported and left out, so that the rest of the
+    object is still checked and other documents do not report it as missing. Only an object
+    without a valid name is dropped.
     """
     data = doc.data
     fields = data.get("fields")
@@ -170,10 +172,11 @@ def _validate_object(doc: Document, kind: str) -> list[Problem]:
     elif "fields" in data:
         shell["fields"] = fields
     found = validate(doc, kind, data=shell)
-    if found and not isinstance(fields, dict) or any(
-            p.path in (kind, "") or not p.path.startswith("fields") for p in found):
+    broken = {re.split(r"[.\[]", p.path)[0] for p in found}
+    if found and not isinstance(fields, dict) or broken & {kind, ""}:
         doc.data = None
         return found
+    data = {k: v for k, v in data.items() if k not in broken}
     clean = {}
     for name, value in (fields or {}).items():
         field_problems = validate(doc, "field" if kind == "object" else "extend_field",
@@ -183,7 +186,15 @@ def _validate_object(doc: Document, kind: str) -> list[Problem]:
                 f"'{name}' is not a valid name (use lowercase letters, digits and _, "
                 "starting with a letter, at most 63 characters)")))
         found.extend(field_problems)
-        clean[name] = value if not field_problems else {"type": "text"}
+        prefix = f"fields.{name}."
+        wording = {p.path[len(prefix):].split(".")[0] for p in field_problems} if all(
+            p.path.startswith(prefix) for p in field_problems) else {""}
+        if not field_problems:
+            clean[name] = value
+        elif wording <= {"label", "help"} and isinstance(value, dict):  # only its words
+            clean[name] = {k: v for k, v in value.items() if k not in wording}
+        else:
+            clean[name] = {"type": "text"}
     doc.data = {**data, "fields": clean}
     return found
 

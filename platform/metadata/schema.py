@@ -42,15 +42,18 @@ def validator(kind: str) -> Draft202012Validator:
 def validate(doc: Document, kind: str, path: tuple = (), data: Any = None) -> list[Problem]:
     """Problems of `data` (default: the whole document) against the schema of `kind`."""
     instance = doc.data if data is None else data
-    problems: list[Problem] = []
-    seen: set[tuple[tuple, str]] = set()
+    found: list[tuple[tuple, str]] = []
     for error in validator(kind).iter_errors(instance):
         for sub_path, message in _explain(error):
-            full = (*path, *sub_path)
-            if (full, message) not in seen:
-                seen.add((full, message))
-                problems.append(doc.problem(full, message))
-    return problems
+            if ((*path, *sub_path), message) not in found:
+                found.append(((*path, *sub_path), message))
+    # a key that is itself wrong (a text split by a comma) is the one problem at its place
+    named = {where for where, message in found if message.startswith(_SPLIT_HINT_AT)}
+    return [doc.problem(where, message) for where, message in found
+            if where not in named or message.startswith(_SPLIT_HINT_AT)]
+
+
+_SPLIT_HINT_AT = "'"  # messages about a key itself start with the key in quotes
 
 
 _TYPE_NAMES = {"string": "a text", "object": "a map", "array": "a list",
@@ -88,7 +91,11 @@ def _explain(error: ValidationError) -> list[tuple[tuple, str]]:
     custom = schema.get("x-message")
     if "propertyNames" in error.schema_path:
         # the offending key is the instance; point at it
-        return [((*path, value), f"'{value}' {custom}" if custom else error.message)]
+        message = f"'{value}' {custom}" if custom else error.message
+        if isinstance(value, str) and (" " in value or not value.isascii()):
+            message += (f" — a comma inside a text written in {{...}} splits it: put the text "
+                        f"in quotes, e.g. vi: \"..., {value}\"")
+        return [((*path, value), message)]
     if kind in ("oneOf", "anyOf"):
         return _explain_choice(error, path)
     if kind == "required":
@@ -142,9 +149,11 @@ def _explain_choice(error: ValidationError, path: tuple) -> list[tuple[tuple, st
     branches: dict[int, list[ValidationError]] = {}
     for sub in error.context or ():
         branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+    compound = isinstance(error.instance, (dict, list))  # no list of words can be a map
     shaped = {
         i: errs for i, errs in branches.items()
-        if not any(e.validator == "type" and not e.relative_path for e in errs)
+        if not any((e.validator == "type" or e.validator == "enum" and compound)
+                   and not e.relative_path for e in errs)
     }
     if not shaped:
         custom = error.schema.get("x-message") if isinstance(error.schema, dict) else None

@@ -528,8 +528,9 @@ def _check_action(kind: str, params: Any, obj: ObjectDef, objects: Mapping[str, 
                 f"record must name a lookup field of {obj.name} in braces, e.g. '{{account}}'; "
                 f"got '{params['record']}'", "record"))
             return
-        _check_values(params["values"], objects[lookup.to or ""], scope,
-                      Src(doc, (*path, "values")), problems)
+        if lookup.to in objects:  # else its own document says what is wrong with it
+            _check_values(params["values"], objects[lookup.to or ""], scope,
+                          Src(doc, (*path, "values")), problems)
     elif kind in ("email", "notify"):
         for key in ("to", "cc", "subject", "body", "message"):
             if key in params:
