@@ -348,9 +348,13 @@ def may(ctx: Context, obj: Any, record: Mapping[str, Any], action: str) -> bool:
     """May the user `action` (read, edit, delete) this record? A screen's question: for
     showing a button, not for guarding a write (the record service asks `in_scope`)."""
     scope = ctx.scope(obj.name, action)
-    if scope in ("all", "own", "none") or scope.startswith(FIELD_SCOPE):  # no database
+    if scope in ("all", "own", "none"):  # no database
         return in_scope(ctx, None, record, scope)
     with ctx.db.read() as conn:
+        if scope.startswith((FIELD_SCOPE, VIA_SCOPE)) and record.get("id") is not None:
+            table = ctx.schema.table(obj.name)  # the stored row: a field hidden from the
+            record = conn.execute(select(table).where(  # user still names them
+                table.c.id == record["id"])).mappings().first() or record
         return in_scope(ctx, conn, record, scope)
 
 

@@ -23,13 +23,10 @@ from sqlalchemy import Connection, func, select
 from ..fieldtypes import Shown, parse_date, words
 from ..metadata.expressions import (
     EvalError,
-    Literal,
     Name,
-    Node,
     evaluate,
     is_blank,
     parse_once,
-    substitute,
     truthy,
     walk,
 )
@@ -481,13 +478,15 @@ def check_values(save: Save) -> None:
 
 def check_choices(save: Save) -> None:
     """A lookup with a `filter` names only a record the filter holds for, checked when the
-    lookup is set or changed, or a field of this record the filter reads changes (a unit
-    already reserved takes no second deposit; the deposit keeps the unit it has)."""
+    lookup is set or changed, or a person changes a field of this record the filter reads (a
+    unit already reserved takes no second deposit; the deposit keeps the unit it has, and
+    MetaCRM's own moves, a merge of projects, move it along)."""
+    person = save.ctx.user.role != SYSTEM_ROLE
     for fdef in save.ctx.snap.relations.filtered.get(save.obj.name, ()):
         value = save.record.get(fdef.name)
         if value is None or fdef.name in save.errors or not (
                 save.creating or fdef.name in save.changes
-                or filter_reads(fdef) & set(save.changes)):
+                or person and filter_reads(fdef) & set(save.changes)):
             continue
         target = save.ctx.model.objects[fdef.to or ""]
         row = fetch(save.conn, save.ctx.schema.table(target.name), target, value)
@@ -498,23 +497,37 @@ def check_choices(save: Save) -> None:
                                                            save.env())))
         except (EvalError, ArithmeticError, TypeError, ValueError):
             holds = False
-        if not holds:
-            title = target.title_of(row)
+        if not holds:  # a record they may not read is not named
+            title = target.title_of(row) if readable_ids(save.ctx, save.conn, target.name, [
+                value]) else f"#{value}"
             save.error(fdef.name, "not_a_choice", f"'{title}' cannot be chosen here: "
                        f"{fdef.label.get('en')} takes a {target.label.get('en').lower()} "
                        f"where {fdef.filter}", value=title, condition=str(fdef.filter))
 
 
-def choice_condition(ctx: Context, obj: ObjectDef, fdef: FieldDef,
-                     values: Mapping[str, Any]) -> Node | None:
-    """A lookup's filter as a condition on the records it may name, `record.<path>` bound
-    to `values` (the record as its form stands): what the type-ahead offers."""
-    if fdef.filter is None:
-        return None
+def allowed_choices(ctx: Context, obj: ObjectDef, fdef: FieldDef,
+                    values: Mapping[str, Any], ids: list[int]) -> list[int]:
+    """Those of `ids` (records of the lookup's object the user found) its filter allows for
+    the record as its form stands (`values`): what the type-ahead offers. Worked out as the
+    save works it out, on the stored records, so a field the filter reads that the user may
+    not see still counts (and is not shown)."""
+    if fdef.filter is None or not ids:
+        return ids
+    target = ctx.model.objects[fdef.to or ""]
+    table = ctx.schema.table(target.name)
     with ctx.db.read() as conn:
-        env = RecordEnv(ctx, conn, obj, values, None)
-        return substitute(fdef.filter.root, lambda name: Literal(env.value(
-            name.path[1:]), name.pos) if name.path[0] == RECORD_NAME else None)
+        source = RecordEnv(ctx, conn, obj, values, None)
+        rows = {r["id"]: r for r in conn.execute(select(table).where(
+            table.c.id.in_(ids))).mappings()}
+        out = []
+        for record_id in ids:
+            try:
+                if record_id in rows and truthy(evaluate(fdef.filter, ChoiceEnv(
+                        ctx, conn, target, rows[record_id], source))):
+                    out.append(record_id)
+            except (EvalError, ArithmeticError, TypeError, ValueError):
+                continue
+        return out
 
 
 def filter_reads(fdef: FieldDef) -> set[str]:

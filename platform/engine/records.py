@@ -429,9 +429,8 @@ def history(ctx: Context, object_name: str, record_id: int) -> list[dict[str, An
             # a deleted record: its trail stays readable to those who could read it
             last = json.loads(rows[-1]["changes"]) if rows and rows[-1]["action"] == "delete" \
                 else None
-            owner = (last or {}).get("owner", [None])[0]
-            if last is None or not in_scope(ctx, conn, {"owner": owner},
-                                            require(ctx, obj, "read")):
+            gone = {k: v[0] for k, v in (last or {}).items() if isinstance(v, list) and v}
+            if last is None or not in_scope(ctx, conn, gone, require(ctx, obj, "read")):
                 raise
     hidden = ctx.hidden(object_name)
     return [{**row, "changes": {k: v for k, v in json.loads(row["changes"]).items()

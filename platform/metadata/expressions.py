@@ -111,23 +111,6 @@ def walk(node: Node):
             yield from walk(item)
 
 
-def substitute(node: Node, replace: Callable[[Name], Node | None]) -> Node:
-    """`node` with each name `replace` gives a node for replaced by it (a lookup's filter
-    with `record.project` bound to the record's project, before it becomes SQL)."""
-    if isinstance(node, Name):
-        return replace(node) or node
-    if isinstance(node, Call):
-        return Call(node.func, tuple(substitute(a, replace) for a in node.args), node.pos)
-    if isinstance(node, Unary):
-        return Unary(node.op, substitute(node.operand, replace), node.pos)
-    if isinstance(node, Binary):
-        return Binary(node.op, substitute(node.left, replace), substitute(node.right, replace),
-                      node.pos)
-    if isinstance(node, ListOf):
-        return ListOf(tuple(substitute(i, replace) for i in node.items), node.pos)
-    return node
-
-
 class ExpressionError(Exception):
     """A syntax or reference error in an expression, at character `pos`."""
 

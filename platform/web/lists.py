@@ -15,12 +15,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from ..engine import query, records, sheets
+from ..engine.access import readable_ids
 from ..engine.coerce import Invalid, coerce
 from ..engine.errors import BadRequest, CrmError, ValidationFailed
-from ..engine.pipeline import choice_condition, filter_reads
+from ..engine.pipeline import allowed_choices, filter_reads
 from ..engine.runtime import Context
 from ..engine.text import is_digits
-from ..metadata.model import ObjectDef
+from ..metadata.model import FieldDef, ObjectDef
 from . import auth
 from .display import References, display, related_values
 from .pages import flash, page_context
@@ -222,9 +223,15 @@ def _cell(name: Callable[[Any], str] | None, value: Any, *, typed: bool = False)
     return str(value)  # the CSV writer guards it; an XLSX cell is typed as text
 
 
-def _choices(ctx: Context, target: ObjectDef, request: Request) -> Any:
-    """The condition a lookup's `filter` puts on the type-ahead (`from=deposit.unit`), its
-    `record.x` read from the form as it stands (the fields it sends), else from the record
+OFFERED = 10  # options a type-ahead shows
+SCANNED = 5  # pages of 50 a filtered lookup's type-ahead looks through for them
+
+
+def _filtered(ctx: Context, target: ObjectDef, request: Request
+              ) -> tuple[ObjectDef, FieldDef, dict[str, Any]] | None:
+    """(object, lookup, values) when the type-ahead is a lookup's with a `filter`
+    (`from=deposit.unit`): its `record.x` read from the form as it stands (the fields it
+    sends; a record it names counts only when the user may read it), else from the record
     being edited (`record=12`); None for a lookup without a filter."""
     params = request.query_params
     source_name, _, field_name = params.get("from", "").partition(".")
@@ -241,30 +248,46 @@ def _choices(ctx: Context, target: ObjectDef, request: Request) -> Any:
             pass  # not theirs to read: the form's values only
     fmt = page_context(request)[0].fmt
     for name in filter_reads(fdef):
-        read = source.fields[name].kind.read(source.fields[name], params, fmt)
-        if read is not None:
-            try:
-                value = coerce(source.fields[name], read[0], ctx.tz)
-            except Invalid:
-                value = None
-            # a lookup typed but not chosen names no record yet
-            values[name] = None if source.fields[name].kind.is_reference and not isinstance(
-                value, int) else value
-    return choice_condition(ctx, source, fdef, values)
+        field = source.fields[name]
+        read = field.kind.read(field, params, fmt)
+        if read is None:
+            continue
+        try:
+            value = coerce(field, read[0], ctx.tz)
+        except Invalid:
+            value = None
+        if field.kind.refers == "record":  # typed but not chosen, or not theirs: no record
+            with ctx.db.read() as conn:
+                value = value if isinstance(value, int) and readable_ids(
+                    ctx, conn, field.to or "", [value]) else None
+        values[name] = value
+    return source, fdef, values
 
 
 def lookup_options(request: Request) -> Response:
-    """Type-ahead: the records of the object whose title matches what was typed."""
+    """Type-ahead: the records of the object whose title matches what was typed (and that
+    a filtered lookup's filter allows)."""
     ctx = auth.web_context(request)
     obj = object_of(ctx, request)
     field = request.query_params.get("field", "")
     typed = request.query_params.get(field) or request.query_params.get("q") or ""
     if ctx.scope(obj.name, "read") == "none":
         return HTMLResponse("")
-    page = query.list_records(ctx, obj.name, query.ListQuery(
-        where=_choices(ctx, obj, request), search=typed if typed.strip() and obj.search
-        else None, page_size=10, with_total=False, sort=("-updated_at",)))
+    filtered = _filtered(ctx, obj, request)
+    size = 50 if filtered else OFFERED
+    found: list[dict[str, Any]] = []
+    for number in range(1, (SCANNED if filtered else 1) + 1):
+        page = query.list_records(ctx, obj.name, query.ListQuery(
+            search=typed if typed.strip() and obj.search else None, page=number,
+            page_size=size, with_total=False, sort=("-updated_at",)))
+        rows = page.items
+        if filtered:
+            allowed = set(allowed_choices(ctx, *filtered, [r["id"] for r in rows]))
+            rows = [r for r in rows if r["id"] in allowed]
+        found += rows
+        if len(found) >= OFFERED or len(page.items) < size:
+            break
     items = "".join(
         f'<li role="option" data-id="{r["id"]}" data-title="{escape(obj.title_of(r))}">'
-        f"{escape(obj.title_of(r))}</li>" for r in page.items)
+        f"{escape(obj.title_of(r))}</li>" for r in found[:OFFERED])
     return HTMLResponse(items)

@@ -85,6 +85,18 @@ def shared_scopes(obj: ObjectDef, t: Any = None, lang: str = "en") -> list[tuple
                                field=f.label.get(lang))) for f in lookups]
 
 
+def shares(obj: ObjectDef, scope: str) -> bool:
+    """Is `scope` a `field:` scope of the object's user fields (one or several, its system
+    ones too) or a `via:` scope of one of its lookups?"""
+    if scope.startswith(FIELD_SCOPE):
+        names = scope[len(FIELD_SCOPE):].split(",")
+        return all(n in obj.fields and obj.fields[n].kind.refers == "user" for n in names)
+    if scope.startswith(VIA_SCOPE):
+        lookup = obj.fields.get(scope[len(VIA_SCOPE):])
+        return lookup is not None and lookup.type == "lookup"
+    return False
+
+
 def role_values(role: Role | None) -> dict[str, str]:
     """The role form's inputs for what `role` may do in effect (nothing when None)."""
     values: dict[str, str] = {}
@@ -220,8 +232,7 @@ def role_document(rt: Runtime, name: str, data: dict[str, Any], form: FormData
         for action in ACTIONS:
             key = f"o.{obj_name}.{action}"
             scope = get(key) or "none"
-            if scope not in SCOPES and scope not in dict(shared_scopes(
-                    rt.model.objects[obj_name])) and scope != getattr(base, action):
+            if scope not in SCOPES and not shares(rt.model.objects[obj_name], scope):
                 raise EditError(f"'{scope}' is not a scope: use none, own, team or all", key)
             if scope != getattr(base, action) or action in old:
                 entry[action] = scope_data(scope)

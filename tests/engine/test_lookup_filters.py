@@ -99,3 +99,15 @@ def test_a_filter_is_checked_at_load_with_file_and_line(make_app_dir):
     with pytest.raises(MetadataError) as wrong_type:
         load(app)
     assert "'filter' does not apply to a text field" in str(wrong_type.value)
+
+
+def test_a_merge_of_projects_moves_deposits_with_their_reserved_units(estate):
+    """MetaCRM's own moves (a merge) do not re-check a filter the lookup already met; a
+    person moving the deposit does (above)."""
+    from metacrm.engine import duplicates
+
+    rt, ctx, hill, lake, units = estate
+    deposit = records.create(ctx, "deposit", {"customer": "An", "project": lake,
+                                              "unit": units["B-201"]})
+    duplicates.merge(ctx, "project", hill, lake)
+    assert records.get(ctx, "deposit", deposit["id"])["project"] == hill

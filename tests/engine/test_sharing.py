@@ -78,7 +78,7 @@ def test_payments_follow_the_deposits_a_broker_sees(estate):
     ("{field: customer}", "'customer' is not a user field of deposit (its user fields: "),
     ("{field: brokr}", "did you mean 'broker'"),
     ("{via: amount}", "'amount' is not a lookup of deposit"),
-    ("{team: x}", "unknown record scope"),
+    ("{team: x}", "unknown key 'team' (known: field, via)"),
 ])
 def test_a_wrong_scope_is_refused_at_load(make_app_dir, scope, message):
     roles = (ESTATES / "roles.yaml").read_text(encoding="utf-8").replace(
@@ -113,3 +113,20 @@ def test_a_path_through_a_shared_lookup_is_limited_alike(estate):
     hidden = query.list_records(vy, "payment", query.ListQuery(
         where=parse("deposit.customer == 'Bình'")))
     assert hidden.total == 0
+
+
+def test_a_deleted_deposits_trail_stays_readable_to_its_broker(estate):
+    rt, ctx, deposits, hill, units = estate
+    records.delete(ctx["boss"], "deposit", deposits["An"])
+    trail = records.history(ctx["vy"], "deposit", deposits["An"])
+    assert [row["action"] for row in trail][-1] == "delete"
+    with pytest.raises(NotFound):
+        records.history(ctx["khoa"], "deposit", deposits["An"])
+
+
+def test_an_empty_list_of_fields_is_refused_at_load(make_app_dir):
+    roles = (ESTATES / "roles.yaml").read_text(encoding="utf-8").replace(
+        "read: {field: broker}, edit", "read: {field: []}, edit")
+    with pytest.raises(MetadataError) as refused:
+        load(make_app_dir({"roles.yaml": roles}, base=ESTATES))
+    assert "roles.broker.objects.deposit.read" in str(refused.value)

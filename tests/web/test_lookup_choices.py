@@ -90,3 +90,22 @@ def test_the_openapi_document_says_which_units_a_deposit_takes(estate):
     document = site.get("/api/v1/openapi.json").json()
     unit = document["components"]["schemas"]["DepositCreate"]["properties"]["unit"]
     assert unit["x-filter"] == "status == 'available' and project == record.project"
+
+
+def test_the_type_ahead_works_for_a_role_that_may_not_see_what_the_filter_reads(
+        make_site, make_app_dir):
+    """The filter is the business's rule: worked out on the stored records, so an agent who
+    may not see a unit's status still gets the free units (and never the status)."""
+    roles = (ESTATES / "roles.yaml").read_text(encoding="utf-8").replace(
+        "      deposit: {create: true, read: all, edit: own, delete: none}\n",
+        "      deposit: {create: true, read: all, edit: own, delete: none}\n"
+        "    fields: {unit.status: hidden}\n", 1)
+    site = make_site(make_app_dir({"roles.yaml": roles}, base=ESTATES))
+    site.user("boss")
+    site.user("lan", role="agent")
+    boss = site.ctx("boss")
+    hill = records.create(boss, "project", {"name": "Đồi Thông"})["id"]
+    for code, status in (("A-1", "available"), ("A-2", "sold")):
+        records.create(boss, "unit", {"code": code, "project": hill, "status": status})
+    assert site.login("lan").status_code == 303
+    assert offered(site, f"from=deposit.unit&project__id={hill}&project=x") == ["A-1"]
