@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -509,3 +510,21 @@ def make_smtp() -> Iterator[Callable[..., tuple[Mailbox, int]]]:
     yield factory
     for controller in controllers:
         controller.stop()
+
+
+@pytest.fixture
+def estates(make_runtime) -> tuple[Runtime, Any]:
+    """(runtime, an admin's context) over the estates app on an empty database."""
+    rt = make_runtime(ESTATES)
+    with rt.db.write() as conn:
+        admin = create_user(conn, rt.schema, "admin", role="admin")
+    return rt, rt.context(admin)
+
+
+@pytest.fixture
+def estates_site(make_site) -> Site:
+    """An admin, boss, signed in on the estates app over an empty database."""
+    site = make_site(ESTATES)
+    site.user("boss")
+    assert site.login("boss").status_code == 303
+    return site

@@ -94,6 +94,29 @@
     if (e.target.id === "f-type") showTypeOptions();
   });
   document.addEventListener("DOMContentLoaded", showTypeOptions);
+  // a record form with conditional fields (visible_if, required_if): when a field they read
+  // changes, the server says again which fields show and which are asked for
+  function askConditions(form) {
+    fetch(form.dataset.conditions, {method: "POST", body: new FormData(form),
+                                    headers: {"Accept": "application/json"}})
+      .then(function (answer) { return answer.ok ? answer.json() : null; })
+      .then(function (states) {
+        if (!states) return;
+        Object.keys(states).forEach(function (name) {
+          var box = form.querySelector('[data-field="' + name + '"]');
+          if (!box) return;
+          box.hidden = states[name].hidden;
+          var star = box.querySelector("label .required");
+          if (star) star.hidden = !states[name].required;
+        });
+      });
+  }
+  document.addEventListener("change", function (e) {
+    var form = e.target.form;
+    if (!form || !form.dataset.conditions || !e.target.name) return;
+    var name = e.target.name.replace(/__(id|present)$/, "");
+    if (form.dataset.watch.split(" ").indexOf(name) >= 0) askConditions(form);
+  });
   // Setup's rule and action forms: a select[data-shows] shows, in its [data-choice] box, the
   // parts whose data-for names the chosen value (a step's kind, a kind of schedule); the
   // boxes nested in it decide their own parts

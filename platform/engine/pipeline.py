@@ -168,6 +168,14 @@ class Save:
     errors: dict[str, list[FieldError]] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)  # hooks' scratch space for this save
     unique_checked: bool = False  # the unique check ran (validate hooks may skip its part)
+    given: set[str] = field(default_factory=set)  # the fields the input named
+    out_of_sight: set[str] = field(default_factory=set)  # hidden by their visible_if
+
+    @property
+    def by_person(self) -> bool:
+        """Typed by a person (a form, the API, an import), not MetaCRM's own rules or a
+        record action's steps."""
+        return self.ctx.user.role != SYSTEM_ROLE and not self.ctx.by_action
 
     @property
     def creating(self) -> bool:
@@ -208,6 +216,7 @@ def take_input(save: Save, values: Mapping[str, Any]) -> None:
             continue
         if value is not _UNCHANGED:
             save.changes[name] = value
+            save.given.add(name)
 
 
 _UNCHANGED = object()
@@ -452,7 +461,7 @@ def check_values(save: Save) -> None:
         value = record.get(name)
         if not touched:
             continue
-        if fdef.required and is_blank(value):
+        if fdef.required and is_blank(value) and name not in save.out_of_sight:
             save.error(name, "required", f"{fdef.label.get('en')} is required")
             continue
         if value is None:
@@ -474,6 +483,92 @@ def check_values(save: Save) -> None:
                 if option is not None and not option.active and item not in before:
                     save.error(name, "inactive_option", f"'{item}' is no longer offered",
                                value=item)
+
+
+def holds(condition: Any, env: RecordEnv) -> bool:
+    """Does a field's condition hold? One that cannot be worked out does not."""
+    try:
+        return truthy(evaluate(condition, env))
+    except (EvalError, ArithmeticError, TypeError, ValueError):
+        return False
+
+
+def apply_conditions(save: Save) -> None:
+    """A field's `visible_if`, `required_if` and `read_only_if`, on what a person typed: a
+    field out of sight keeps its value (what was typed in it is dropped) and is not asked
+    for; a field whose `required_if` holds is asked for on every save; a field whose
+    `read_only_if` held before the save is not changed by people (a rule still may)."""
+    fields = save.ctx.snap.relations.conditional.get(save.obj.name, ())
+    if not fields or not save.by_person:
+        return
+    env = save.env()
+    for fdef in fields:
+        name = fdef.name
+        if fdef.visible_if is not None and not holds(fdef.visible_if, env):
+            save.out_of_sight.add(name)
+            if name in save.given:
+                save.changes.pop(name, None)
+                if save.old is None:
+                    save.changes[name] = None
+                save.given.discard(name)
+    env = save.env()
+    old_env = RecordEnv(save.ctx, save.conn, save.obj, save.old, None) if save.old else None
+    for fdef in fields:
+        name = fdef.name
+        if name in save.out_of_sight or name in save.errors:
+            continue
+        if fdef.required_if is not None and is_blank(save.record.get(name)) and holds(
+                fdef.required_if, env):
+            save.error(name, "required", f"{fdef.label.get('en')} is required when "
+                                         f"{fdef.required_if}")
+        if fdef.read_only_if is not None and old_env is not None and name in save.given \
+                and name in save.changes and holds(fdef.read_only_if, old_env):
+            save.error(name, "read_only_now", f"{fdef.label.get('en')} cannot be changed "
+                       f"while {fdef.read_only_if}", condition=str(fdef.read_only_if))
+
+
+def field_states(ctx: Context, obj: ObjectDef, values: Mapping[str, Any],
+                 stored: Mapping[str, Any] | None) -> dict[str, dict[str, bool]]:
+    """What a form shows of each conditional field for `values` (the record as the form
+    stands; `stored`, the saved record being edited): out of sight, asked for, read-only
+    (its `read_only_if` held for the saved record)."""
+    fields = ctx.snap.relations.conditional.get(obj.name, ())
+    if not fields:
+        return {}
+    record: dict[str, Any] = {}
+    for name, value in values.items():
+        fdef = obj.fields.get(name)
+        if fdef is None or fdef.computed or fdef.system:
+            record[name] = value
+            continue
+        try:
+            record[name] = coerce(fdef, value, ctx.tz)
+        except Invalid:
+            record[name] = None
+    out = {}
+    with ctx.db.read() as conn:
+        env = RecordEnv(ctx, conn, obj, record, None)
+        before = RecordEnv(ctx, conn, obj, stored, None) if stored else None
+        for fdef in fields:
+            hidden = fdef.visible_if is not None and not holds(fdef.visible_if, env)
+            out[fdef.name] = {
+                "hidden": hidden,
+                "required": not hidden and (fdef.required or fdef.required_if is not None
+                                            and holds(fdef.required_if, env)),
+                "read_only": before is not None and fdef.read_only_if is not None
+                and holds(fdef.read_only_if, before)}
+    return out
+
+
+def condition_reads(obj: ObjectDef) -> set[str]:
+    """The fields the object's visible_if and required_if read: a form asks again which
+    fields it shows when one of them changes."""
+    out: set[str] = set()
+    for fdef in obj.fields.values():
+        for condition in (fdef.visible_if, fdef.required_if):
+            if condition is not None:
+                out |= {n.path[0] for n in walk(condition.root) if isinstance(n, Name)}
+    return out
 
 
 def check_choices(save: Save) -> None:
@@ -651,6 +746,7 @@ def prepare(ctx: Context, conn: Connection, obj: ObjectDef, values: Mapping[str,
             save.changes = {k: v for k, v in save.changes.items() if old.get(k) != v}
         compute_formulas(save)
     stamp_changes(save)
+    apply_conditions(save)
     check_choices(save)
     check_values(save)
     check_rules(save)

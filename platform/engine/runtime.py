@@ -399,6 +399,7 @@ class Relations:
     defaulted: dict[str, list[Any]]  # object -> writable fields with a default on create
     anniversaries: dict[str, dict[str, str]]  # object -> hidden month-day column -> field
     filtered: dict[str, list[Any]]  # object -> lookups with a `filter` (checked on save)
+    conditional: dict[str, list[Any]]  # object -> fields with required_if, visible_if, ...
 
     @classmethod
     @lru_cache(maxsize=8)
@@ -436,5 +437,7 @@ class Relations:
         anniversaries = {name: anniversary_columns(model, name) for name in model.objects}
         filtered = {name: [f for f in obj.fields.values() if f.filter is not None]
                     for name, obj in model.objects.items()}
+        conditional = {name: [f for f in obj.fields.values() if f.required_if or f.visible_if
+                              or f.read_only_if] for name, obj in model.objects.items()}
         return cls(dict(references), dict(rollups), order, checked, defaulted, anniversaries,
-                   filtered)
+                   filtered, conditional)

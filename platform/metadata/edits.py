@@ -16,7 +16,8 @@ from typing import Any
 from .documents import Documents, merged
 
 UNSETTABLE = ("label", "help", "default", "max_length", "min", "max", "scale", "on_delete",
-              "filter", "format", "accept", "max_size")
+              "filter", "format", "accept", "max_size", "required_if", "visible_if",
+              "read_only_if")
 """Keys of an inherited field that an `extend:` can take away (`unset: [help]`)."""
 
 

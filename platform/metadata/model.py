@@ -113,6 +113,11 @@ class FieldDef:
     rollup: Rollup | None = None
     # a lookup's `filter`: which records of `to` it may name (record.x: the record edited)
     filter: Expression | None = None
+    # conditions on the record: asked for only when it holds, shown only when..., changed
+    # by people only while it does not hold
+    required_if: Expression | None = None
+    visible_if: Expression | None = None
+    read_only_if: Expression | None = None
     system: bool = False
     track_changes: bool = False  # the engine keeps <name>_changed_at (a status's age)
 

@@ -26,11 +26,12 @@ from .model import (
 from .problems import Problem, did_you_mean
 from .source import Document
 
+CONDITIONS = ("required_if", "visible_if", "read_only_if")  # expressions of the record
 COMMON_KEYS = {"type", "label", "help", "required", "unique", "default", "index", "read_only",
-               "track_changes"}
+               "track_changes", *CONDITIONS}
 CHANGED_AT = "_changed_at"  # <field>_changed_at: when a tracked field last changed
 TYPE_KEYS = {name: set(t.keys) for name, t in TYPES.items()}
-NOT_FOR_COMPUTED = {"required", "unique", "default"}
+NOT_FOR_COMPUTED = {"required", "unique", "default", "required_if", "read_only_if"}
 SEARCHABLE_TYPES = {name for name, t in TYPES.items() if t.searchable}
 _PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*)\}")
 
@@ -204,6 +205,11 @@ def build_field(name: str, data: Mapping[str, Any], src: Src,
     if ftype == "formula":
         expression = parse_expression(data["expression"], src, ("expression",), problems)
         ok = ok and expression is not None
+    conditions = {}
+    for key in CONDITIONS:
+        if key in data:
+            conditions[key] = parse_expression(data[key], src, (key,), problems)
+            ok = ok and conditions[key] is not None
     rollup = lookup_filter = None
     if ftype != "rollup" and "filter" in data:  # a lookup's: checked with the model
         lookup_filter = parse_expression(data["filter"], src, ("filter",), problems)
@@ -247,7 +253,7 @@ def build_field(name: str, data: Mapping[str, Any], src: Src,
         scale=scale, options=options, to=data.get("to"),
         on_delete=data.get("on_delete", "set_null"), returns=data.get("returns"),
         expression=expression, format=data.get("format", "{0}") if ftype == "autonumber"
-        else None, rollup=rollup, filter=lookup_filter,
+        else None, rollup=rollup, filter=lookup_filter, **conditions,
     )
 
 
@@ -480,6 +486,9 @@ def _check_field(fdef: FieldDef, scope: ObjectScope,
             check_expression(expressions.parse(value[1:]), scope, src, (key,), problems)
     if fdef.rollup is not None:
         _check_rollup(fdef, scope, all_fields, src, problems)
+    for key in CONDITIONS:
+        if getattr(fdef, key) is not None:
+            check_expression(getattr(fdef, key), scope, src, (key,), problems)
     if fdef.filter is not None and fdef.to in all_fields:
         check_expression(fdef.filter, LookupScope(all_fields, fdef.to or "", scope.name),
                          src, ("filter",), problems)

@@ -183,6 +183,7 @@ def routes() -> list[Any]:
         Route(obj + "/export.csv", lists.export_csv, methods=["GET"]),
         Route(obj + "/export.xlsx", lists.export_xlsx, methods=["GET"]),
         Route(obj + "/lookup", lists.lookup_options, methods=["GET"]),
+        Route(obj + "/conditions", screens.conditions_page, methods=["POST"]),
         Route(obj + "/bulk", lists.bulk_action, methods=["POST"]),
         Route(obj + "/views", screens.save_view, methods=["POST"]),
         Route(record, screens.detail_page, methods=["GET"]),

@@ -32,6 +32,8 @@ class Widget:
     # it is, the record edited) and the inputs of the fields its filter reads
     choose: dict[str, Any] | None = None
     include: str = ""
+    hidden: bool = False  # out of sight by its visible_if (the form shows it when it holds)
+    conditional: bool = False  # asked for or shown by a condition: the form may ask again
 
 
 def input_text(fdef: FieldDef, value: Any, fmt: Formats) -> Any:

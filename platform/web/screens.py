@@ -15,7 +15,7 @@ from urllib.parse import quote_plus, urlencode
 from markupsafe import Markup
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from ..engine import access, actions, approvals, attachments, query, records, views, workflows
 from ..engine.errors import (
@@ -26,9 +26,16 @@ from ..engine.errors import (
     PossibleDuplicates,
     ValidationFailed,
 )
-from ..engine.pipeline import filter_reads, formula_problems, initial_values
+from ..engine.pipeline import (
+    condition_reads,
+    field_states,
+    filter_reads,
+    formula_problems,
+    initial_values,
+)
 from ..engine.runtime import Context
 from ..engine.segments import SEGMENT_OBJECTS
+from ..engine.text import is_digits
 from ..engine.users import user_choices
 from ..metadata.model import FieldDef, ObjectDef
 from . import auth, bodies
@@ -343,9 +350,13 @@ def detail_page(request: Request) -> Response:
 
 
 def build_widgets(ctx: Context, obj: ObjectDef, values: dict[str, Any], typed: dict[str, Any],
-                  errors: dict[str, list[str]], refs: References | None, fmt) -> list[
+                  errors: dict[str, list[str]], refs: References | None, fmt, *,
+                  states: dict[str, dict[str, bool]] | None = None) -> list[
                       tuple[str, list[Widget]]]:
+    """The form's sections and their widgets; `states` (pipeline.field_states) says which
+    conditional fields are out of sight, asked for or read-only."""
     layout = ctx.model.layouts[obj.name]
+    states = states or {}
     out = []
     # a new record's field that a rule fills on save is not asked for (the save checks it)
     filled = workflows.filled_on_create(ctx.model, obj.name) if "id" not in values \
@@ -356,8 +367,16 @@ def build_widgets(ctx: Context, obj: ObjectDef, values: dict[str, Any], typed: d
             level = ctx.field_access(obj.name, name)
             if name == "owner" and access.owner_choices(ctx, values.get("owner")) is not None:
                 level = "read"  # giving records to others needs the assign right
-            widgets.append(make_widget(ctx, obj.fields[name], level, values, typed, errors,
-                                       refs, fmt, required=name not in filled, source=obj))
+            state = states.get(name)
+            if state and state["read_only"]:
+                level = "read"  # its read_only_if holds for the saved record
+            widget = make_widget(ctx, obj.fields[name], level, values, typed, errors, refs,
+                                 fmt, required=name not in filled, source=obj)
+            if state:
+                widget.conditional = True
+                widget.hidden = state["hidden"] and name not in errors
+                widget.required = state["required"] and name not in filled
+            widgets.append(widget)
         out.append((label, widgets))
     return out
 
@@ -436,6 +455,19 @@ def _errors(ctx: Context, obj: ObjectDef, t, exc: ValidationFailed
     return fields, general
 
 
+def conditions_page(request: Request) -> Response:
+    """The conditional fields' state for the form as it stands (POSTed by app.js when a
+    field a condition reads changes): {field: {hidden, required, read_only}}."""
+    frame, ctx = page_context(request)
+    obj = object_of(ctx, request)
+    form = auth.checked_form(request)
+    names = [n for _, ns in form_fields(ctx, obj, ctx.model.layouts[obj.name]) for n in ns]
+    values, _ = parse_form(ctx, obj, form, frame.fmt, names)
+    record_id = request.query_params.get("record", "")
+    stored = records.get(ctx, obj.name, int(record_id)) if is_digits(record_id) else None
+    return JSONResponse(field_states(ctx, obj, {**(stored or {}), **values}, stored))
+
+
 def form_page(request: Request) -> Response:
     frame, ctx = page_context(request)
     obj = object_of(ctx, request)
@@ -494,8 +526,12 @@ def form_page(request: Request) -> Response:
             conflict = True
             status = 409
     refs = References(ctx).load(obj, [current], names)
-    sections = build_widgets(ctx, obj, current, typed, field_errors, refs, fmt)
+    posted = values if request.method == "POST" else {}
+    states = field_states(ctx, obj, {**current, **posted},
+                          current if record_id is not None else None)
+    sections = build_widgets(ctx, obj, current, typed, field_errors, refs, fmt, states=states)
     return render(frame, [f"form-{obj.name}.html", "form.html"], {
+        "watch": sorted(condition_reads(obj)) if states else [],
         "obj": obj, "record": current if record_id is not None else None,
         "sections": sections, "general_errors": general, "has_errors": bool(
             field_errors or general), "conflict": conflict,

@@ -37,7 +37,7 @@ from ..metadata import MetadataError
 from ..metadata.documents import differences, dump, merged
 from ..metadata.edits import Draft, EditError
 from ..metadata.model import AppModel, FieldDef, ObjectDef, humanize
-from ..metadata.objects import RESERVED_NAMES
+from ..metadata.objects import CONDITIONS, RESERVED_NAMES
 from . import auth
 from .pages import PageContext, flash, page_context
 from .templating import render
@@ -322,7 +322,7 @@ def field_values(fdef: FieldDef | None, data: dict[str, Any] | None) -> dict[str
         if data.get(key):
             values[key] = "1"
     for key in ("default", "max_length", "min", "max", "to", "on_delete", "filter", "returns",
-                "expression", "format", "scale"):
+                "expression", "format", "scale", *CONDITIONS):
         if data.get(key) is not None:
             values[key] = str(data[key])
     values["options"] = "\n".join(_option_line(o) for o in data.get("options", []))
@@ -403,6 +403,9 @@ def field_definition(form: FormData, ftype: str) -> dict[str, Any]:
     for key in ("index", "read_only"):
         if form.get(key):
             data[key] = True
+    for key in CONDITIONS:  # expressions of the record; the loader checks them
+        if get(key) and (key == "visible_if" or not computed):
+            data[key] = get(key)
     if get("default") and not computed:
         data["default"] = get("default")
     if "max_length" in kind.keys and get("max_length"):
@@ -441,7 +444,8 @@ def field_definition(form: FormData, ftype: str) -> dict[str, Any]:
 FIELD_INPUTS = {"to": "to", "expression": "expression", "options": "options",
                 "returns": "returns", "max_length": "max_length", "min": "min", "max": "max",
                 "default": "default", "type": "type", "format": "format", "label": "label_en",
-                "unique": "unique", "on_delete": "on_delete", "filter": "filter"}
+                "unique": "unique", "on_delete": "on_delete", "filter": "filter",
+                **{key: key for key in CONDITIONS}}
 
 
 def _field_form(frame: PageContext, rt: Runtime, obj_name: str, values: dict[str, str],

@@ -12,17 +12,13 @@ import pytest
 
 from metacrm.engine import imports, records
 from metacrm.engine.errors import ValidationFailed
-from metacrm.engine.users import create_user
 from metacrm.metadata import MetadataError, load
 from tests.conftest import ESTATES
 
 
 @pytest.fixture
-def estate(make_runtime):
-    rt = make_runtime(ESTATES)
-    with rt.db.write() as conn:
-        admin = create_user(conn, rt.schema, "admin", role="admin")
-    ctx = rt.context(admin)
+def estate(estates):
+    rt, ctx = estates
     hill = records.create(ctx, "project", {"name": "Đồi Thông"})
     lake = records.create(ctx, "project", {"name": "Hồ Tây"})
     units = {code: records.create(ctx, "unit", {"code": code, "project": project["id"],

@@ -17,10 +17,8 @@ from ..conftest import ESTATES
 
 
 @pytest.fixture
-def estate(make_site):
-    site = make_site(ESTATES)
-    site.user("boss")
-    assert site.login("boss").status_code == 303
+def estate(estates_site):
+    site = estates_site
     ctx = site.ctx("boss")
     hill = records.create(ctx, "project", {"name": "Đồi Thông"})["id"]
     lake = records.create(ctx, "project", {"name": "Hồ Tây"})["id"]
