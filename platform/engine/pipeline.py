@@ -672,7 +672,8 @@ def check_rules(save: Save) -> None:
                                              f"({rule.when.source}): {exc}")
             continue
         if fired:
-            save.error(RECORD, "validation_rule", rule.message.get(save.ctx.locale))
+            save.error(rule.field or RECORD, "validation_rule",
+                       rule.message.get(save.ctx.locale))
 
 
 def check_unique(saves: list[Save], rows: list[int] | None = None) -> None:
@@ -707,6 +708,43 @@ def check_unique(saves: list[Save], rows: list[int] | None = None) -> None:
             other = taken.get(value) if value is not None else None
             if other is not None and other != (save.old or {}).get("id"):
                 _taken(save, name, value, other)
+    for group in obj.unique_together:
+        _check_together(saves, table, group, rows)
+
+
+def _check_together(saves: list[Save], table: Any, group: tuple[str, ...],
+                    rows: list[int] | None) -> None:
+    """`unique_together: [[project, code]]`: no two records share all those values (a blank
+    in one of them shares nothing), checked when one of them is set or changed."""
+    keys: dict[int, tuple[Any, ...]] = {}
+    seen: dict[tuple[Any, ...], int] = {}
+    for i, save in enumerate(saves):
+        key = tuple(save.record.get(f) for f in group)
+        if None in key or not (save.creating or set(group) & set(save.changes)):
+            continue
+        where = next((f for f in reversed(group) if f in save.changes), group[-1])
+        if key in seen:
+            row = rows[seen[key]] if rows else seen[key] + 1
+            save.error(where, "unique_together", f"the same {', '.join(group)} are also in "
+                       f"row {row}" + ("" if rows else " of this batch"),
+                       fields=", ".join(group), row=row)
+        seen.setdefault(key, i)
+        keys[i] = key
+    if not keys:
+        return
+    save = saves[0]
+    taken = {tuple(r[:-1]): r[-1] for r in save.conn.execute(keyed_select(
+        table, [*(table.c[f] for f in group), table.c.id], list(group), list(seen),
+        save.conn.dialect.name)).all()}
+    for i, key in keys.items():
+        other = taken.get(key)
+        save = saves[i]
+        if other is not None and other != (save.old or {}).get("id"):
+            where = next((f for f in reversed(group) if f in save.changes), group[-1])
+            which = (f"{save.obj.name} #{other}" if readable_ids(
+                save.ctx, save.conn, save.obj.name, [other]) else "another record")
+            save.error(where, "unique_together", f"{which} has the same {', '.join(group)}",
+                       fields=", ".join(group))
 
 
 def _taken(save: Save, name: str, value: Any, other: int) -> None:

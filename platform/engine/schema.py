@@ -152,6 +152,8 @@ def wanted_indexes(model: AppModel, object_name: str, *, derived: bool = True
             out.setdefault((fdef.name,), IndexSpec(obj.name, (fdef.name,)))
     for columns in obj.indexes:
         out.setdefault(tuple(columns), IndexSpec(obj.name, tuple(columns)))
+    for columns in obj.unique_together:
+        out[tuple(columns)] = IndexSpec(obj.name, tuple(columns), unique=True)
     order = list_order(obj, layout)
     if order and layout is not None:
         leading = {c.lstrip("-") for c in order}

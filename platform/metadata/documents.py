@@ -84,7 +84,7 @@ def merged(app_dir: str | os.PathLike[str], overlays: Mapping[str, Any] = ()) ->
             if key in draft.data:
                 doc[key] = copy.deepcopy(draft.data[key])
         doc["fields"] = {fname: copy.deepcopy(data) for fname, (data, _) in draft.fields.items()}
-        for key in ("validations", "indexes", "duplicates"):
+        for key in ("validations", "indexes", "duplicates", "unique_together"):
             items = [copy.deepcopy(item) for item, _ in draft.lists.get(key, [])]
             if items:
                 doc[key] = items
@@ -199,7 +199,7 @@ def _extend_between(old: dict[str, Any], new: dict[str, Any], missing: list[str]
     removed = [f for f in old["fields"] if f not in new["fields"]]
     if removed:
         doc["remove_fields"] = removed
-    for key in ("validations", "indexes", "duplicates"):
+    for key in ("validations", "indexes", "duplicates", "unique_together"):
         before, after = old.get(key, []), new.get(key, [])
         if after[:len(before)] != before:
             missing.append(f"objects/{name}.yaml: {key} of the app cannot be removed or "

@@ -123,7 +123,7 @@ class Draft:
         self.add_object(name, doc.get("label", {}), doc.get("plural", {}), doc["fields"],
                         doc.get("title"), doc.get("search", ()))
         path = f"objects/{name}.yaml"
-        for key in ("validations", "indexes", "duplicates"):
+        for key in ("validations", "indexes", "duplicates", "unique_together"):
             if key in doc:
                 self.overlays[path][key] = copy.deepcopy(doc[key])
 
@@ -251,11 +251,16 @@ class Draft:
                  "index": i - first_mine if i >= first_mine else None}
                 for i, rule in enumerate(rules)]
 
-    def add_validation(self, obj: str, when: str, message: Mapping[str, str]) -> None:
-        """A rule that refuses a save when `when` holds: in the object's own document for
-        an object made in Setup, else in its `extend:` overlay (whose list is appended)."""
+    def add_validation(self, obj: str, when: str, message: Mapping[str, str],
+                       field: str | None = None) -> None:
+        """A rule that refuses a save when `when` holds (its message beside `field`, or the
+        record's): in the object's own document for an object made in Setup, else in its
+        `extend:` overlay (whose list is appended)."""
         doc = self._object(obj)
-        doc.setdefault("validations", []).append({"when": when, "message": dict(message)})
+        rule: dict[str, Any] = {"when": when, "message": dict(message)}
+        if field:
+            rule["field"] = field
+        doc.setdefault("validations", []).append(rule)
 
     def remove_validation(self, obj: str, index: int) -> None:
         """Remove the `index`-th validation rule Setup added (the app's own stay)."""

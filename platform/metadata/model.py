@@ -191,6 +191,7 @@ class FieldDef:
 class ValidationRule:
     when: Expression
     message: Label
+    field: str | None = None  # the field its message shows beside (None: the record's)
 
 
 @dataclass(frozen=True)
@@ -215,6 +216,7 @@ class ObjectDef:
     search: tuple[str, ...] = ()
     validations: tuple[ValidationRule, ...] = ()
     indexes: tuple[tuple[str, ...], ...] = ()
+    unique_together: tuple[tuple[str, ...], ...] = ()  # (project, code): one unit A-101 each
     duplicates: tuple[DuplicateRule, ...] = ()
     app: str = ""  # the app that defined it first
 

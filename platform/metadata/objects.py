@@ -82,7 +82,7 @@ def merge_objects(layers: list, problems: list[Problem]) -> dict[str, ObjectDraf
             draft = ObjectDraft(name, layer.name, Src(doc, ()), dict(doc.data))
             for fname, fdata in doc.data.get("fields", {}).items():
                 draft.fields[fname] = (dict(fdata), Src(doc, ("fields", fname)))
-            for key in ("validations", "indexes", "duplicates"):
+            for key in ("validations", "indexes", "duplicates", "unique_together"):
                 draft.lists[key] = [(item, Src(doc, (key, i)))
                                     for i, item in enumerate(doc.data.get(key, []))]
             _add_actions(draft, doc)
@@ -139,7 +139,7 @@ def _extend(drafts: dict[str, ObjectDraft], doc: Document, problems: list[Proble
             problems.append(doc.problem(("remove_fields", i), (
                 f"cannot remove '{fname}': '{name}' has no such field"
                 + did_you_mean(fname, draft.fields))))
-    for key in ("validations", "indexes", "duplicates"):
+    for key in ("validations", "indexes", "duplicates", "unique_together"):
         draft.lists.setdefault(key, []).extend(
             (item, Src(doc, (key, i))) for i, item in enumerate(doc.data.get(key, [])))
     _add_actions(draft, doc)
@@ -573,8 +573,23 @@ def _object(draft: ObjectDraft, fields: dict[str, FieldDef], scope: ObjectScope,
     validations = []
     for item, vsrc in draft.lists.get("validations", []):
         expr = parse_expression(item["when"], vsrc, ("when",), problems)
-        if check_expression(expr, scope, vsrc, ("when",), problems):
-            validations.append(ValidationRule(expr, Label.of(item["message"])))
+        beside = item.get("field")  # the message shows beside this field
+        if beside is not None and beside not in fields:
+            problems.append(vsrc.problem(f"unknown field '{beside}'"
+                                         + did_you_mean(beside, fields), "field"))
+        elif check_expression(expr, scope, vsrc, ("when",), problems):
+            validations.append(ValidationRule(expr, Label.of(item["message"]), beside))
+    together = []
+    for item, usrc in draft.lists.get("unique_together", []):
+        wrong = [(i, f) for i, f in enumerate(item) if f not in fields or fields[f].computed
+                 or fields[f].kind.many]
+        for i, f in wrong:
+            problems.append(usrc.problem(
+                f"unknown field '{f}'" + did_you_mean(f, fields) if f not in fields else
+                f"'{f}' is {fields[f].type}: only stored single values can be unique together",
+                i))
+        if not wrong:
+            together.append(tuple(item))
     indexes = []
     for item, isrc in draft.lists.get("indexes", []):
         bad = [f for f in item if f not in fields]
@@ -603,5 +618,6 @@ def _object(draft: ObjectDraft, fields: dict[str, FieldDef], scope: ObjectScope,
         name=draft.name, label=label, plural=Label.of(data.get("plural")) if "plural" in data
         else label, fields=frozen_map(fields), title=title, search=search,
         validations=tuple(validations), indexes=tuple(indexes), duplicates=tuple(duplicates),
+        unique_together=tuple(together),
         app=draft.app,
     )

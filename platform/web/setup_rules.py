@@ -501,12 +501,14 @@ def validations_page(request: Request) -> Response:
         vi = values.get("message_vi", "").strip()
         if not en and not vi:
             raise EditError("write the message the user sees", "message_en")
-        d.add_validation(obj_name, expression, {"en": en or vi, "vi": vi or en})
+        d.add_validation(obj_name, expression, {"en": en or vi, "vi": vi or en},
+                         values.get("field", "").strip() or None)
         return f"add validation rule to {obj_name}: {expression}"
 
     return apply_change(frame, ctx, form, edit, again=again,
                         done=f"/setup/rules/validations/{obj_name}",
-                        inputs={"when": "expression", "message": "message_en"})
+                        inputs={"when": "expression", "message": "message_en",
+                                "field": "field"})
 
 
 routes = [

@@ -87,3 +87,32 @@ def test_a_condition_is_checked_at_load(make_app_dir, key, text, message):
         load(make_app_dir({"objects/deposit.yaml": deposit}, base=ESTATES))
     assert f"fields.bank_account.{key}" in str(refused.value)
     assert message in str(refused.value)
+
+
+def test_a_units_code_is_unique_within_its_project(estate):
+    """Issue 15, item 7: unique_together, on one save and across an import's batch."""
+    rt, ctx, hill, units = estate
+    lake = records.create(ctx, "project", {"name": "Hồ Tây"})["id"]
+    assert records.create(ctx, "unit", {"code": "A-0", "project": lake})["id"]  # another project
+    with pytest.raises(ValidationFailed) as twice:
+        records.create(ctx, "unit", {"code": "A-0", "project": hill})
+    assert codes(twice.value, "code") == ["unique_together"]
+    assert "has the same project, code" in twice.value.errors["code"][0].message
+    moved = records.create(ctx, "unit", {"code": "B-9", "project": lake})
+    with pytest.raises(ValidationFailed) as clash:  # moving it where its code is taken
+        records.update(ctx, "unit", moved["id"], {"code": "A-1", "project": hill})
+    assert "unique_together" in codes(clash.value, "code") + codes(clash.value, "project")
+    with pytest.raises(ValidationFailed) as batch:
+        records.bulk_create(ctx, "unit", [{"code": "C-1", "project": hill},
+                                          {"code": "C-1", "project": hill}])
+    assert [e.message for e in batch.value.errors["code"]] == [
+        "the same project, code are also in row 1 of this batch"]
+
+
+def test_a_validation_message_shows_beside_its_field(estate):
+    rt, ctx, hill, units = estate
+    with pytest.raises(ValidationFailed) as refused:
+        records.create(ctx, "deposit", {"customer": "Em", "project": hill, "unit": units[0],
+                                        "status": "confirmed"})
+    assert [e.message for e in refused.value.errors["amount"]] == [
+        "A confirmed deposit needs its amount"]

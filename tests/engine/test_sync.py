@@ -115,6 +115,23 @@ def test_unique_index_refused_while_duplicates_exist(db, make_app_dir):
     assert "cannot become unique" in plan.refused[0].reason and "'X1'" in plan.refused[0].reason
 
 
+def test_unique_together_becomes_a_unique_index_once_no_pair_repeats(db, make_app_dir):
+    fields = "  code: {type: text}\n  zone: {type: text}\n"
+    _migrate(db, make_app_dir, fields)
+    with db.write() as conn:
+        conn.execute(sa.text("insert into item (name, code, zone, version) values "
+                             "('a', 'X1', 'N', 1), ('b', 'X1', 'N', 1), ('c', 'X1', 'S', 1)"))
+    together = "unique_together:\n  - [zone, code]\n"
+    model = load(make_app_dir({"app.yaml": APP, "objects/item.yaml": _object(fields, together)}))
+    refused = sync.plan(db, model).refused
+    assert len(refused) == 1 and "item.zone, code cannot become unique" in refused[0].reason
+    with db.write() as conn:
+        conn.execute(sa.text("update item set zone = 'W' where name = 'b'"))
+    sync.migrate(db, model)
+    assert any(i["unique"] and i["column_names"] == ["zone", "code"]
+               for i in sa.inspect(db.engine).get_indexes("item"))
+
+
 def test_new_option_and_new_object_and_index(db, make_app_dir):
     _migrate(db, make_app_dir, "  color: {type: picklist, options: [red]}\n")
     app = make_app_dir({

@@ -70,3 +70,21 @@ def test_setup_edits_a_fields_conditions(estate):
                       {**values, "required_if": "payment_metod == 'x'"})
     assert wrong.status_code == 422
     assert "did you mean &#39;payment_method&#39;" in wrong.text
+
+
+def test_setup_puts_a_validation_message_beside_a_field(estate):
+    site, hill, unit = estate
+    _, done = site.review_then_apply("/setup/rules/validations/unit", {
+        "mode": "raw", "expression": "price < 0", "message_en": "A price is never negative",
+        "message_vi": "Giá không thể âm", "field": "price"})
+    assert done.status_code == 303
+    assert site.rt.overlay.data()["objects/unit.yaml"]["validations"][-1]["field"] == "price"
+    answer = site.post(f"/o/unit/{unit}/edit", {"code": "A-1", "project": "Đồi Thông",
+                                                "project__id": str(hill), "price": "-5"})
+    assert answer.status_code == 422
+    assert "A price is never negative" in box_and_errors(answer.text, "price")
+
+
+def box_and_errors(page: str, name: str) -> str:
+    start = page.index(f'data-field="{name}"')
+    return page[start:page.index("</div>", start)]
