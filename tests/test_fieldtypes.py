@@ -106,7 +106,7 @@ TYPED = {  # what a person types into each kind of field
     "text": "Bàn gỗ Đức", "textarea": "dòng 1\ndòng 2", "email": "Ban.Go@Example.VN",
     "phone": "0912 345 678", "url": "metacrm.example.vn", "integer": "1500",
     "number": "12.5", "currency": "1500000.5", "percent": "12.5", "date": "08/03/2026",
-    "datetime": "2026-03-08T09:30", "checkbox": True, "picklist": "B",
+    "datetime": "2026-03-08T09:30", "time": "8h30", "checkbox": True, "picklist": "B",
     "multipicklist": ["b", "a"], "lookup": 7, "user": 3, "file": "file:12",
 }
 

@@ -1,5 +1,7 @@
-"""Date types: a calendar date, and a moment (stored in UTC, typed and shown in the
-reader's time zone). Dates are written YYYY-MM-DD or, as Vietnam writes them, DD/MM/YYYY."""
+"""Date types: a calendar date, a moment (stored in UTC, typed and shown in the reader's
+time zone) and a time of day (an opening hour, a class's start: stored as HH:MM text, which
+sorts and compares in time order). Dates are written YYYY-MM-DD or, as Vietnam writes them,
+DD/MM/YYYY; times 08:30, 8:30, 8h30 or 8g30 ("8 giờ 30")."""
 
 from __future__ import annotations
 
@@ -100,4 +102,27 @@ DATETIME_TYPE = define(
     filter_schema=lambda fdef: {"type": "string", "format": "date-time",
                                 "pattern": DATETIME})
 
-TYPES: tuple[FieldType, ...] = (DATE_TYPE, DATETIME_TYPE)
+_TIME = re.compile(r"^([01]?\d|2[0-3])\s*(?::|h|g|giờ)\s*([0-5]\d)?(?::[0-5]\d)?\s*$",
+                   re.IGNORECASE)
+TIME = "^([01][0-9]|2[0-3]):[0-5][0-9]$"
+
+
+def parse_time(raw: Any) -> str:
+    """A time of day as HH:MM: 8:30, 08:30:00, 8h30, 8g30 and 8 giờ are read too."""
+    if isinstance(raw, datetime):
+        return raw.strftime("%H:%M")
+    text = str(raw).strip()
+    found = _TIME.match(text)
+    if not found:
+        raise Invalid("invalid_time", f"'{text}' is not a time of day (use HH:MM, e.g. 08:30)",
+                      value=text)
+    return f"{int(found.group(1)):02d}:{found.group(2) or '00'}"
+
+
+TIME_TYPE = define(
+    "time", "text", bulk=True, parse=lambda fdef, raw, tz: parse_time(raw),
+    filter=lambda fdef, raw, tz: parse_time(raw), widget="time",
+    schema=scalar({"type": "string"}, lambda fdef: {"pattern": TIME}),
+    filter_schema=lambda fdef: {"type": "string", "pattern": TIME})
+
+TYPES: tuple[FieldType, ...] = (DATE_TYPE, DATETIME_TYPE, TIME_TYPE)
