@@ -3,9 +3,10 @@
 Aggregation happens in SQL (never by loading rows into Python). A report groups by up to two
 fields - through lookups too (`contact.city` joins the contact), by date buckets (day, week,
 month, quarter, year, in the app's time zone) or by numeric bands (`[18, 25, 35]` gives
-"< 18", "18-24", "25-34", "≥ 35") - and measures count, sum, avg, min and max. The user's
-record scope is a WHERE clause, hidden fields cannot be grouped or measured, and extra
-filters (a dashboard's date range or owner) are added to the report's own.
+"< 18", "18-24", "25-34", "≥ 35") - and measures count, sum, avg, min, max and
+count_distinct (how many different values: the accounts behind the deals). The user's record
+scope is a WHERE clause, hidden fields cannot be grouped or measured, and extra filters (a
+dashboard's date range or owner) are added to the report's own.
 
 Each result row keeps the filters that select its records, so a bar or a cell of a table
 opens the list of exactly those records.
@@ -18,7 +19,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Integer, String, case, cast, func, literal, select, text
+from sqlalchemy import Integer, String, case, cast, distinct, func, literal, select, text
 
 from ..metadata.expressions import Node
 from ..metadata.model import FieldDef, Grouping, Report
@@ -105,6 +106,9 @@ def run(ctx: Context, report: Report, *, where: Node | None = None,
                 values.append(func.count().label(f"m{i}"))
                 continue
             column, _ = joins.column(tuple(measure.field.split(".")))  # type: ignore[union-attr]
+            if measure.func == "count_distinct":  # how many accounts, not how many deals
+                values.append(func.count(distinct(column)).label(f"m{i}"))
+                continue
             values.append(getattr(func, measure.func)(column).label(f"m{i}"))
     except Exception as exc:  # a hidden field reads as an unknown one: say so plainly
         if getattr(exc, "status", None) == 400:
@@ -268,6 +272,10 @@ def labelled(ctx: Context, result: Result) -> tuple[list[str], list[list[Any]]]:
             continue
         label = ctx.model.resolve_path(result.report.object, tuple(
             measure.field.split("."))).label.get(lang)  # type: ignore[union-attr]
+        if measure.func == "count_distinct":
+            headers.append(f"Số {label.lower()} khác nhau" if lang == "vi"
+                           else f"Distinct {label.lower()}")
+            continue
         words = {"sum": ("Sum of", "Tổng"), "avg": ("Average", "Trung bình"),
                  "min": ("Minimum", "Nhỏ nhất"), "max": ("Maximum", "Lớn nhất")}[measure.func]
         headers.append(f"{words[1] if lang == 'vi' else words[0]} {label.lower()}")

@@ -413,7 +413,7 @@ class Grouping:
 
 @dataclass(frozen=True)
 class Measure:
-    func: str  # count | sum | avg | min | max
+    func: str  # count | sum | avg | min | max | count_distinct (how many different values)
     field: str | None = None
 
     def __str__(self) -> str:

@@ -46,7 +46,7 @@ from .templating import render
 
 NUMBERS = ("integer", "number", "currency", "percent")
 DATES = ("date", "datetime")
-FUNCS = ("count", "sum", "avg", "min", "max")
+FUNCS = ("count", "sum", "avg", "min", "max", "count_distinct")
 CHARTS = ("bar", "line", "pie", "funnel", "none")
 GROUPS = 2
 MEASURES = 3
@@ -178,8 +178,8 @@ def report_document(ctx: Context, values: dict[str, str], name: str) -> dict[str
         if not func:
             continue
         if func not in FUNCS:
-            errors[f"measure_{i}"] = t("'{value}' is not a measure (count, sum, avg, min, max)",
-                                       value=func)
+            errors[f"measure_{i}"] = t("'{value}' is not a measure (count, sum, avg, min, max, "
+                                       "count_distinct)", value=func)
         elif func == "count":
             measures.append("count")
         elif (path := field(f"measure_field_{i}")) is not None:

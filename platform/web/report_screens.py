@@ -34,7 +34,7 @@ def list_link(report: Report, filters: dict[str, str]) -> str:
 def _formatter(ctx: Context, report: Report, index: int, fmt: Formats) -> Any:
     """How the values of measure `index` are written: money for sums of currency fields."""
     measure = report.measures[index]
-    if measure.func == "count":
+    if measure.func in ("count", "count_distinct"):  # a number of records or values
         return fmt.number
     fdef = ctx.model.resolve_path(report.object, tuple(measure.field.split(".")))  # type: ignore[union-attr]
     if fdef is not None and fdef.kind.written == "money":

@@ -193,3 +193,20 @@ def test_a_user_may_not_build_on_an_object_they_cannot_read(site):
     site.post("/logout", {})
     signed_out = site.get("/reports/new", follow_redirects=False)
     assert signed_out.status_code == 303 and "/login" in signed_out.headers["location"]
+
+
+def test_count_distinct_counts_the_different_values(site):
+    """Issue 15, item 9: how many different cities a stage's contacts live in (not how many
+    contacts), in the preview and in a saved report, with its header in Vietnamese."""
+    answer = site.post("/reports/preview", {**BUILD, "group_1": "lifecycle_stage",
+                                            "group_2": "", "measure_2": "count_distinct",
+                                            "measure_field_2": "city"})
+    assert answer.status_code == 200
+    assert sorted(table(answer.text)) == [["Khách hàng", "3", "2"],
+                                          ["Khách hàng tiềm năng", "3", "2"]]
+    assert re.search(r"<th>Số [^<]+ khác nhau</th>", answer.text)
+    saved = site.post("/reports/new", {**BUILD, "group_2": "", "measure_2": "count_distinct",
+                                       "measure_field_2": "city"})
+    assert saved.status_code == 303
+    report = site.rt.model.reports["contacts_by_city_stage"]
+    assert [str(m) for m in report.measures] == ["count", "count_distinct(city)"]
