@@ -285,7 +285,7 @@ def in_scope(ctx: Context, conn: Any, record: Mapping[str, Any], scope: str) -> 
     if scope.startswith(FIELD_SCOPE):  # named in one of these user fields
         return any(record.get(f) == ctx.user.id for f in scope[len(FIELD_SCOPE):].split(","))
     if scope.startswith(VIA_SCOPE):  # the parent record is theirs to read (or edit...)
-        _, lookup, target, action = scope.split(":")
+        lookup, target, action = _via(scope)
         if record.get(lookup) is None:
             return False
         table = ctx.schema.table(target)
@@ -374,6 +374,12 @@ def readable_ids(ctx: Context, conn: Any, object_name: str, ids: Iterable[int]) 
     return set(conn.scalars(select(table.c.id).where(table.c.id.in_(wanted), restrict)))
 
 
+def _via(scope: str) -> tuple[str, str, str]:
+    """(lookup, its object, the action) of a `via:` scope as Access.scope gives it."""
+    _, lookup, target, action = scope.split(":")
+    return lookup, target, action
+
+
 def scope_condition(ctx: Context, table: Any, scope: str) -> Any:
     """The WHERE clause that keeps a list to the records the user's scope covers."""
     if scope == "all":
@@ -386,7 +392,7 @@ def scope_condition(ctx: Context, table: Any, scope: str) -> Any:
         return or_(table.c.owner == ctx.user.id, *(
             table.c[f] == ctx.user.id for f in scope[len(FIELD_SCOPE):].split(",")))
     if scope.startswith(VIA_SCOPE):  # a subquery per level of parents (no cycle: the loader)
-        _, lookup, target, action = scope.split(":")
+        lookup, target, action = _via(scope)
         parent = ctx.schema.table(target).alias()
         inner = scope_condition(ctx, parent, ctx.scope(target, action))
         chosen = select(parent.c.id) if inner is None else select(parent.c.id).where(inner)

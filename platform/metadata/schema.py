@@ -48,12 +48,13 @@ def validate(doc: Document, kind: str, path: tuple = (), data: Any = None) -> li
             if ((*path, *sub_path), message) not in found:
                 found.append(((*path, *sub_path), message))
     # a key that is itself wrong (a text split by a comma) is the one problem at its place
-    named = {where for where, message in found if message.startswith(_SPLIT_HINT_AT)}
+    keys = {where for where, message in found if isinstance(message, _KeyMessage)}
     return [doc.problem(where, message) for where, message in found
-            if where not in named or message.startswith(_SPLIT_HINT_AT)]
+            if isinstance(message, _KeyMessage) or where not in keys]
 
 
-_SPLIT_HINT_AT = "'"  # messages about a key itself start with the key in quotes
+class _KeyMessage(str):
+    """A message about a key itself (not its value): the one problem at the key's place."""
 
 
 _TYPE_NAMES = {"string": "a text", "object": "a map", "array": "a list",
@@ -95,7 +96,7 @@ def _explain(error: ValidationError) -> list[tuple[tuple, str]]:
         if isinstance(value, str) and (" " in value or not value.isascii()):
             message += (f" — a comma inside a text written in {{...}} splits it: put the text "
                         f"in quotes, e.g. vi: \"..., {value}\"")
-        return [((*path, value), message)]
+        return [((*path, value), _KeyMessage(message))]
     if kind in ("oneOf", "anyOf"):
         return _explain_choice(error, path)
     if kind == "required":

@@ -24,7 +24,7 @@ from ..engine.text import is_digits
 from ..metadata.model import FieldDef, ObjectDef
 from . import auth
 from .display import References, display, related_values
-from .pages import flash, page_context
+from .pages import flash, formats_of, page_context
 from .screens import ListState, list_state, object_of, run_list, visible_columns
 from .templating import render
 
@@ -246,21 +246,21 @@ def _filtered(ctx: Context, target: ObjectDef, request: Request
             values.update(records.get(ctx, source.name, int(record_id)))
         except CrmError:
             pass  # not theirs to read: the form's values only
-    fmt = page_context(request)[0].fmt
-    for name in filter_reads(fdef):
-        field = source.fields[name]
-        read = field.kind.read(field, params, fmt)
-        if read is None:
-            continue
-        try:
-            value = coerce(field, read[0], ctx.tz)
-        except Invalid:
-            value = None
-        if field.kind.refers == "record":  # typed but not chosen, or not theirs: no record
-            with ctx.db.read() as conn:
+    fmt = formats_of(ctx)
+    with ctx.db.read() as conn:
+        for name in filter_reads(fdef):
+            field = source.fields[name]
+            read = field.kind.read(field, params, fmt)
+            if read is None:
+                continue
+            try:
+                value = coerce(field, read[0], ctx.tz)
+            except Invalid:
+                value = None
+            if field.kind.refers == "record":  # typed but not chosen, or not theirs: none
                 value = value if isinstance(value, int) and readable_ids(
                     ctx, conn, field.to or "", [value]) else None
-        values[name] = value
+            values[name] = value
     return source, fdef, values
 
 

@@ -89,6 +89,13 @@ def frame_of(request: Request, ctx: Context | None) -> PageContext:
         unread=notices.unread_count(ctx) if ctx is not None else 0)
 
 
+def formats_of(ctx: Context) -> Formats:
+    """How the user reads numbers, money and dates: for a request that draws no page (a
+    type-ahead, a form's conditions), which needs no menu and leaves the flashes for the
+    next page."""
+    return Formats(ctx.locale, ctx.model.currency, ctx.tz)
+
+
 def page_context(request: Request) -> tuple[PageContext, Context]:
     """The frame of a screen and the signed-in user's context (LoginRequired otherwise)."""
     ctx = auth.web_context(request)

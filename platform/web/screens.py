@@ -42,7 +42,7 @@ from . import auth, bodies
 from .display import References, display, related_values, renderer
 from .forms import Widget, form_fields, input_text, parse_form, widget_kind
 from .i18n import error_text, translator
-from .pages import PageContext, flash, page_context
+from .pages import PageContext, flash, formats_of, page_context
 from .templating import cell_macros, render
 
 RESERVED = ("search", "sort", "page", "page_size", "view")
@@ -458,11 +458,11 @@ def _errors(ctx: Context, obj: ObjectDef, t, exc: ValidationFailed
 def conditions_page(request: Request) -> Response:
     """The conditional fields' state for the form as it stands (POSTed by app.js when a
     field a condition reads changes): {field: {hidden, required, read_only}}."""
-    frame, ctx = page_context(request)
+    ctx = auth.web_context(request)
     obj = object_of(ctx, request)
     form = auth.checked_form(request)
     names = [n for _, ns in form_fields(ctx, obj, ctx.model.layouts[obj.name]) for n in ns]
-    values, _ = parse_form(ctx, obj, form, frame.fmt, names)
+    values, _ = parse_form(ctx, obj, form, formats_of(ctx), names)
     record_id = request.query_params.get("record", "")
     stored = records.get(ctx, obj.name, int(record_id)) if is_digits(record_id) else None
     return JSONResponse(field_states(ctx, obj, {**(stored or {}), **values}, stored))
